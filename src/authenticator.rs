@@ -1,0 +1,144 @@
+//! One token against one provider: size, parse, algorithm policy, key choice, signature,
+//! dates, issuer, audience, type — in that fixed order, each failure a reason code.
+
+use crate::cache::TokenCache;
+use crate::claims::{self, Dates};
+use crate::config::Provider;
+use crate::keys::{Candidates, KeySet};
+use crate::token::{self, Alg};
+use crate::Reason;
+use serde_json::{Map, Value};
+use std::rc::Rc;
+
+/// A token whose signature and claims passed every check of its provider.
+#[derive(Debug)]
+pub struct Verified {
+    /// The payload.
+    pub claims: Map<String, Value>,
+    /// Its dates, already range-checked.
+    pub dates: Dates,
+    /// The payload segment as received (for `forward_payload_header`).
+    pub payload_b64: String,
+    /// The header's `kid`.
+    pub kid: Option<String>,
+}
+
+/// What the key source can offer a provider right now.
+#[derive(Clone, Copy)]
+pub enum KeyState<'a> {
+    /// Keys are loaded.
+    Ready {
+        /// The usable keys.
+        keys: &'a KeySet,
+        /// Changes whenever the set changes (cache entries are tied to it).
+        version: u64,
+        /// An unknown `kid` may trigger a refetch for this request.
+        refetch_allowed: bool,
+    },
+    /// No keys yet, but they may arrive: the request can wait.
+    Pending,
+    /// No keys and no waiting: `jwks_unavailable`.
+    Unavailable,
+}
+
+/// A failed authentication, with what logs may carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The reason code.
+    pub reason: Reason,
+    /// The token's `kid`, when it was parsed far enough to have one.
+    pub kid: Option<String>,
+}
+
+/// The result of authenticating one token.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// All checks passed.
+    Valid(Rc<Verified>),
+    /// A check failed.
+    Invalid(Failure),
+    /// The provider has no keys yet; ask again when they arrive.
+    NeedKeys,
+    /// No key fits this token's `kid`; a refetch may bring it.
+    NeedRefetch,
+}
+
+fn fail(reason: Reason, kid: Option<&str>) -> Auth {
+    Auth::Invalid(Failure {
+        reason,
+        kid: kid.map(str::to_owned),
+    })
+}
+
+/// Authenticates `token` for provider number `index`, consulting and filling `cache`.
+pub fn authenticate(
+    p: &Provider,
+    index: usize,
+    token: &str,
+    keys: KeyState<'_>,
+    max_token_size: usize,
+    now: i64,
+    cache: &mut TokenCache,
+) -> Auth {
+    if token.len() > max_token_size {
+        return fail(Reason::TokenTooLarge, None);
+    }
+    if let KeyState::Ready { version, .. } = keys {
+        if let Some(hit) = cache.get(index, token, version) {
+            return match hit.dates.check(p, now) {
+                Ok(()) => Auth::Valid(hit),
+                Err(r) => fail(r, hit.kid.as_deref()),
+            };
+        }
+    }
+    let t = match token::parse(token) {
+        Ok(t) => t,
+        Err(r) => return fail(r, None),
+    };
+    let kid = t.header.kid.as_deref();
+    let Some(alg) = Alg::from_name(&t.header.alg).filter(|a| p.algorithms.contains(a)) else {
+        return fail(Reason::AlgNotAllowed, kid);
+    };
+    // Waiting for (or refetching) keys only makes sense for a token that claims this issuer;
+    // any other token fails later with wrong_issuer whatever the keys are.
+    let claims_issuer = t.claims.get("iss").and_then(Value::as_str) == Some(p.issuer.as_str());
+    let (set, version, refetch_allowed) = match keys {
+        KeyState::Ready {
+            keys,
+            version,
+            refetch_allowed,
+        } => (keys, version, refetch_allowed),
+        KeyState::Pending if claims_issuer => return Auth::NeedKeys,
+        KeyState::Unavailable if claims_issuer => return fail(Reason::JwksUnavailable, kid),
+        _ => return fail(Reason::WrongIssuer, kid),
+    };
+    let candidates = match set.candidates(alg, kid) {
+        Candidates::Keys(k) => k,
+        Candidates::None if refetch_allowed && claims_issuer => return Auth::NeedRefetch,
+        Candidates::None => return fail(Reason::UnknownKid, kid),
+    };
+    if !candidates
+        .iter()
+        .any(|k| k.verify(t.signing_input, &t.signature))
+    {
+        return fail(Reason::BadSignature, kid);
+    }
+    let dates = match Dates::read(&t.claims) {
+        Ok(d) => d,
+        Err(r) => return fail(r, kid),
+    };
+    if let Err(r) = dates.check(p, now) {
+        return fail(r, kid);
+    }
+    if let Err(r) = claims::check_identity(p, &t.claims, t.header.typ.as_deref()) {
+        return fail(r, kid);
+    }
+    let verified = Rc::new(Verified {
+        dates,
+        payload_b64: t.payload_b64.to_owned(),
+        kid: t.header.kid,
+        claims: t.claims,
+    });
+    cache.insert(index, token, version, verified.clone());
+    Auth::Valid(verified)
+}

@@ -1,0 +1,155 @@
+//! Verified-token cache: a bounded map from (provider, token) to its verified claims.
+//!
+//! Replacement is CLOCK (second chance), an O(1) approximation of LRU. Entries remember the
+//! key-set version they were verified under and are ignored once the keys change; the checks
+//! that depend on the time are re-run by the caller on every hit.
+
+use crate::authenticator::Verified;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+struct Slot {
+    provider: usize,
+    token: Box<str>,
+    version: u64,
+    value: Rc<Verified>,
+    referenced: bool,
+}
+
+/// A per-VM cache of verified tokens, at most `capacity` entries.
+pub struct TokenCache {
+    capacity: usize,
+    index: Vec<HashMap<Box<str>, usize>>,
+    slots: Vec<Slot>,
+    hand: usize,
+}
+
+impl TokenCache {
+    /// A cache for `providers` providers holding at most `capacity` tokens (0 disables it).
+    pub fn new(providers: usize, capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            index: (0..providers).map(|_| HashMap::new()).collect(),
+            slots: Vec::new(),
+            hand: 0,
+        }
+    }
+
+    /// Entries currently held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The verified token, if cached under the current key-set `version`.
+    pub fn get(&mut self, provider: usize, token: &str, version: u64) -> Option<Rc<Verified>> {
+        let i = *self.index.get(provider)?.get(token)?;
+        let slot = self.slots.get_mut(i)?;
+        if slot.version != version {
+            return None;
+        }
+        slot.referenced = true;
+        Some(slot.value.clone())
+    }
+
+    /// Remembers a verified token, evicting a cold entry when full.
+    pub fn insert(&mut self, provider: usize, token: &str, version: u64, value: Rc<Verified>) {
+        if self.capacity == 0 || provider >= self.index.len() {
+            return;
+        }
+        if let Some(&i) = self.index.get(provider).and_then(|m| m.get(token)) {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.version = version;
+                slot.value = value;
+                slot.referenced = true;
+            }
+            return;
+        }
+        let slot = Slot {
+            provider,
+            token: token.into(),
+            version,
+            value,
+            referenced: false,
+        };
+        let at = if self.slots.len() < self.capacity {
+            self.slots.push(slot);
+            self.slots.len() - 1
+        } else {
+            let victim = self.find_victim();
+            let Some(old) = self.slots.get_mut(victim) else {
+                return;
+            };
+            let old = std::mem::replace(old, slot);
+            if let Some(m) = self.index.get_mut(old.provider) {
+                m.remove(&old.token);
+            }
+            victim
+        };
+        if let Some(m) = self.index.get_mut(provider) {
+            m.insert(token.into(), at);
+        }
+    }
+
+    fn find_victim(&mut self) -> usize {
+        // Each slot is passed over at most once with its bit set, so this ends within 2 rounds.
+        for _ in 0..2 * self.slots.len() {
+            let i = self.hand % self.slots.len().max(1);
+            self.hand = i + 1;
+            match self.slots.get_mut(i) {
+                Some(s) if s.referenced => s.referenced = false,
+                _ => return i,
+            }
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::Dates;
+
+    fn v() -> Rc<Verified> {
+        Rc::new(Verified {
+            claims: Default::default(),
+            dates: Dates::default(),
+            payload_b64: String::new(),
+            kid: None,
+        })
+    }
+
+    #[test]
+    fn bounded_and_versioned() {
+        let mut c = TokenCache::new(2, 3);
+        for t in ["a", "b", "c", "d", "e"] {
+            c.insert(0, t, 1, v());
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.get(0, "e", 1).is_some());
+        assert!(c.get(0, "e", 2).is_none(), "another key-set version must miss");
+        assert!(c.get(1, "e", 1).is_none(), "providers do not share entries");
+    }
+
+    #[test]
+    fn recently_used_entries_survive() {
+        let mut c = TokenCache::new(1, 2);
+        c.insert(0, "hot", 1, v());
+        c.insert(0, "cold", 1, v());
+        assert!(c.get(0, "hot", 1).is_some());
+        c.insert(0, "new", 1, v());
+        assert!(c.get(0, "hot", 1).is_some());
+        assert!(c.get(0, "cold", 1).is_none());
+    }
+
+    #[test]
+    fn zero_capacity_disables() {
+        let mut c = TokenCache::new(1, 0);
+        c.insert(0, "a", 1, v());
+        assert!(c.get(0, "a", 1).is_none());
+    }
+}

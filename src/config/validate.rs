@@ -1,0 +1,504 @@
+//! Meaning checks: every rule of the contract that serde's shape check cannot express.
+
+use super::model::*;
+use super::raw::*;
+use super::ConfigError;
+use crate::keys::KeySet;
+use crate::token::Alg;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+const DEFAULT_MAX_TOKEN_SIZE: u64 = 8192;
+const DEFAULT_TOKEN_CACHE_SIZE: u64 = 4096;
+const DEFAULT_CLOCK_SKEW_S: u64 = 60;
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+const DEFAULT_CACHE_DURATION_S: u64 = 600;
+const DEFAULT_MIN_REFETCH_S: u64 = 30;
+const DEFAULT_MAX_STALE_S: u64 = 86400;
+/// Bounds that keep all time arithmetic far from overflow.
+const MAX_SECONDS: u64 = 10 * 365 * 86400;
+const MAX_TIMEOUT_MS: u64 = 60_000;
+
+type R<T> = Result<T, ConfigError>;
+
+fn err<T>(field: impl Into<String>, problem: impl Into<String>) -> R<T> {
+    Err(ConfigError::new(field, problem))
+}
+
+pub(super) fn validate(raw: RawConfig) -> R<Config> {
+    if raw.providers.is_empty() {
+        return err("providers", "at least one provider is required");
+    }
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    let mut names = HashSet::new();
+    for (i, p) in raw.providers.into_iter().enumerate() {
+        let at = format!("providers[{i}]");
+        let provider = provider(&at, p)?;
+        if !names.insert(provider.name.clone()) {
+            return err(
+                format!("{at}.name"),
+                format!("duplicate provider name {:?}", provider.name),
+            );
+        }
+        providers.push(provider);
+    }
+
+    let mut rules = Vec::new();
+    for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("rules[{i}]");
+        rules.push(Rule {
+            matcher: path_match(&format!("{at}.match"), r.matcher)?,
+            requires: match r.requires {
+                None => Requirement::None,
+                Some(req) => requirement(&format!("{at}.requires"), req, &providers)?,
+            },
+        });
+    }
+    let default_requirement = if providers.len() == 1 {
+        provider_req(0)
+    } else {
+        Requirement::Any((0..providers.len()).map(provider_req).collect())
+    };
+
+    let mode = match raw.mode.as_deref() {
+        None | Some("enforce") => Mode::Enforce,
+        Some("report") => Mode::Report,
+        Some(other) => {
+            return err(
+                "mode",
+                format!("unknown mode {other:?} (expected \"enforce\" or \"report\")"),
+            )
+        }
+    };
+    let max_token_size = raw.max_token_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    if !(16..=1 << 20).contains(&max_token_size) {
+        return err("max_token_size", "must be between 16 and 1048576 bytes");
+    }
+    let token_cache_size = raw.token_cache_size.unwrap_or(DEFAULT_TOKEN_CACHE_SIZE);
+    if token_cache_size > 1 << 20 {
+        return err("token_cache_size", "must be at most 1048576");
+    }
+    let identity_headers = identity_headers(&providers)?;
+    Ok(Config {
+        providers,
+        rules,
+        default_requirement,
+        mode,
+        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+        max_token_size: max_token_size as usize,
+        token_cache_size: token_cache_size as usize,
+        identity_headers,
+    })
+}
+
+fn provider_req(provider: usize) -> Requirement {
+    Requirement::Provider {
+        provider,
+        scopes: Vec::new(),
+        claims: Vec::new(),
+    }
+}
+
+fn provider(at: &str, p: RawProvider) -> R<Provider> {
+    if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        return err(
+            format!("{at}.name"),
+            "must be non-empty and use only letters, digits, '-' and '_' (it names metrics)",
+        );
+    }
+    if p.issuer.is_empty() {
+        return err(format!("{at}.issuer"), "must not be empty");
+    }
+    if p.discovery == Some(true) {
+        return err(
+            format!("{at}.discovery"),
+            "OIDC discovery is not supported yet; set remote_jwks.uri instead",
+        );
+    }
+    if p.revocation.is_some() {
+        return err(format!("{at}.revocation"), "token revocation is not supported yet");
+    }
+    let audiences = match p.audiences {
+        None => None,
+        Some(a) => Some(non_empty_strings(&format!("{at}.audiences"), a)?),
+    };
+    let algorithms = algorithms(&format!("{at}.algorithms"), p.algorithms)?;
+    let jwks = match (p.remote_jwks, p.local_jwks) {
+        (Some(r), None) => JwksSource::Remote(remote(&format!("{at}.remote_jwks"), r)?),
+        (None, Some(l)) => JwksSource::Local(local(&format!("{at}.local_jwks.inline"), l)?),
+        (Some(_), Some(_)) => {
+            return err(at, "set exactly one of remote_jwks and local_jwks, not both")
+        }
+        (None, None) => return err(at, "one of remote_jwks or local_jwks is required"),
+    };
+    let sources = sources(at, p.from_headers, p.from_params, p.from_cookies)?;
+    let clock_skew_s = p.clock_skew_s.unwrap_or(DEFAULT_CLOCK_SKEW_S);
+    if clock_skew_s > 86400 {
+        return err(format!("{at}.clock_skew_s"), "must be at most 86400");
+    }
+    if let Some(m) = p.max_lifetime_s {
+        if m == 0 || m > MAX_SECONDS {
+            return err(format!("{at}.max_lifetime_s"), "must be between 1 and 315360000");
+        }
+    }
+    let token_types = match p.token_types {
+        None => None,
+        Some(t) => Some(
+            non_empty_strings(&format!("{at}.token_types"), t)?
+                .iter()
+                .map(|t| crate::claims::normalize_typ(t))
+                .collect(),
+        ),
+    };
+    let mut claim_to_headers = Vec::new();
+    for (j, c) in p.claim_to_headers.unwrap_or_default().into_iter().enumerate() {
+        let cat = format!("{at}.claim_to_headers[{j}]");
+        claim_to_headers.push(ClaimHeader {
+            claim: claim_path(&format!("{cat}.claim"), &c.claim)?,
+            header: header_name(&format!("{cat}.header"), c.header)?,
+        });
+    }
+    let forward_payload_header = match p.forward_payload_header {
+        None => None,
+        Some(h) => Some(header_name(&format!("{at}.forward_payload_header"), h)?),
+    };
+    Ok(Provider {
+        name: p.name,
+        issuer: p.issuer,
+        audiences,
+        algorithms,
+        jwks,
+        sources,
+        clock_skew_s,
+        require_expiration: p.require_expiration.unwrap_or(true),
+        max_lifetime_s: p.max_lifetime_s,
+        token_types,
+        forward: p.forward.unwrap_or(false),
+        claim_to_headers,
+        forward_payload_header,
+    })
+}
+
+fn non_empty_strings(at: &str, v: Vec<String>) -> R<Vec<String>> {
+    if v.is_empty() {
+        return err(at, "must not be an empty list (omit the field instead)");
+    }
+    if let Some(i) = v.iter().position(String::is_empty) {
+        return err(format!("{at}[{i}]"), "must not be empty");
+    }
+    Ok(v)
+}
+
+fn algorithms(at: &str, v: Option<Vec<String>>) -> R<Vec<Alg>> {
+    let Some(v) = v else {
+        return Ok(vec![Alg::Es256, Alg::Rs256]);
+    };
+    if v.is_empty() {
+        return err(at, "must not be an empty list (omit it to allow ES256 and RS256)");
+    }
+    let mut out = Vec::new();
+    for (i, name) in v.iter().enumerate() {
+        let Some(alg) = Alg::from_name(name) else {
+            return err(
+                format!("{at}[{i}]"),
+                format!("unsupported algorithm {name:?} (only \"ES256\" and \"RS256\")"),
+            );
+        };
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    Ok(out)
+}
+
+fn bounded(at: String, v: Option<u64>, default: u64, min: u64, max: u64) -> R<u64> {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        return err(at, format!("must be between {min} and {max}"));
+    }
+    Ok(v)
+}
+
+fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
+    if r.cluster.is_empty() {
+        return err(format!("{at}.cluster"), "must not be empty");
+    }
+    let Some(uri) = r.uri else {
+        return err(format!("{at}.uri"), "is required");
+    };
+    let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.uri"),
+            format!("{uri:?} is not an absolute http(s) URI with a host"),
+        )
+    })?;
+    Ok(RemoteJwks {
+        cluster: r.cluster,
+        authority,
+        path,
+        timeout_ms: bounded(format!("{at}.timeout_ms"), r.timeout_ms, DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS)?,
+        cache_duration_s: bounded(
+            format!("{at}.cache_duration_s"),
+            r.cache_duration_s,
+            DEFAULT_CACHE_DURATION_S,
+            1,
+            MAX_SECONDS,
+        )?,
+        min_refetch_interval_s: bounded(
+            format!("{at}.min_refetch_interval_s"),
+            r.min_refetch_interval_s,
+            DEFAULT_MIN_REFETCH_S,
+            0,
+            MAX_SECONDS,
+        )?,
+        max_stale_s: bounded(format!("{at}.max_stale_s"), r.max_stale_s, DEFAULT_MAX_STALE_S, 0, MAX_SECONDS)?,
+        uri,
+    })
+}
+
+/// `http(s)://authority/path?query` → (authority, path-and-query).
+pub(crate) fn split_http_uri(uri: &str) -> Option<(String, String)> {
+    let rest = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?),
+        None => (rest, "/"),
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_owned()
+    };
+    let valid_authority = !authority.is_empty()
+        && !authority.contains('@')
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
+    let valid_path = path
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != '#');
+    (valid_authority && valid_path).then(|| (authority.to_owned(), path))
+}
+
+fn local(at: &str, l: RawLocalJwks) -> R<Rc<KeySet>> {
+    let parsed = match &l.inline {
+        Value::String(s) => KeySet::parse(s.as_bytes()),
+        Value::Object(_) => KeySet::from_value(&l.inline),
+        _ => return err(at, "must be a JWKS as a JSON object or a JSON string"),
+    };
+    match parsed {
+        Ok((set, _skipped)) => Ok(Rc::new(set)),
+        Err(e) => err(at, e.to_string()),
+    }
+}
+
+fn sources(
+    at: &str,
+    headers: Option<Vec<RawHeaderSource>>,
+    params: Option<Vec<String>>,
+    cookies: Option<Vec<String>>,
+) -> R<TokenSources> {
+    let headers = match headers {
+        None => vec![HeaderSource {
+            name: "authorization".into(),
+            value_prefix: Some("Bearer ".into()),
+        }],
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, h) in list.into_iter().enumerate() {
+                let hat = format!("{at}.from_headers[{i}]");
+                let value_prefix = match h.value_prefix {
+                    Some(p) if p.is_empty() => None,
+                    Some(p) if p.chars().any(|c| c.is_ascii_control()) => {
+                        return err(format!("{hat}.value_prefix"), "must not contain control characters")
+                    }
+                    other => other,
+                };
+                out.push(HeaderSource {
+                    name: header_name(&format!("{hat}.name"), h.name)?,
+                    value_prefix,
+                });
+            }
+            out
+        }
+    };
+    let names = |field: &str, v: Option<Vec<String>>| -> R<Vec<String>> {
+        let v = v.unwrap_or_default();
+        for (i, n) in v.iter().enumerate() {
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_graphic() && !"=;&,#?%\"".contains(c)) {
+                return err(
+                    format!("{at}.{field}[{i}]"),
+                    "must be a non-empty name without spaces or any of = ; & , # ? % \"",
+                );
+            }
+        }
+        Ok(v)
+    };
+    let sources = TokenSources {
+        headers,
+        params: names("from_params", params)?,
+        cookies: names("from_cookies", cookies)?,
+    };
+    if sources.headers.is_empty() && sources.params.is_empty() && sources.cookies.is_empty() {
+        return err(at, "no token source: from_headers, from_params and from_cookies are all empty");
+    }
+    Ok(sources)
+}
+
+/// Header names the filter must never overwrite or remove on behalf of a claim.
+const RESERVED_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+    "keep-alive",
+];
+
+fn header_name(at: &str, name: String) -> R<String> {
+    let tchar = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(tchar) {
+        return err(
+            at,
+            format!("{name:?} is not a lowercase HTTP header name (token characters, no ':' pseudo-headers)"),
+        );
+    }
+    Ok(name)
+}
+
+fn claim_path(at: &str, claim: &str) -> R<Vec<String>> {
+    if claim.is_empty() || claim.split('.').any(str::is_empty) {
+        return err(at, format!("{claim:?} is not a claim name or dotted path"));
+    }
+    Ok(claim.split('.').map(str::to_owned).collect())
+}
+
+fn identity_headers(providers: &[Provider]) -> R<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, p) in providers.iter().enumerate() {
+        let named = p
+            .claim_to_headers
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (format!("providers[{i}].claim_to_headers[{j}].header"), &c.header))
+            .chain(
+                p.forward_payload_header
+                    .iter()
+                    .map(|h| (format!("providers[{i}].forward_payload_header"), h)),
+            );
+        for (at, h) in named {
+            if RESERVED_HEADERS.contains(&h.as_str()) {
+                return err(at, format!("{h:?} is reserved and cannot carry claims"));
+            }
+            // A claim header that is also a token source would be stripped from every request.
+            if providers
+                .iter()
+                .any(|q| q.sources.headers.iter().any(|s| &s.name == h))
+            {
+                return err(at, format!("{h:?} is also a token source header"));
+            }
+            if !out.contains(h) {
+                out.push(h.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn path_match(at: &str, m: RawMatch) -> R<PathMatch> {
+    let check = |field: &str, p: String| -> R<String> {
+        if !p.starts_with('/') {
+            return err(format!("{at}.{field}"), format!("{p:?} must start with '/'"));
+        }
+        Ok(p)
+    };
+    match (m.prefix, m.path) {
+        (Some(p), None) => Ok(PathMatch::Prefix(check("prefix", p)?)),
+        (None, Some(p)) => Ok(PathMatch::Exact(check("path", p)?)),
+        _ => err(at, "set exactly one of \"prefix\" and \"path\""),
+    }
+}
+
+fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Requirement> {
+    let forms = [
+        r.provider.is_some(),
+        r.any.is_some(),
+        r.all.is_some(),
+        r.allow_missing.is_some(),
+        r.allow_missing_or_failed.is_some(),
+    ];
+    if forms.iter().filter(|&&f| f).count() != 1 {
+        return err(
+            at,
+            "set exactly one of provider, any, all, allow_missing, allow_missing_or_failed",
+        );
+    }
+    if r.provider.is_none() && (r.scopes.is_some() || r.claims.is_some()) {
+        return err(at, "scopes and claims go with \"provider\"");
+    }
+    let list = |field: &str, v: Vec<RawRequirement>| -> R<Vec<Requirement>> {
+        if v.is_empty() {
+            return err(format!("{at}.{field}"), "must not be empty");
+        }
+        v.into_iter()
+            .enumerate()
+            .map(|(i, x)| requirement(&format!("{at}.{field}[{i}]"), x, providers))
+            .collect()
+    };
+    if let Some(name) = r.provider {
+        let Some(provider) = providers.iter().position(|p| p.name == name) else {
+            return err(format!("{at}.provider"), format!("unknown provider {name:?}"));
+        };
+        let scopes = r.scopes.unwrap_or_default();
+        for (i, s) in scopes.iter().enumerate() {
+            if s.is_empty() || s.chars().any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\') {
+                return err(format!("{at}.scopes[{i}]"), "must be a non-empty scope token");
+            }
+        }
+        let mut claims = Vec::new();
+        for (name, values) in r.claims.unwrap_or_default() {
+            let cat = format!("{at}.claims.{name}");
+            if values.is_empty() {
+                return err(cat, "must list at least one accepted value");
+            }
+            if values.iter().any(|v| v.is_object() || v.is_array() || v.is_null()) {
+                return err(cat, "accepted values must be strings, numbers or booleans");
+            }
+            claims.push(ClaimRequirement {
+                path: claim_path(&cat, &name)?,
+                values,
+            });
+        }
+        return Ok(Requirement::Provider {
+            provider,
+            scopes,
+            claims,
+        });
+    }
+    if let Some(v) = r.any {
+        return Ok(Requirement::Any(list("any", v)?));
+    }
+    if let Some(v) = r.all {
+        return Ok(Requirement::All(list("all", v)?));
+    }
+    if let Some(inner) = r.allow_missing {
+        return Ok(Requirement::AllowMissing(Box::new(requirement(
+            &format!("{at}.allow_missing"),
+            *inner,
+            providers,
+        )?)));
+    }
+    match r.allow_missing_or_failed {
+        Some(inner) => Ok(Requirement::AllowMissingOrFailed(Box::new(requirement(
+            &format!("{at}.allow_missing_or_failed"),
+            *inner,
+            providers,
+        )?))),
+        None => err(at, "empty requirement"),
+    }
+}

@@ -1,0 +1,38 @@
+//! Signature verification for the two algorithms jwtgate accepts.
+//!
+//! The rest of the crate sees only [`EcKey`] and [`RsaKey`]: a public key validated and
+//! prepared once, when a key set is loaded, and a `verify` that takes the signing input and
+//! the raw signature bytes. Which backend sits behind them is decided here alone.
+
+pub mod reference;
+pub mod roca;
+
+pub use reference::{EcKey, RsaKey};
+
+/// Smallest RSA modulus jwtgate accepts, in bits (contract: "Keys").
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Bit length of a big-endian unsigned integer (leading zero bytes ignored).
+pub fn bit_len(be: &[u8]) -> usize {
+    match be.iter().position(|&b| b != 0) {
+        None => 0,
+        Some(i) => {
+            let top = be.get(i).copied().unwrap_or(0);
+            (be.len() - i - 1) * 8 + (8 - top.leading_zeros() as usize)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bit_len;
+
+    #[test]
+    fn bit_lengths() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[0, 0]), 0);
+        assert_eq!(bit_len(&[1]), 1);
+        assert_eq!(bit_len(&[0, 0x80, 0]), 16);
+        assert_eq!(bit_len(&[0xff; 256]), 2048);
+    }
+}

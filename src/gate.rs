@@ -1,0 +1,208 @@
+//! One request, start to finish, without the host: rule → tokens → verifier tree → decision.
+//!
+//! The proxy glue calls [`prepare`] once with the request headers, then [`decide`] (again after
+//! each wait), and applies what comes back. The CLI and tests drive the same two calls.
+
+use crate::cache::TokenCache;
+use crate::config::{Config, Mode};
+use crate::extract::{self, Found, Location, RequestParts};
+use crate::matcher;
+use crate::outcome::{self, Rejection};
+use crate::verifier::{Denial, Eval, Evaluator, KeyLookup, Need, Success};
+use crate::Reason;
+
+/// Header edits for a request that goes upstream. Removals apply before sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Headers to remove.
+    pub remove: Vec<String>,
+    /// Headers to set (replacing any value), including `:path` and `cookie` rewrites.
+    pub set: Vec<(String, String)>,
+}
+
+/// What happened, for logs and metrics (no token or claim values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The rule needs no token.
+    NotRequired,
+    /// A CORS preflight passed untouched.
+    Preflight,
+    /// Passed; these providers' tokens verified.
+    Allowed(Vec<usize>),
+    /// Denied (or would have been, in report mode or under `allow_missing_or_failed`).
+    Denied {
+        /// Why.
+        denial: Denial,
+        /// True when the request went upstream anyway (report mode).
+        reported: bool,
+    },
+}
+
+/// The decision for a request.
+#[derive(Debug)]
+pub enum Decision {
+    /// Go upstream with these edits.
+    Forward(Mutations, Outcome),
+    /// Answer locally.
+    Reject(Rejection, Outcome),
+    /// Pause until keys arrive, then call [`decide`] again.
+    Wait(Vec<Need>),
+}
+
+/// What [`prepare`] learned from the request headers.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    rule: Option<usize>,
+    tokens: Vec<Vec<Found>>,
+    authority: String,
+    path: String,
+    cookie: Option<String>,
+}
+
+/// The first step: either a decision right away, or the state to decide on.
+#[derive(Debug)]
+pub enum Start {
+    /// Decided without any token work.
+    Done(Decision),
+    /// Tokens were extracted; call [`decide`].
+    Check(Box<Prepared>),
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn scrub(cfg: &Config) -> Mutations {
+    Mutations {
+        remove: cfg.identity_headers.clone(),
+        set: Vec::new(),
+    }
+}
+
+fn is_preflight(headers: &[(String, String)]) -> bool {
+    header(headers, ":method") == Some("OPTIONS")
+        && header(headers, "origin").is_some()
+        && header(headers, "access-control-request-method").is_some()
+}
+
+/// Reads the request headers (lowercase names, pseudo-headers included, repeats kept).
+pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
+    if cfg.bypass_cors_preflight && is_preflight(headers) {
+        return Start::Done(Decision::Forward(Mutations::default(), Outcome::Preflight));
+    }
+    let path = header(headers, ":path").unwrap_or("/");
+    let rule = matcher::rule_for(cfg, path);
+    if matches!(
+        matcher::requirement(cfg, rule),
+        crate::config::Requirement::None
+    ) {
+        return Start::Done(Decision::Forward(scrub(cfg), Outcome::NotRequired));
+    }
+    let query = path.split_once('?').map(|(_, q)| q);
+    let parts = RequestParts { headers, query };
+    let tokens = cfg
+        .providers
+        .iter()
+        .map(|p| extract::extract(&p.sources, &parts))
+        .collect();
+    let authority = header(headers, ":authority")
+        .or_else(|| header(headers, "host"))
+        .unwrap_or("");
+    Start::Check(Box::new(Prepared {
+        rule,
+        tokens,
+        authority: authority.to_owned(),
+        path: path.to_owned(),
+        cookie: header(headers, "cookie").map(str::to_owned),
+    }))
+}
+
+/// Evaluates the rule's requirement with the keys as they are now.
+pub fn decide<K: KeyLookup>(
+    cfg: &Config,
+    prep: &Prepared,
+    keys: &K,
+    cache: &mut TokenCache,
+    now: i64,
+) -> Decision {
+    let req = matcher::requirement(cfg, prep.rule);
+    let eval = Evaluator::new(cfg, &prep.tokens, keys, cache, now).eval(req);
+    let denial = match eval {
+        Eval::Wait(needs) => return Decision::Wait(needs),
+        Eval::Pass(ok) => {
+            let providers = ok.iter().map(|s| s.provider).collect();
+            return Decision::Forward(annotate(cfg, prep, &ok), Outcome::Allowed(providers));
+        }
+        Eval::Missing => Denial {
+            reason: Reason::TokenMissing,
+            provider: None,
+            kid: None,
+            scopes: Vec::new(),
+        },
+        Eval::Fail(d) => d,
+    };
+    if cfg.mode == Mode::Report {
+        return Decision::Forward(
+            scrub(cfg),
+            Outcome::Denied {
+                denial,
+                reported: true,
+            },
+        );
+    }
+    let rejection = outcome::reject(Some(&denial), &prep.authority);
+    Decision::Reject(
+        rejection,
+        Outcome::Denied {
+            denial,
+            reported: false,
+        },
+    )
+}
+
+fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
+    let mut m = scrub(cfg);
+    let mut path = prep.path.clone();
+    let mut cookie = prep.cookie.clone();
+    for s in ok {
+        let Some(p) = cfg.providers.get(s.provider) else {
+            continue;
+        };
+        m.set.extend(outcome::claim_headers(p, &s.verified));
+        if p.forward {
+            continue;
+        }
+        let locations = prep
+            .tokens
+            .get(s.provider)
+            .and_then(|f| f.get(s.found))
+            .map(|f| f.locations.as_slice())
+            .unwrap_or(&[]);
+        for loc in locations {
+            match loc {
+                Location::Header(h) => {
+                    if !m.remove.contains(h) {
+                        m.remove.push(h.clone());
+                    }
+                }
+                Location::Param(name) => path = extract::strip_param(&path, name),
+                Location::Cookie(name) => {
+                    cookie = cookie.and_then(|c| extract::strip_cookie(&c, name));
+                }
+            }
+        }
+    }
+    if path != prep.path {
+        m.set.push((":path".to_owned(), path));
+    }
+    if cookie != prep.cookie {
+        match cookie {
+            Some(c) => m.set.push(("cookie".to_owned(), c)),
+            None => m.remove.push("cookie".to_owned()),
+        }
+    }
+    m
+}

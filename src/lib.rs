@@ -1,0 +1,27 @@
+//! jwtgate: JWT validation for Envoy and other proxy-wasm hosts.
+//!
+//! Everything outside [`host`] is plain Rust with no proxy calls: it compiles natively, is
+//! unit-tested and fuzzed there, serves the `jwtgate` CLI, and takes the time as an argument.
+//! The layering follows Envoy's `jwt_authn`: [`extract`] (where tokens are), [`matcher`] (which
+//! rule applies), [`verifier`] (the requirement tree), [`authenticator`] (one token), [`keys`]
+//! (a provider's JWKS), with [`gate`] tying them together for one request.
+
+pub mod authenticator;
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod crypto;
+pub mod extract;
+pub mod gate;
+pub mod json;
+pub mod keys;
+pub mod matcher;
+pub mod outcome;
+mod reason;
+pub mod token;
+pub mod verifier;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
+
+pub use reason::Reason;

@@ -1,0 +1,102 @@
+//! Reason codes: the one vocabulary shared by logs, metrics and response bodies.
+
+use std::fmt;
+
+/// Why a request was not authenticated (or not authorized).
+///
+/// Every failure in the core maps to exactly one of these; the strings are
+/// part of the contract (`plugin-config.md`) and must never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// A token was required and none was found.
+    TokenMissing,
+    /// Not a strict compact JWS, or conflicting tokens in one request.
+    TokenMalformed,
+    /// Larger than `max_token_size`; rejected before any parsing.
+    TokenTooLarge,
+    /// The header's `alg` is not in the provider's allow-list.
+    AlgNotAllowed,
+    /// No usable key for this token (`kid` unknown or key unfit for `alg`).
+    UnknownKid,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` is in the past (beyond the clock skew).
+    TokenExpired,
+    /// `nbf` (or `iat`) is in the future (beyond the clock skew).
+    TokenNotYetValid,
+    /// `exp` is required but absent.
+    ExpMissing,
+    /// `exp - iat` (or `exp - now`) exceeds `max_lifetime_s`.
+    LifetimeTooLong,
+    /// `iss` differs from the provider's issuer.
+    WrongIssuer,
+    /// `aud` contains none of the configured audiences.
+    WrongAudience,
+    /// `typ` is absent or not in `token_types`.
+    WrongType,
+    /// A required scope is missing.
+    InsufficientScope,
+    /// A required claim value is missing.
+    ClaimMismatch,
+    /// The provider has no usable keys (never fetched, or stale past `max_stale_s`).
+    JwksUnavailable,
+    /// The token's `jti` is revoked.
+    TokenRevoked,
+}
+
+impl Reason {
+    /// Every reason, in declaration order (for metrics and tests).
+    pub const ALL: [Reason; 17] = [
+        Reason::TokenMissing,
+        Reason::TokenMalformed,
+        Reason::TokenTooLarge,
+        Reason::AlgNotAllowed,
+        Reason::UnknownKid,
+        Reason::BadSignature,
+        Reason::TokenExpired,
+        Reason::TokenNotYetValid,
+        Reason::ExpMissing,
+        Reason::LifetimeTooLong,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::WrongType,
+        Reason::InsufficientScope,
+        Reason::ClaimMismatch,
+        Reason::JwksUnavailable,
+        Reason::TokenRevoked,
+    ];
+
+    /// The contract's snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TokenMissing => "token_missing",
+            Reason::TokenMalformed => "token_malformed",
+            Reason::TokenTooLarge => "token_too_large",
+            Reason::AlgNotAllowed => "alg_not_allowed",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::BadSignature => "bad_signature",
+            Reason::TokenExpired => "token_expired",
+            Reason::TokenNotYetValid => "token_not_yet_valid",
+            Reason::ExpMissing => "exp_missing",
+            Reason::LifetimeTooLong => "lifetime_too_long",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::WrongType => "wrong_type",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::ClaimMismatch => "claim_mismatch",
+            Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::TokenRevoked => "token_revoked",
+        }
+    }
+
+    /// True for failures of authorization (a valid token lacking scopes or claims): 403, not 401.
+    pub fn is_forbidden(self) -> bool {
+        matches!(self, Reason::InsufficientScope | Reason::ClaimMismatch)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

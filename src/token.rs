@@ -1,0 +1,160 @@
+//! Strict parsing of a compact JWS: three base64url segments, JSON object header and payload.
+//!
+//! Nothing here is trusted yet: the result only tells which key and algorithm to try.
+
+use crate::{json, Reason};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// The algorithms jwtgate can ever accept. The token's header never chooses beyond these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// ECDSA P-256 with SHA-256, signature r‖s (64 bytes).
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+}
+
+impl Alg {
+    /// Parses the JOSE name; anything but the two supported names is `None`.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        match name {
+            "ES256" => Some(Alg::Es256),
+            "RS256" => Some(Alg::Rs256),
+            _ => None,
+        }
+    }
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Es256 => "ES256",
+            Alg::Rs256 => "RS256",
+        }
+    }
+}
+
+/// The protected header fields jwtgate reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// `alg` exactly as sent (checked against the allow-list later).
+    pub alg: String,
+    /// `kid`, if any.
+    pub kid: Option<String>,
+    /// `typ`, if any.
+    pub typ: Option<String>,
+}
+
+/// A token split and decoded, not yet verified.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    /// Header fields.
+    pub header: Header,
+    /// The payload as a JSON object.
+    pub claims: Map<String, Value>,
+    /// `base64url(header) . base64url(payload)`: what the signature covers.
+    pub signing_input: &'a [u8],
+    /// The payload segment, still base64url (forwarded as-is on request).
+    pub payload_b64: &'a str,
+    /// The decoded signature bytes.
+    pub signature: Vec<u8>,
+}
+
+fn b64(segment: &str) -> Result<Vec<u8>, Reason> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Reason::TokenMalformed)
+}
+
+/// Splits and decodes a compact JWS. Size limits are checked by the caller first.
+pub fn parse(token: &str) -> Result<Unverified<'_>, Reason> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Reason::TokenMalformed);
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(Reason::TokenMalformed);
+    }
+    let header = parse_header(&b64(h)?)?;
+    let claims = json::parse_object(&b64(p)?).ok_or(Reason::TokenMalformed)?;
+    let signature = b64(s)?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or(Reason::TokenMalformed)?
+        .as_bytes();
+    Ok(Unverified {
+        header,
+        claims,
+        signing_input,
+        payload_b64: p,
+        signature,
+    })
+}
+
+fn optional_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, Reason> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Reason::TokenMalformed),
+    }
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header, Reason> {
+    let obj = json::parse_object(bytes).ok_or(Reason::TokenMalformed)?;
+    // `crit` names extensions the verifier must understand; jwtgate understands none
+    // (RFC 7515 §4.1.11), and `b64: false` would change what the signature covers.
+    if obj.contains_key("crit") || obj.contains_key("b64") {
+        return Err(Reason::TokenMalformed);
+    }
+    let alg = optional_string(&obj, "alg")?.ok_or(Reason::TokenMalformed)?;
+    Ok(Header {
+        alg,
+        kid: optional_string(&obj, "kid")?,
+        typ: optional_string(&obj, "typ")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn splits_a_good_token() {
+        let t = format!("{}.{}.AQID", enc(r#"{"alg":"ES256","kid":"k1"}"#), enc(r#"{"sub":"a"}"#));
+        let u = parse(&t).unwrap();
+        assert_eq!(u.header.alg, "ES256");
+        assert_eq!(u.header.kid.as_deref(), Some("k1"));
+        assert_eq!(u.signature, vec![1, 2, 3]);
+        assert!(t.starts_with(std::str::from_utf8(u.signing_input).unwrap()));
+    }
+
+    #[test]
+    fn rejects_structural_junk() {
+        let h = enc(r#"{"alg":"ES256"}"#);
+        let p = enc("{}");
+        for bad in [
+            String::new(),
+            format!("{h}.{p}"),
+            format!("{h}.{p}.AQID.x"),
+            format!("{h}.{p}."),
+            format!("{h}=.{p}.AQID"),
+            format!("{h}.{p}.AQ+D"),
+            format!("{h}.{p}.AQ/D"),
+            format!("{}.{p}.AQID", enc("[]")),
+            format!("{h}.{}.AQID", enc("\"s\"")),
+            format!("{}.{p}.AQID", enc(r#"{"alg":"ES256","alg":"none"}"#)),
+            format!("{}.{p}.AQID", enc(r#"{"alg":5}"#)),
+            format!("{}.{p}.AQID", enc(r#"{"alg":"ES256","kid":7}"#)),
+            format!("{}.{p}.AQID", enc(r#"{"alg":"ES256","crit":["exp"]}"#)),
+            format!("{}.{p}.AQID", enc(r#"{"kid":"x"}"#)),
+        ] {
+            assert_eq!(parse(&bad).err(), Some(Reason::TokenMalformed), "{bad}");
+        }
+    }
+}

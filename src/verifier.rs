@@ -1,0 +1,243 @@
+//! The verifier tree: evaluates a [`Requirement`] over the tokens of a request.
+
+use crate::authenticator::{self, Auth, Failure, KeyState, Verified};
+use crate::cache::TokenCache;
+use crate::claims;
+use crate::config::{Config, Requirement};
+use crate::extract::Found;
+use crate::Reason;
+use std::rc::Rc;
+
+/// Access to each provider's keys, as the host currently has them.
+pub trait KeyLookup {
+    /// The state of provider number `provider`'s keys for this request.
+    fn key_state(&self, provider: usize) -> KeyState<'_>;
+}
+
+/// What a request must wait for before it can be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The provider's first keys.
+    Keys(usize),
+    /// A refetch of the provider's keys for an unknown `kid`.
+    Refetch(usize),
+}
+
+/// A provider whose token passed.
+#[derive(Debug, Clone)]
+pub struct Success {
+    /// Provider index.
+    pub provider: usize,
+    /// Index into that provider's found tokens.
+    pub found: usize,
+    /// The verified token.
+    pub verified: Rc<Verified>,
+}
+
+/// A denial with its context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Reason code.
+    pub reason: Reason,
+    /// Provider concerned, when one is.
+    pub provider: Option<usize>,
+    /// The token's `kid`, when known.
+    pub kid: Option<String>,
+    /// Required scopes (for `insufficient_scope`).
+    pub scopes: Vec<String>,
+}
+
+/// The value of a (sub)requirement.
+#[derive(Debug, Clone)]
+pub enum Eval {
+    /// Passed; the providers whose tokens verified (possibly none, e.g. `allow_missing`).
+    Pass(Vec<Success>),
+    /// No token for it.
+    Missing,
+    /// Failed.
+    Fail(Denial),
+    /// Undecided until keys arrive.
+    Wait(Vec<Need>),
+}
+
+/// Everything an evaluation reads and the cache it fills.
+pub struct Evaluator<'a, K: KeyLookup> {
+    /// Configuration.
+    pub cfg: &'a Config,
+    /// Tokens found per provider (same indexing as `cfg.providers`).
+    pub tokens: &'a [Vec<Found>],
+    /// Key access.
+    pub keys: &'a K,
+    /// Verified-token cache.
+    pub cache: &'a mut TokenCache,
+    /// Seconds since the epoch.
+    pub now: i64,
+    memo: Vec<Option<Auth>>,
+}
+
+impl<'a, K: KeyLookup> Evaluator<'a, K> {
+    /// An evaluator for one pass over one request.
+    pub fn new(
+        cfg: &'a Config,
+        tokens: &'a [Vec<Found>],
+        keys: &'a K,
+        cache: &'a mut TokenCache,
+        now: i64,
+    ) -> Self {
+        Evaluator {
+            memo: vec![None; cfg.providers.len()],
+            cfg,
+            tokens,
+            keys,
+            cache,
+            now,
+        }
+    }
+
+    /// Evaluates `req`.
+    pub fn eval(&mut self, req: &Requirement) -> Eval {
+        match req {
+            Requirement::None => Eval::Pass(Vec::new()),
+            Requirement::Provider {
+                provider,
+                scopes,
+                claims,
+            } => self.provider(*provider, scopes, claims),
+            Requirement::Any(list) => self.any(list),
+            Requirement::All(list) => self.all(list),
+            Requirement::AllowMissing(inner) => match self.eval(inner) {
+                Eval::Missing => Eval::Pass(Vec::new()),
+                other => other,
+            },
+            Requirement::AllowMissingOrFailed(inner) => match self.eval(inner) {
+                Eval::Missing | Eval::Fail(_) => Eval::Pass(Vec::new()),
+                other => other,
+            },
+        }
+    }
+
+    fn authenticate(&mut self, provider: usize, token: &str) -> Auth {
+        if let Some(Some(done)) = self.memo.get(provider) {
+            return done.clone();
+        }
+        let Some(p) = self.cfg.providers.get(provider) else {
+            return Auth::Invalid(Failure {
+                reason: Reason::JwksUnavailable,
+                kid: None,
+            });
+        };
+        let state = self.keys.key_state(provider);
+        let auth = authenticator::authenticate(
+            p,
+            provider,
+            token,
+            state,
+            self.cfg.max_token_size,
+            self.now,
+            self.cache,
+        );
+        if let Some(slot) = self.memo.get_mut(provider) {
+            *slot = Some(auth.clone());
+        }
+        auth
+    }
+
+    fn provider(
+        &mut self,
+        provider: usize,
+        scopes: &[String],
+        claim_reqs: &[crate::config::ClaimRequirement],
+    ) -> Eval {
+        let found = self.tokens.get(provider).map(Vec::as_slice).unwrap_or(&[]);
+        let deny = |reason, kid| {
+            Eval::Fail(Denial {
+                reason,
+                provider: Some(provider),
+                kid,
+                scopes: Vec::new(),
+            })
+        };
+        let token = match found {
+            [] => return Eval::Missing,
+            [one] => one.token.clone(),
+            _ => return deny(Reason::TokenMalformed, None),
+        };
+        match self.authenticate(provider, &token) {
+            Auth::Valid(v) => {
+                if !claims::has_scopes(&v.claims, scopes) {
+                    return Eval::Fail(Denial {
+                        reason: Reason::InsufficientScope,
+                        provider: Some(provider),
+                        kid: v.kid.clone(),
+                        scopes: scopes.to_vec(),
+                    });
+                }
+                if !claims::has_claims(&v.claims, claim_reqs) {
+                    return deny(Reason::ClaimMismatch, v.kid.clone());
+                }
+                Eval::Pass(vec![Success {
+                    provider,
+                    found: 0,
+                    verified: v,
+                }])
+            }
+            Auth::Invalid(f) => deny(f.reason, f.kid),
+            Auth::NeedKeys => Eval::Wait(vec![Need::Keys(provider)]),
+            Auth::NeedRefetch => Eval::Wait(vec![Need::Refetch(provider)]),
+        }
+    }
+
+    fn any(&mut self, list: &[Requirement]) -> Eval {
+        let mut waits = Vec::new();
+        let mut best: Option<Denial> = None;
+        for r in list {
+            match self.eval(r) {
+                Eval::Pass(s) => return Eval::Pass(s),
+                Eval::Missing => {}
+                Eval::Wait(n) => waits.extend(n),
+                Eval::Fail(d) => {
+                    if best.as_ref().is_none_or(|b| rank(d.reason) < rank(b.reason)) {
+                        best = Some(d);
+                    }
+                }
+            }
+        }
+        if !waits.is_empty() {
+            return Eval::Wait(waits);
+        }
+        best.map_or(Eval::Missing, Eval::Fail)
+    }
+
+    fn all(&mut self, list: &[Requirement]) -> Eval {
+        let mut waits = Vec::new();
+        let mut missing = false;
+        let mut passed = Vec::new();
+        for r in list {
+            match self.eval(r) {
+                Eval::Pass(s) => passed.extend(s),
+                Eval::Missing => missing = true,
+                Eval::Wait(n) => waits.extend(n),
+                Eval::Fail(d) => return Eval::Fail(d),
+            }
+        }
+        if !waits.is_empty() {
+            Eval::Wait(waits)
+        } else if missing {
+            Eval::Missing
+        } else {
+            Eval::Pass(passed)
+        }
+    }
+}
+
+/// Which failure of an `any` to report: a valid token lacking scopes says most, a token that
+/// was not for that provider at all says least.
+fn rank(r: Reason) -> u8 {
+    match r {
+        Reason::InsufficientScope | Reason::ClaimMismatch => 0,
+        Reason::JwksUnavailable => 2,
+        Reason::WrongIssuer => 3,
+        Reason::TokenMissing => 4,
+        _ => 1,
+    }
+}

@@ -1,0 +1,114 @@
+"""Fixtures for the jwtgate end-to-end suite (real Envoy, real JWKS server, echo upstream)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from envoy import Envoy, wasm_path  # noqa: E402
+from servers import EchoServer, JwksServer  # noqa: E402
+from tokens import EcKey, RsaKey  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request) -> bool:
+    node = request.node
+    return any(getattr(getattr(node, "rep_" + w, None), "failed", False) for w in ("setup", "call"))
+
+
+def require_wasm() -> Path:
+    path = wasm_path()
+    if not path.is_file():
+        pytest.fail(
+            f"jwtgate wasm not found at {path}: build it with "
+            "`cargo build --release --target wasm32-wasip1 --lib` or set $JWTGATE_WASM",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def keys():
+    """Keys shared by the whole session (RSA generation is slow-ish)."""
+    return SimpleNamespace(
+        corp_es=EcKey("corp-es-1"),
+        corp_rs=RsaKey("corp-rs-1"),
+        es_only_es=EcKey("esonly-es-1"),
+        es_only_rs=RsaKey("esonly-rs-1"),
+        partner_es=EcKey("partner-es-1"),
+        stranger_es=EcKey("corp-es-unpublished"),
+        stranger_rs=RsaKey("corp-rs-unpublished"),
+    )
+
+
+@pytest.fixture(scope="session")
+def echo():
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def jwks_server():
+    server = JwksServer()
+    yield server
+    server.close()
+
+
+class EnvoyFactory:
+    """Starts Envoys on demand and stops every one of them at teardown."""
+
+    def __init__(self, echo: EchoServer, tmp_path_factory):
+        self.echo = echo
+        self.tmp = tmp_path_factory
+        self.started: list[Envoy] = []
+
+    def __call__(self, plugin_config, *, idp: JwksServer | None = None, concurrency: int = 1,
+                 start: bool = True, wasm: Path | None = None, **kw) -> Envoy:
+        if plugin_config is not None and wasm is None:
+            wasm = require_wasm()
+        env = Envoy(
+            plugin_config,
+            upstream_port=self.echo.port,
+            idp_port=idp.port if idp else 9,  # port 9 (discard): nothing listens
+            concurrency=concurrency,
+            wasm=wasm,
+            workdir=self.tmp.mktemp("envoy"),
+            **kw,
+        )
+        self.started.append(env)
+        if start:
+            env.start()
+        return env
+
+    def close(self, dump: bool = False) -> None:
+        for env in self.started:
+            env.stop()
+            if dump:
+                sys.stderr.write(f"\n----- envoy log ({env.dir}) -----\n{env.tail(60)}\n")
+        self.started.clear()
+
+
+@pytest.fixture
+def envoy_factory(request, echo, tmp_path_factory):
+    factory = EnvoyFactory(echo, tmp_path_factory)
+    yield factory
+    factory.close(dump=_failed(request))
+
+
+@pytest.fixture(scope="module")
+def module_envoy_factory(echo, tmp_path_factory):
+    factory = EnvoyFactory(echo, tmp_path_factory)
+    yield factory
+    factory.close()

@@ -1,0 +1,400 @@
+"""Launch a real Envoy with the jwtgate wasm filter and talk to it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "jwtgate.wasm"
+
+
+def wasm_path() -> Path:
+    return Path(os.environ.get("JWTGATE_WASM") or DEFAULT_WASM).resolve()
+
+
+def envoy_binary() -> str:
+    """The Envoy to run: $ENVOY, the venv's (next to this Python), or one on PATH."""
+    env = os.environ.get("ENVOY")
+    if env:
+        return env
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("envoy")
+    if found:
+        return found
+    raise RuntimeError("no envoy binary: run scripts/venv.sh or set $ENVOY")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ bootstrap
+
+
+def wasm_filter(plugin_config: Any, wasm: Path, failure_policy: str = "FAIL_RELOAD") -> dict:
+    value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "jwtgate",
+                "root_id": "jwtgate",
+                "failure_policy": failure_policy,
+                "vm_config": {
+                    "vm_id": "jwtgate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(wasm)}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": value,
+                },
+            },
+        },
+    }
+
+
+def _static_cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}
+            ],
+        },
+    }
+
+
+def bootstrap(
+    *,
+    plugin_config: Any | None,
+    listen_port: int,
+    admin_port: int,
+    upstream_port: int,
+    idp_port: int,
+    wasm: Path | None = None,
+    failure_policy: str = "FAIL_RELOAD",
+) -> dict:
+    """An Envoy bootstrap: one listener -> [jwtgate wasm] -> router -> cluster `upstream`.
+
+    plugin_config None builds the same proxy without the wasm filter (to check the harness).
+    """
+    http_filters = []
+    if plugin_config is not None:
+        http_filters.append(wasm_filter(plugin_config, wasm or wasm_path(), failure_policy))
+    http_filters.append(
+        {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+    )
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "local",
+            "virtual_hosts": [
+                {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}]}
+            ],
+        },
+        "http_filters": http_filters,
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                }
+            ],
+            "clusters": [_static_cluster("upstream", upstream_port), _static_cluster("idp", idp_port)],
+        },
+    }
+
+
+# ------------------------------------------------------------------ HTTP client
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    elapsed: float = 0.0
+    _hmap: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for k, v in self.headers:
+            self._hmap.setdefault(k.lower(), []).append(v)
+
+    def header(self, name: str) -> str | None:
+        vals = self._hmap.get(name.lower())
+        return vals[0] if vals else None
+
+    def header_all(self, name: str) -> list[str]:
+        return list(self._hmap.get(name.lower(), []))
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    # helpers for echo responses
+    def upstream(self) -> dict:
+        """The echo upstream's view of the request (fails if the request did not reach it)."""
+        assert self.status == 200, f"expected the request to reach upstream, got {self.status} {self.body[:300]!r}"
+        doc = self.json()
+        assert "headers" in doc and "path" in doc, f"not an echo response: {self.body[:300]!r}"
+        return doc
+
+    def __str__(self) -> str:
+        return f"<{self.status} {dict((k, v) for k, v in self.headers)} {self.body[:300]!r}>"
+
+
+def request(
+    port: int,
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: Iterable[tuple[str, str]] | dict | None = None,
+    body: bytes | None = None,
+    timeout: float = 15.0,
+    host: str | None = None,
+) -> Response:
+    """One request on a fresh connection; `headers` may repeat names (list of pairs)."""
+    if isinstance(headers, dict):
+        headers = list(headers.items())
+    headers = list(headers or [])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.monotonic()
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if not any(k.lower() == "host" for k, _ in headers):
+            conn.putheader("Host", host or f"127.0.0.1:{port}")
+        for k, v in headers:
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, resp.getheaders(), data, time.monotonic() - start)
+    finally:
+        conn.close()
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
+
+
+# ------------------------------------------------------------------ Envoy process
+
+
+class EnvoyStartError(RuntimeError):
+    pass
+
+
+class Envoy:
+    """One Envoy process with a generated bootstrap; always call stop() (fixtures do)."""
+
+    def __init__(
+        self,
+        plugin_config: Any | None,
+        *,
+        upstream_port: int,
+        idp_port: int,
+        concurrency: int = 1,
+        wasm: Path | None = None,
+        failure_policy: str = "FAIL_RELOAD",
+        log_level: str = "info",
+        component_log_level: str | None = "wasm:debug",
+        workdir: Path | None = None,
+    ) -> None:
+        self.plugin_config = plugin_config
+        self.concurrency = concurrency
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.dir / "envoy.json"
+        self.log_path = self.dir / "envoy.log"
+        self.stdout_path = self.dir / "envoy.stdout"
+        self.wasm = wasm or wasm_path()
+        cfg = bootstrap(
+            plugin_config=plugin_config,
+            listen_port=self.port,
+            admin_port=self.admin_port,
+            upstream_port=upstream_port,
+            idp_port=idp_port,
+            wasm=self.wasm,
+            failure_policy=failure_policy,
+        )
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+        self.cmd = [
+            envoy_binary(),
+            "-c", str(self.config_path),
+            "--concurrency", str(concurrency),
+            "--disable-hot-restart",
+            "-l", log_level,
+            "--log-path", str(self.log_path),
+        ]
+        if component_log_level:
+            self.cmd += ["--component-log-level", component_log_level]
+        self.proc: subprocess.Popen | None = None
+
+    # --- lifecycle
+    def start(self, wait: bool = True, timeout: float = 20.0) -> "Envoy":
+        self._stdout = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(self.dir),
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EnvoyStartError(f"envoy exited with {self.proc.returncode} before ready\n{self.tail()}")
+            if self._admin_ready() and self._listener_accepts():
+                return
+            time.sleep(0.05)
+        raise EnvoyStartError(f"envoy not ready within {timeout}s\n{self.tail()}")
+
+    def _admin_ready(self) -> bool:
+        try:
+            r = request(self.admin_port, "/ready", timeout=1.0)
+            return r.status == 200
+        except OSError:
+            return False
+
+    def _listener_accepts(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def serves(self) -> bool:
+        """True if the listener answers an HTTP request at all."""
+        try:
+            request(self.port, "/", timeout=2.0)
+            return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self._stdout.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- logs
+    def log_text(self) -> str:
+        out = ""
+        for p in (self.log_path, self.stdout_path):
+            try:
+                out += p.read_text(errors="replace")
+            except FileNotFoundError:
+                pass
+        return out
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def wasm_log_lines(self) -> list[str]:
+        """Lines the plugin logged (Envoy prefixes them with `wasm log`)."""
+        return [l for l in self.log_text().splitlines() if "wasm log" in l]
+
+    # --- traffic
+    def get(self, path: str = "/", **kw) -> Response:
+        return request(self.port, path, **kw)
+
+    # --- stats
+    def stats(self) -> dict[str, int]:
+        """All counters and gauges from the admin /stats?format=json."""
+        r = request(self.admin_port, "/stats?format=json", timeout=5.0)
+        assert r.status == 200, str(r)
+        out: dict[str, int] = {}
+        for s in r.json().get("stats", []):
+            if "name" in s and "value" in s:
+                out[s["name"]] = s["value"]
+        return out
+
+    def jwtgate_stats(self) -> dict[str, int]:
+        """The plugin's metrics keyed by their name starting at `jwtgate.` (host prefix removed)."""
+        out = {}
+        for k, v in self.stats().items():
+            i = k.find("jwtgate.")
+            if i >= 0:
+                out[k[i:]] = v
+        return out
+
+    def counter(self, name: str) -> int:
+        """Value of the plugin metric `name` (e.g. 'jwtgate.allowed'); 0 if absent."""
+        return self.jwtgate_stats().get(name, 0)
+
+    def wait_counter(self, name: str, at_least: int, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            v = self.counter(name)
+            if v >= at_least or time.monotonic() > deadline:
+                return v
+            time.sleep(0.1)
+
+
+def www_auth_params(value: str) -> dict[str, str]:
+    """Parse `Bearer realm="x", error="y"` into {'realm': 'x', 'error': 'y'}."""
+    assert value.startswith("Bearer"), value
+    return {m.group(1): m.group(2) for m in re.finditer(r'(\w+)="([^"]*)"', value)}
+
+
+def path_query(path: str) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(path).query, keep_blank_values=True)

@@ -1,0 +1,202 @@
+"""Loopback HTTP servers for the e2e suite: a controllable JWKS server and an echo upstream."""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # noqa: D401 - silence stderr access log
+        pass
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class _Base:
+    handler_cls: type
+
+    def __init__(self) -> None:
+        self.httpd = _Server(("127.0.0.1", 0), self.handler_cls)
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------- JWKS server
+
+
+class JwksServer(_Base):
+    """Serves JWKS documents; tests change its behaviour live.
+
+    mode:
+      "ok"       200 with the JWKS set for the path (or the default JWKS)
+      "500"      500 with a small JSON body
+      "garbage"  200 with a body that is not JSON
+      "huge"     200 with a valid JWKS padded to more than 1 MiB
+      "nokeys"   200 with {"keys": []}
+    `delay` seconds are waited before answering (interruptible at shutdown).
+    Every request is counted per path when it arrives.
+    """
+
+    def __init__(self, default_jwks: dict | None = None) -> None:
+        self.lock = threading.Lock()
+        self.mode = "ok"
+        self.delay = 0.0
+        self.default_jwks: dict = default_jwks or {"keys": []}
+        self.jwks_by_path: dict[str, dict] = {}
+        self.counts: collections.Counter = collections.Counter()
+        self.log: list[tuple[float, str, dict]] = []
+        self._stopping = threading.Event()
+        self._cond = threading.Condition(self.lock)
+        super().__init__()
+
+    handler_cls = None  # set below
+
+    # --- control
+    def set_jwks(self, jwks: dict, path: str | None = None) -> None:
+        with self.lock:
+            if path is None:
+                self.default_jwks = jwks
+            else:
+                self.jwks_by_path[path] = jwks
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in ("ok", "500", "garbage", "huge", "nokeys"), mode
+        with self.lock:
+            self.mode = mode
+
+    def set_delay(self, seconds: float) -> None:
+        with self.lock:
+            self.delay = float(seconds)
+
+    def count(self, path: str | None = None) -> int:
+        with self.lock:
+            return sum(self.counts.values()) if path is None else self.counts[path]
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.log.clear()
+
+    def wait_for_count(self, n: int, path: str | None = None, timeout: float = 10.0) -> bool:
+        """Block until at least `n` requests (for `path`, or in total) arrived."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                have = sum(self.counts.values()) if path is None else self.counts[path]
+                if have >= n:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+
+    def url(self, path: str = JWKS_PATH) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self._stopping.set()
+        super().close()
+
+    # --- request handling
+    def _respond(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
+        path = handler.path.split("?", 1)[0]
+        with self._cond:
+            self.counts[path] += 1
+            self.log.append((time.monotonic(), path, {k.lower(): v for k, v in handler.headers.items()}))
+            self._cond.notify_all()
+            mode, delay = self.mode, self.delay
+            doc = self.jwks_by_path.get(path, self.default_jwks)
+        if delay > 0:
+            self._stopping.wait(delay)
+        if mode == "500":
+            return 500, b'{"error":"boom"}', "application/json"
+        if mode == "garbage":
+            return 200, b"<html>this is not json {{{", "application/json"
+        if mode == "nokeys":
+            return 200, b'{"keys":[]}', "application/json"
+        body = json.dumps(doc).encode()
+        if mode == "huge":
+            padded = dict(doc)
+            padded["padding"] = "x" * (1024 * 1024 + 4096)
+            body = json.dumps(padded).encode()
+        return 200, body, "application/json"
+
+
+class _JwksHandler(_QuietHandler):
+    def do_GET(self):
+        status, body, ctype = self.server.owner._respond(self)  # type: ignore[attr-defined]
+        try:
+            self._send(status, body, ctype)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+JwksServer.handler_cls = _JwksHandler
+
+
+# ---------------------------------------------------------------- echo upstream
+
+
+class _EchoHandler(_QuietHandler):
+    def _echo(self):
+        body = self._read_body()
+        headers: dict[str, list[str]] = {}
+        for k, v in self.headers.items():
+            headers.setdefault(k.lower(), []).append(v)
+        doc = {
+            "method": self.command,
+            "path": self.path,
+            "headers": headers,
+            "body": body.decode("latin-1"),
+        }
+        self.server.owner.seen += 1  # type: ignore[attr-defined]
+        self._send(200, json.dumps(doc).encode(), "application/json")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _echo
+
+
+class EchoServer(_Base):
+    """Answers 200 with {"method","path","headers":{name:[values]},"body"} of what it received."""
+
+    handler_cls = _EchoHandler
+
+    def __init__(self) -> None:
+        self.seen = 0
+        super().__init__()

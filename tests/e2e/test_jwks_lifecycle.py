@@ -1,0 +1,170 @@
+"""Remote JWKS lifecycle: rotation, stale keys, cold start, failures and recovery, coalescing.
+
+Each test has its own JWKS server and Envoy, so request counts are its own.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from configs import single_remote_config
+from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_503_unavailable, parallel, poll_until
+from servers import JWKS_PATH
+from tokens import EcKey, RsaKey, jwks, mint
+
+REFETCH_GAP = 1.3  # a little more than min_refetch_interval_s = 1: a precondition, not an assertion
+
+
+def tok(key, **kw):
+    kw.setdefault("aud", "api")
+    return mint(key, iss=CORP_ISS, **kw)
+
+
+def test_rotation_new_kid_passes_and_removed_key_fails(envoy_factory, jwks_server):
+    old, new, never = EcKey("rot-old"), RsaKey("rot-new"), EcKey("rot-never")
+    jwks_server.set_jwks(jwks(old))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=1), idp=jwks_server)
+    gw = Gateway(env)
+
+    cached_old = tok(old, sub="old")
+    assert gw.get("/r", token=cached_old).upstream()["headers"]["x-user-id"] == ["old"]
+    fetches = jwks_server.count(JWKS_PATH)
+    assert fetches >= 1
+
+    # publish a new key after start: a token with its kid passes (refetch on unknown kid, request waits)
+    jwks_server.set_jwks(jwks(old, new))
+    time.sleep(REFETCH_GAP)
+    r = gw.get("/r", token=tok(new, sub="new"))
+    assert r.status == 200, f"token with a newly published kid was not accepted: {r}"
+    assert r.upstream()["headers"]["x-user-id"] == ["new"]
+    assert jwks_server.count(JWKS_PATH) > fetches, "no refetch for an unknown kid"
+    assert env.counter("jwtgate.provider.corp.jwks_refetch_unknown_kid") >= 1, env.jwtgate_stats()
+
+    # remove the old key; another unknown kid forces a refetch of the new set
+    jwks_server.set_jwks(jwks(new))
+    time.sleep(REFETCH_GAP)
+    fetches = jwks_server.count(JWKS_PATH)
+    stranger = tok(never)
+    assert_401_invalid(gw.get("/r", token=stranger), "unknown_kid", token=stranger)
+    assert jwks_server.count(JWKS_PATH) > fetches, "no refetch for an unknown kid"
+
+    fresh_old = tok(old, sub="old2")
+    assert_401_invalid(gw.get("/r", token=fresh_old), "unknown_kid", token=fresh_old)
+    assert gw.get("/r", token=tok(new)).status == 200
+
+
+def test_rotation_removed_key_fails_even_for_a_cached_token(envoy_factory, jwks_server):
+    """A token verified (and cached) before its key was removed must stop validating once the new set is in."""
+    old, new = EcKey("rc-old"), EcKey("rc-new")
+    jwks_server.set_jwks(jwks(old, new))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=1), idp=jwks_server)
+    gw = Gateway(env)
+    cached_old = tok(old)
+    for _ in range(2):
+        assert gw.get("/r", token=cached_old).status == 200
+    jwks_server.set_jwks(jwks(new))
+    time.sleep(REFETCH_GAP)
+    fetches = jwks_server.count(JWKS_PATH)
+    assert gw.get("/r", token=tok(EcKey("rc-unknown"))).status == 401
+    assert jwks_server.count(JWKS_PATH) > fetches, "no refetch for an unknown kid"
+    r = gw.get("/r", token=cached_old)
+    assert r.status == 401, f"a cached token of a removed key still passes: {r}"
+
+
+def test_endpoint_down_serves_stale_keys(envoy_factory, jwks_server):
+    key = EcKey("stale-1")
+    jwks_server.set_jwks(jwks(key))
+    cfg = single_remote_config(jwks_server, cache_duration_s=2, max_stale_s=3600, timeout_ms=1000)
+    env = envoy_factory(cfg, idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/s", token=tok(key)).status == 200
+    first = jwks_server.count(JWKS_PATH)
+    assert first >= 1
+
+    jwks_server.set_mode("500")
+    # the keys expire after ~2 s (+ up to 10% jitter): wait for a refresh attempt that fails
+    assert jwks_server.wait_for_count(first + 1, JWKS_PATH, timeout=10), "no refresh after cache_duration_s"
+    failed = env.wait_counter("jwtgate.provider.corp.jwks_fetch_failed", 1, timeout=5)
+    assert failed >= 1, env.jwtgate_stats()
+    for i in range(3):
+        r = gw.get("/s", token=tok(key, sub=f"stale{i}"))
+        assert r.status == 200, f"stale keys not served while the endpoint fails: {r}"
+    # and after the endpoint heals, refreshing resumes (counter of good fetches rises)
+    ok_before = env.counter("jwtgate.provider.corp.jwks_fetch_ok")
+    jwks_server.set_mode("ok")
+    assert env.wait_counter("jwtgate.provider.corp.jwks_fetch_ok", ok_before + 1, timeout=15) > ok_before
+
+
+def test_endpoint_down_past_max_stale_is_503(envoy_factory, jwks_server):
+    key = EcKey("stale-2")
+    jwks_server.set_jwks(jwks(key))
+    cfg = single_remote_config(jwks_server, cache_duration_s=2, max_stale_s=2, timeout_ms=1000)
+    env = envoy_factory(cfg, idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/s", token=tok(key)).status == 200
+    jwks_server.set_mode("500")
+    last, history = poll_until(lambda: gw.get("/s", token=tok(key)), lambda r: r.status != 200, timeout=15)
+    assert_503_unavailable(last)
+    # before failing, nothing else than 200 was seen
+    assert all(r.status == 200 for r in history[:-1]), [r.status for r in history]
+
+
+def test_cold_start_waits_for_slow_jwks(envoy_factory, jwks_server):
+    key = EcKey("cold-1")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(2.0)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=5000), idp=jwks_server)
+    gw = Gateway(env)
+    results = parallel(5, lambda i: gw.get(f"/c{i}", token=tok(key, sub=f"c{i}"), timeout=20))
+    assert all(not isinstance(r, Exception) and r.status == 200 for r in results), [str(r) for r in results]
+    assert env.counter("jwtgate.paused") >= 1, env.jwtgate_stats()
+
+
+def test_cold_start_jwks_slower_than_timeout_is_503(envoy_factory, jwks_server):
+    key = EcKey("cold-2")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(4.0)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server)
+    gw = Gateway(env)
+    r = gw.get("/c", token=tok(key), timeout=20)
+    assert_503_unavailable(r)
+    assert r.elapsed < 3.5, f"the request waited {r.elapsed:.1f}s, longer than timeout_ms=1000 allows"
+    jwks_server.set_delay(0)
+    last, history = poll_until(lambda: gw.get("/c", token=tok(key)), lambda r: r.status == 200, timeout=15, interval=0.5)
+    assert last.status == 200, f"no recovery within 15 s: {[h.status for h in history]} {last}"
+
+
+@pytest.mark.parametrize("mode", ["garbage", "500", "huge", "nokeys"])
+def test_bad_jwks_at_start_503_then_recovers(envoy_factory, jwks_server, mode):
+    key = EcKey(f"bad-{mode}")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_mode(mode)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server)
+    gw = Gateway(env)
+    r = gw.get("/b", token=tok(key))
+    assert_503_unavailable(r)
+    assert jwks_server.count(JWKS_PATH) >= 1
+    assert env.wait_counter("jwtgate.provider.corp.jwks_fetch_failed", 1, timeout=5) >= 1, env.jwtgate_stats()
+    assert env.counter("jwtgate.denied.jwks_unavailable") >= 1, env.jwtgate_stats()
+
+    jwks_server.set_mode("ok")
+    last, history = poll_until(lambda: gw.get("/b", token=tok(key)), lambda r: r.status == 200, timeout=15, interval=0.5)
+    assert last.status == 200, f"no recovery within 15 s after the JWKS healed: {[h.status for h in history]} {last}"
+
+
+def test_concurrent_cold_requests_share_one_fetch(envoy_factory, jwks_server):
+    key = EcKey("coalesce-1")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(1.0)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=5000), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    tokens = [tok(key, sub=f"u{i}") for i in range(100)]
+    results = parallel(100, lambda i: gw.get(f"/p/{i}", token=tokens[i], timeout=30))
+    errors = [str(r) for r in results if isinstance(r, Exception) or r.status != 200]
+    assert not errors, f"{len(errors)} of 100 failed, e.g. {errors[:3]}"
+    for i, r in enumerate(results):
+        assert r.upstream()["headers"]["x-user-id"] == [f"u{i}"]
+    assert jwks_server.count(JWKS_PATH) == 1, f"JWKS fetched {jwks_server.count(JWKS_PATH)} times"
+    assert env.counter("jwtgate.provider.corp.jwks_fetch_ok") == 1, env.jwtgate_stats()
