@@ -22,6 +22,8 @@ pub struct TokenCache {
     index: Vec<HashMap<Box<str>, usize>>,
     slots: Vec<Slot>,
     hand: usize,
+    hits: u64,
+    misses: u64,
 }
 
 impl TokenCache {
@@ -32,6 +34,8 @@ impl TokenCache {
             index: (0..providers).map(|_| HashMap::new()).collect(),
             slots: Vec::new(),
             hand: 0,
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -47,6 +51,19 @@ impl TokenCache {
 
     /// The verified token, if cached under the current key-set `version`.
     pub fn get(&mut self, provider: usize, token: &str, version: u64) -> Option<Rc<Verified>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let found = self.lookup(provider, token, version);
+        if found.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        found
+    }
+
+    fn lookup(&mut self, provider: usize, token: &str, version: u64) -> Option<Rc<Verified>> {
         let i = *self.index.get(provider)?.get(token)?;
         let slot = self.slots.get_mut(i)?;
         if slot.version != version {
@@ -54,6 +71,14 @@ impl TokenCache {
         }
         slot.referenced = true;
         Some(slot.value.clone())
+    }
+
+    /// Hits and misses since the last call (for metrics).
+    pub fn take_stats(&mut self) -> (u64, u64) {
+        let out = (self.hits, self.misses);
+        self.hits = 0;
+        self.misses = 0;
+        out
     }
 
     /// Remembers a verified token, evicting a cold entry when full.

@@ -206,3 +206,11 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
     }
     m
 }
+
+/// A client-supplied string (a `kid`) made safe for one log line: printable ASCII, at most 64.
+pub fn log_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .take(64)
+        .collect()
+}

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod extract;
 pub mod gate;
 pub mod json;
+pub mod jwks_cache;
 pub mod keys;
 pub mod matcher;
 pub mod outcome;

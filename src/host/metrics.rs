@@ -1,0 +1,161 @@
+//! Counters in the host's stats (`proxy_define_metric`). Increments are counted in memory on
+//! the request path and flushed to the host on tick: no host call per request for metrics.
+
+use crate::config::Config;
+use crate::Reason;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+struct Counter {
+    name: String,
+    id: Option<u32>,
+    pending: u64,
+}
+
+/// Every counter jwtgate defines, by index.
+pub struct Metrics {
+    counters: Vec<Counter>,
+    providers: usize,
+}
+
+/// Counters per provider, in this order after the global ones.
+const PER_PROVIDER: [&str; 5] = [
+    "allowed",
+    "jwks_fetch_ok",
+    "jwks_fetch_failed",
+    "jwks_refetch_unknown_kid",
+    "reported",
+];
+
+/// Global counters, in this order at the start.
+const GLOBAL: [&str; 7] = [
+    "allowed",
+    "not_required",
+    "preflight",
+    "paused",
+    "token_cache_hit",
+    "token_cache_miss",
+    "reported",
+];
+
+/// A counter to bump.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// A request passed (globally and for each provider that verified).
+    Allowed,
+    /// A rule without requirement.
+    NotRequired,
+    /// A CORS preflight passed.
+    Preflight,
+    /// A request paused for keys.
+    Paused,
+    /// Token cache hit.
+    CacheHit,
+    /// Token cache miss.
+    CacheMiss,
+    /// Denied (or would have been) for a reason.
+    Denied(Reason),
+    /// Report mode let a failure through.
+    Reported,
+}
+
+/// A per-provider counter.
+#[derive(Debug, Clone, Copy)]
+pub enum ProviderEvent {
+    /// A token of this provider passed.
+    Allowed = 0,
+    /// A JWKS fetch succeeded.
+    FetchOk = 1,
+    /// A JWKS fetch failed.
+    FetchFailed = 2,
+    /// A refetch for an unknown `kid` started.
+    Refetch = 3,
+    /// Report mode let a failure of this provider through.
+    Reported = 4,
+}
+
+impl Metrics {
+    /// The counter set for `cfg`.
+    pub fn new(cfg: &Config) -> Metrics {
+        let mut names: Vec<String> = GLOBAL.iter().map(|n| format!("jwtgate.{n}")).collect();
+        names.extend(Reason::ALL.iter().map(|r| format!("jwtgate.denied.{r}")));
+        for p in &cfg.providers {
+            names.extend(PER_PROVIDER.iter().map(|n| format!("jwtgate.provider.{}.{n}", p.name)));
+            names.extend(
+                Reason::ALL
+                    .iter()
+                    .map(|r| format!("jwtgate.provider.{}.denied.{r}", p.name)),
+            );
+        }
+        Metrics {
+            counters: names
+                .into_iter()
+                .map(|name| Counter {
+                    name,
+                    id: None,
+                    pending: 0,
+                })
+                .collect(),
+            providers: cfg.providers.len(),
+        }
+    }
+
+    fn bump(&mut self, index: usize, n: u64) {
+        if let Some(c) = self.counters.get_mut(index) {
+            c.pending = c.pending.saturating_add(n);
+        }
+    }
+
+    fn reason_index(r: Reason) -> usize {
+        Reason::ALL.iter().position(|x| *x == r).unwrap_or(0)
+    }
+
+    fn provider_base(&self, p: usize) -> usize {
+        GLOBAL.len() + Reason::ALL.len() + p * (PER_PROVIDER.len() + Reason::ALL.len())
+    }
+
+    /// Counts a global event, `n` times.
+    pub fn add(&mut self, e: Event, n: u64) {
+        let i = match e {
+            Event::Allowed => 0,
+            Event::NotRequired => 1,
+            Event::Preflight => 2,
+            Event::Paused => 3,
+            Event::CacheHit => 4,
+            Event::CacheMiss => 5,
+            Event::Reported => 6,
+            Event::Denied(r) => GLOBAL.len() + Self::reason_index(r),
+        };
+        self.bump(i, n);
+    }
+
+    /// Counts a provider event.
+    pub fn provider(&mut self, p: usize, e: ProviderEvent) {
+        if p < self.providers {
+            let i = self.provider_base(p) + e as usize;
+            self.bump(i, 1);
+        }
+    }
+
+    /// Counts a denial of provider `p`.
+    pub fn provider_denied(&mut self, p: usize, r: Reason) {
+        if p < self.providers {
+            let i = self.provider_base(p) + PER_PROVIDER.len() + Self::reason_index(r);
+            self.bump(i, 1);
+        }
+    }
+
+    /// Sends pending counts to the host, defining counters on first use.
+    pub fn flush(&mut self) {
+        for c in self.counters.iter_mut().filter(|c| c.pending > 0) {
+            if c.id.is_none() {
+                c.id = hostcalls::define_metric(MetricType::Counter, &c.name).ok();
+            }
+            if let Some(id) = c.id {
+                if hostcalls::increment_metric(id, c.pending as i64).is_ok() {
+                    c.pending = 0;
+                }
+            }
+        }
+    }
+}
