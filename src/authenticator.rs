@@ -142,3 +142,38 @@ pub fn authenticate(
     cache.insert(index, token, version, verified.clone());
     Auth::Valid(verified)
 }
+
+/// The JWS layer alone (size, parse, algorithm allow-list, key choice, signature), for
+/// `jwtgate check --signature-only`: returns the header and the still unchecked claims.
+pub fn check_signature(
+    algorithms: &[Alg],
+    keys: &KeySet,
+    token: &str,
+    max_token_size: usize,
+) -> Result<(token::Header, Map<String, Value>), Failure> {
+    if token.len() > max_token_size {
+        return Err(Failure {
+            reason: Reason::TokenTooLarge,
+            kid: None,
+        });
+    }
+    let t = token::parse(token).map_err(|reason| Failure { reason, kid: None })?;
+    let kid = t.header.kid.clone();
+    let failure = |reason| Failure {
+        reason,
+        kid: kid.clone(),
+    };
+    let alg = Alg::from_name(&t.header.alg)
+        .filter(|a| algorithms.contains(a))
+        .ok_or_else(|| failure(Reason::AlgNotAllowed))?;
+    let Candidates::Keys(candidates) = keys.candidates(alg, kid.as_deref()) else {
+        return Err(failure(Reason::UnknownKid));
+    };
+    if !candidates
+        .iter()
+        .any(|k| k.verify(t.signing_input, &t.signature))
+    {
+        return Err(failure(Reason::BadSignature));
+    }
+    Ok((t.header, t.claims))
+}

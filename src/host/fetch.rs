@@ -69,7 +69,7 @@ pub fn start(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Start {
             super::log(
                 LogLevel::Warn,
                 &format!(
-                    "jwtgate: provider={name} jwks fetch failed: callout to cluster {:?} refused ({status:?})",
+                    "provider={name} jwks fetch failed: callout to cluster {:?} refused ({status:?})",
                     policy.cluster
                 ),
             );
@@ -138,15 +138,15 @@ fn finish(
                 ..rec
             });
             if !published {
-                super::log(LogLevel::Warn, &format!("jwtgate: provider={name} could not publish keys to shared data"));
+                super::log(LogLevel::Warn, &format!("provider={name} could not publish keys to shared data"));
             }
         }
         vm.metrics.provider(p, ProviderEvent::FetchOk);
-        super::log(LogLevel::Info, &format!("jwtgate: provider={name} jwks fetched version={version}"));
+        super::log(LogLevel::Info, &format!("provider={name} jwks fetched version={version}"));
     } else {
         vm.metrics.provider(p, ProviderEvent::FetchFailed);
         if let Err(e) = &result {
-            super::log(LogLevel::Warn, &format!("jwtgate: provider={name} jwks fetch failed: {e}"));
+            super::log(LogLevel::Warn, &format!("provider={name} jwks fetch failed: {e}"));
         }
     }
     // Release with the CAS just read; if it moved, the lease lapsed and another VM owns it.
@@ -158,4 +158,5 @@ fn finish(
             }
         }
     }
+    vm.metrics.flush();
 }

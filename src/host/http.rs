@@ -74,6 +74,14 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
     let Ok(mut vm) = vm.try_borrow_mut() else {
         return;
     };
+    count(&mut vm, outcome, status);
+    let (hits, misses) = vm.cache.take_stats();
+    vm.metrics.add(Event::CacheHit, hits);
+    vm.metrics.add(Event::CacheMiss, misses);
+    vm.metrics.flush();
+}
+
+fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
     match outcome {
         Outcome::NotRequired => vm.metrics.add(Event::NotRequired, 1),
         Outcome::Preflight => vm.metrics.add(Event::Preflight, 1),
@@ -106,7 +114,7 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
             };
             super::log(
                 LogLevel::Info,
-                &format!("jwtgate: {action} reason={} provider={provider} kid={kid}", denial.reason),
+                &format!("{action} reason={} provider={provider} kid={kid}", denial.reason),
             );
         }
     }
@@ -217,6 +225,7 @@ fn wait(vm: &Rc<RefCell<VmState>>, id: u32, req: &Rc<RefCell<RequestState>>, nee
         });
         vmb.metrics.add(Event::Paused, 1);
     }
+    vmb.metrics.flush();
     false
 }
 

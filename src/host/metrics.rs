@@ -1,5 +1,5 @@
-//! Counters in the host's stats (`proxy_define_metric`). Increments are counted in memory on
-//! the request path and flushed to the host on tick: no host call per request for metrics.
+//! Counters in the host's stats (`proxy_define_metric`). Events are counted in memory and
+//! flushed at the end of each callback, one host call per counter that moved.
 
 use crate::config::Config;
 use crate::Reason;
@@ -16,6 +16,7 @@ struct Counter {
 pub struct Metrics {
     counters: Vec<Counter>,
     providers: usize,
+    dirty: Vec<usize>,
 }
 
 /// Counters per provider, in this order after the global ones.
@@ -97,11 +98,15 @@ impl Metrics {
                 })
                 .collect(),
             providers: cfg.providers.len(),
+            dirty: Vec::new(),
         }
     }
 
     fn bump(&mut self, index: usize, n: u64) {
         if let Some(c) = self.counters.get_mut(index) {
+            if n > 0 && c.pending == 0 {
+                self.dirty.push(index);
+            }
             c.pending = c.pending.saturating_add(n);
         }
     }
@@ -147,15 +152,20 @@ impl Metrics {
 
     /// Sends pending counts to the host, defining counters on first use.
     pub fn flush(&mut self) {
-        for c in self.counters.iter_mut().filter(|c| c.pending > 0) {
+        for i in std::mem::take(&mut self.dirty) {
+            let Some(c) = self.counters.get_mut(i) else {
+                continue;
+            };
             if c.id.is_none() {
                 c.id = hostcalls::define_metric(MetricType::Counter, &c.name).ok();
             }
             if let Some(id) = c.id {
                 if hostcalls::increment_metric(id, c.pending as i64).is_ok() {
                     c.pending = 0;
+                    continue;
                 }
             }
+            self.dirty.push(i);
         }
     }
 }

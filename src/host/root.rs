@@ -127,7 +127,7 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                super::log(LogLevel::Critical, &format!("jwtgate: {e}"));
+                super::log(LogLevel::Critical, &format!("{e}"));
                 false
             }
         }

@@ -156,7 +156,7 @@ impl VmState {
                         super::log(
                             proxy_wasm::types::LogLevel::Warn,
                             &format!(
-                                "jwtgate: provider={name} kid={} jwk skipped: {}",
+                                "provider={name} kid={} jwk skipped: {}",
                                 crate::gate::log_safe(s.kid.as_deref().unwrap_or("-")),
                                 s.why.as_str()
                             ),
