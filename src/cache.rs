@@ -156,7 +156,10 @@ mod tests {
         }
         assert_eq!(c.len(), 3);
         assert!(c.get(0, "e", 1).is_some());
-        assert!(c.get(0, "e", 2).is_none(), "another key-set version must miss");
+        assert!(
+            c.get(0, "e", 2).is_none(),
+            "another key-set version must miss"
+        );
         assert!(c.get(1, "e", 1).is_none(), "providers do not share entries");
     }
 

@@ -82,7 +82,11 @@ pub fn normalize_typ(typ: &str) -> String {
 }
 
 /// Issuer, audience and type: the time-independent claim checks, in the contract's order.
-pub fn check_identity(p: &Provider, claims: &Map<String, Value>, typ: Option<&str>) -> Result<(), Reason> {
+pub fn check_identity(
+    p: &Provider,
+    claims: &Map<String, Value>,
+    typ: Option<&str>,
+) -> Result<(), Reason> {
     if claims.get("iss").and_then(Value::as_str) != Some(p.issuer.as_str()) {
         return Err(Reason::WrongIssuer);
     }
@@ -199,10 +203,22 @@ mod tests {
 
     #[test]
     fn dates_are_range_checked() {
-        assert_eq!(Dates::read(&obj(json!({"exp": "1"}))), Err(Reason::TokenMalformed));
-        assert_eq!(Dates::read(&obj(json!({"exp": 1e300}))), Err(Reason::TokenMalformed));
-        assert_eq!(Dates::read(&obj(json!({"nbf": -8334601228800i64}))), Err(Reason::TokenMalformed));
-        assert_eq!(Dates::read(&obj(json!({"exp": 10.5}))).map(|d| d.exp), Ok(Some(10)));
+        assert_eq!(
+            Dates::read(&obj(json!({"exp": "1"}))),
+            Err(Reason::TokenMalformed)
+        );
+        assert_eq!(
+            Dates::read(&obj(json!({"exp": 1e300}))),
+            Err(Reason::TokenMalformed)
+        );
+        assert_eq!(
+            Dates::read(&obj(json!({"nbf": -8334601228800i64}))),
+            Err(Reason::TokenMalformed)
+        );
+        assert_eq!(
+            Dates::read(&obj(json!({"exp": 10.5}))).map(|d| d.exp),
+            Ok(Some(10))
+        );
     }
 
     #[test]
@@ -216,7 +232,10 @@ mod tests {
 
     #[test]
     fn header_values() {
-        assert_eq!(header_value(&json!(["a", "b", 3])).as_deref(), Some("a,b,3"));
+        assert_eq!(
+            header_value(&json!(["a", "b", 3])).as_deref(),
+            Some("a,b,3")
+        );
         assert_eq!(header_value(&json!(42)).as_deref(), Some("42"));
         assert_eq!(header_value(&json!("x\r\ny")), None);
         assert_eq!(header_value(&json!(null)), None);

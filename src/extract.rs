@@ -185,7 +185,10 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn bearer() -> TokenSources {
@@ -202,34 +205,79 @@ mod tests {
     #[test]
     fn prefix_is_case_insensitive_and_other_schemes_ignored() {
         let hs = h(&[("authorization", "bearer abc")]);
-        let f = extract(&bearer(), &RequestParts { headers: &hs, query: None });
+        let f = extract(
+            &bearer(),
+            &RequestParts {
+                headers: &hs,
+                query: None,
+            },
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].token, "abc");
         let hs = h(&[("authorization", "Basic abc")]);
-        assert!(extract(&bearer(), &RequestParts { headers: &hs, query: None }).is_empty());
+        assert!(extract(
+            &bearer(),
+            &RequestParts {
+                headers: &hs,
+                query: None
+            }
+        )
+        .is_empty());
     }
 
     #[test]
     fn merged_and_repeated_headers_show_every_token() {
         let hs = h(&[("authorization", "Bearer a,Bearer b")]);
-        assert_eq!(extract(&bearer(), &RequestParts { headers: &hs, query: None }).len(), 2);
+        assert_eq!(
+            extract(
+                &bearer(),
+                &RequestParts {
+                    headers: &hs,
+                    query: None
+                }
+            )
+            .len(),
+            2
+        );
         let hs = h(&[("authorization", "Bearer a"), ("authorization", "Bearer a")]);
-        assert_eq!(extract(&bearer(), &RequestParts { headers: &hs, query: None }).len(), 1);
+        assert_eq!(
+            extract(
+                &bearer(),
+                &RequestParts {
+                    headers: &hs,
+                    query: None
+                }
+            )
+            .len(),
+            1
+        );
     }
 
     #[test]
     fn params_and_cookies() {
         let hs = h(&[("cookie", "a=1; session=tok; b=2")]);
-        let f = extract(&bearer(), &RequestParts { headers: &hs, query: Some("x=1&access_token=tok") });
+        let f = extract(
+            &bearer(),
+            &RequestParts {
+                headers: &hs,
+                query: Some("x=1&access_token=tok"),
+            },
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].locations.len(), 2);
     }
 
     #[test]
     fn rewrites_keep_everything_else() {
-        assert_eq!(strip_param("/p?a=1&access_token=t&b=2", "access_token"), "/p?a=1&b=2");
+        assert_eq!(
+            strip_param("/p?a=1&access_token=t&b=2", "access_token"),
+            "/p?a=1&b=2"
+        );
         assert_eq!(strip_param("/p?access_token=t", "access_token"), "/p");
-        assert_eq!(strip_cookie("a=1; session=t; b=2", "session").as_deref(), Some("a=1; b=2"));
+        assert_eq!(
+            strip_cookie("a=1; session=t; b=2", "session").as_deref(),
+            Some("a=1; b=2")
+        );
         assert_eq!(strip_cookie("session=t", "session"), None);
     }
 }

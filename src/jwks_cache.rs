@@ -110,17 +110,29 @@ impl Lease {
             owner,
             // A holder that vanishes (VM reloaded) must not block fetching for long.
             until_ms: now_ms + timeout_ms + 1000,
-            last_refetch_ms: if refetch { now_ms } else { self.last_refetch_ms },
+            last_refetch_ms: if refetch {
+                now_ms
+            } else {
+                self.last_refetch_ms
+            },
             ..*self
         }
     }
 
     /// The lease released after a fetch; `jitter` in [0, 1) spreads retries.
     pub fn released(&self, now_ms: u64, ok: bool, jitter: f64) -> Lease {
-        let failures = if ok { 0 } else { self.failures.saturating_add(1) };
+        let failures = if ok {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
         Lease {
             owner: 0,
-            until_ms: if ok { 0 } else { now_ms + backoff_ms(failures, jitter) },
+            until_ms: if ok {
+                0
+            } else {
+                now_ms + backoff_ms(failures, jitter)
+            },
             failures,
             last_done_ms: now_ms,
             last_refetch_ms: self.last_refetch_ms,
@@ -130,7 +142,9 @@ impl Lease {
 
 /// Delay before retry number `failures` (≥ 1): 500 ms doubling to 30 s, with ±25% jitter.
 pub fn backoff_ms(failures: u32, jitter: f64) -> u64 {
-    let base = 500u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6)).min(30_000);
+    let base = 500u64
+        .saturating_mul(1u64 << failures.saturating_sub(1).min(6))
+        .min(30_000);
     let spread = (base as f64 * 0.5 * jitter.clamp(0.0, 1.0)) as u64;
     base - base / 4 + spread
 }
@@ -199,7 +213,9 @@ impl std::fmt::Display for FetchError {
 pub fn accept(status: Option<u32>, body: &[u8]) -> Result<KeySet, FetchError> {
     match status {
         None => Err(FetchError::NoResponse),
-        Some(200) => KeySet::parse(body).map(|(set, _)| set).map_err(FetchError::Jwks),
+        Some(200) => KeySet::parse(body)
+            .map(|(set, _)| set)
+            .map_err(FetchError::Jwks),
         Some(s) => Err(FetchError::Status(s)),
     }
 }
@@ -285,6 +301,9 @@ mod tests {
     fn only_a_good_200_is_accepted() {
         assert_eq!(accept(None, b"").err(), Some(FetchError::NoResponse));
         assert_eq!(accept(Some(500), b"").err(), Some(FetchError::Status(500)));
-        assert!(matches!(accept(Some(200), b"nope"), Err(FetchError::Jwks(_))));
+        assert!(matches!(
+            accept(Some(200), b"nope"),
+            Err(FetchError::Jwks(_))
+        ));
     }
 }

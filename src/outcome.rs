@@ -32,11 +32,17 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
     let realm = realm(authority);
     let reason = denial.map_or(Reason::TokenMissing, |d| d.reason);
     let (status, code, challenge) = match reason {
-        Reason::TokenMissing => (401, "unauthorized", Some(format!("Bearer realm=\"{realm}\""))),
+        Reason::TokenMissing => (
+            401,
+            "unauthorized",
+            Some(format!("Bearer realm=\"{realm}\"")),
+        ),
         Reason::JwksUnavailable => (503, "temporarily_unavailable", None),
         Reason::InsufficientScope => {
             let scopes = denial.map(|d| d.scopes.join(" ")).unwrap_or_default();
-            let ch = format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scopes}\"");
+            let ch = format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scopes}\""
+            );
             (403, "insufficient_scope", Some(ch))
         }
         Reason::ClaimMismatch => {
@@ -58,7 +64,10 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
     Rejection {
         status,
         headers,
-        body: format!("{{\"error\":\"{code}\",\"reason\":\"{}\"}}", reason.as_str()),
+        body: format!(
+            "{{\"error\":\"{code}\",\"reason\":\"{}\"}}",
+            reason.as_str()
+        ),
     }
 }
 
@@ -96,21 +105,32 @@ mod tests {
     }
 
     fn header<'a>(r: &'a Rejection, name: &str) -> Option<&'a str> {
-        r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn outcome_table() {
         let r = reject(None, "api.example.com");
         assert_eq!(r.status, 401);
-        assert_eq!(header(&r, "www-authenticate"), Some("Bearer realm=\"api.example.com\""));
-        assert_eq!(r.body, r#"{"error":"unauthorized","reason":"token_missing"}"#);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"api.example.com\"")
+        );
+        assert_eq!(
+            r.body,
+            r#"{"error":"unauthorized","reason":"token_missing"}"#
+        );
 
         let r = reject(Some(&denial(Reason::TokenExpired, &[])), "h");
         assert_eq!(r.status, 401);
         assert_eq!(
             header(&r, "www-authenticate"),
-            Some("Bearer realm=\"h\", error=\"invalid_token\", error_description=\"token_expired\"")
+            Some(
+                "Bearer realm=\"h\", error=\"invalid_token\", error_description=\"token_expired\""
+            )
         );
 
         let r = reject(Some(&denial(Reason::InsufficientScope, &["a", "b"])), "h");
@@ -120,17 +140,26 @@ mod tests {
         let r = reject(Some(&denial(Reason::ClaimMismatch, &[])), "h");
         assert_eq!(r.status, 403);
         assert!(header(&r, "www-authenticate").is_some_and(|v| !v.contains("scope=")));
-        assert_eq!(r.body, r#"{"error":"insufficient_scope","reason":"claim_mismatch"}"#);
+        assert_eq!(
+            r.body,
+            r#"{"error":"insufficient_scope","reason":"claim_mismatch"}"#
+        );
 
         let r = reject(Some(&denial(Reason::JwksUnavailable, &[])), "h");
         assert_eq!(r.status, 503);
         assert_eq!(header(&r, "www-authenticate"), None);
-        assert_eq!(r.body, r#"{"error":"temporarily_unavailable","reason":"jwks_unavailable"}"#);
+        assert_eq!(
+            r.body,
+            r#"{"error":"temporarily_unavailable","reason":"jwks_unavailable"}"#
+        );
     }
 
     #[test]
     fn realm_cannot_break_the_header() {
         let r = reject(None, "a\"b\\c d");
-        assert_eq!(header(&r, "www-authenticate"), Some("Bearer realm=\"abcd\""));
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"abcd\"")
+        );
     }
 }

@@ -70,7 +70,8 @@ fn b64(segment: &str) -> Result<Vec<u8>, Reason> {
 /// Splits and decodes a compact JWS. Size limits are checked by the caller first.
 pub fn parse(token: &str) -> Result<Unverified<'_>, Reason> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Reason::TokenMalformed);
     };
@@ -126,7 +127,11 @@ mod tests {
 
     #[test]
     fn splits_a_good_token() {
-        let t = format!("{}.{}.AQID", enc(r#"{"alg":"ES256","kid":"k1"}"#), enc(r#"{"sub":"a"}"#));
+        let t = format!(
+            "{}.{}.AQID",
+            enc(r#"{"alg":"ES256","kid":"k1"}"#),
+            enc(r#"{"sub":"a"}"#)
+        );
         let u = parse(&t).unwrap();
         assert_eq!(u.header.alg, "ES256");
         assert_eq!(u.header.kid.as_deref(), Some("k1"));

@@ -196,7 +196,10 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
                 Eval::Missing => {}
                 Eval::Wait(n) => waits.extend(n),
                 Eval::Fail(d) => {
-                    if best.as_ref().is_none_or(|b| rank(d.reason) < rank(b.reason)) {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| rank(d.reason) < rank(b.reason))
+                    {
                         best = Some(d);
                     }
                 }

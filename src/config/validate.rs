@@ -101,7 +101,12 @@ fn provider_req(provider: usize) -> Requirement {
 }
 
 fn provider(at: &str, p: RawProvider) -> R<Provider> {
-    if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+    if p.name.is_empty()
+        || !p
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
         return err(
             format!("{at}.name"),
             "must be non-empty and use only letters, digits, '-' and '_' (it names metrics)",
@@ -117,7 +122,10 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         );
     }
     if p.revocation.is_some() {
-        return err(format!("{at}.revocation"), "token revocation is not supported yet");
+        return err(
+            format!("{at}.revocation"),
+            "token revocation is not supported yet",
+        );
     }
     let audiences = match p.audiences {
         None => None,
@@ -128,7 +136,10 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         (Some(r), None) => JwksSource::Remote(remote(&format!("{at}.remote_jwks"), r)?),
         (None, Some(l)) => JwksSource::Local(local(&format!("{at}.local_jwks.inline"), l)?),
         (Some(_), Some(_)) => {
-            return err(at, "set exactly one of remote_jwks and local_jwks, not both")
+            return err(
+                at,
+                "set exactly one of remote_jwks and local_jwks, not both",
+            )
         }
         (None, None) => return err(at, "one of remote_jwks or local_jwks is required"),
     };
@@ -139,7 +150,10 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
     }
     if let Some(m) = p.max_lifetime_s {
         if m == 0 || m > MAX_SECONDS {
-            return err(format!("{at}.max_lifetime_s"), "must be between 1 and 315360000");
+            return err(
+                format!("{at}.max_lifetime_s"),
+                "must be between 1 and 315360000",
+            );
         }
     }
     let token_types = match p.token_types {
@@ -152,7 +166,12 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         ),
     };
     let mut claim_to_headers = Vec::new();
-    for (j, c) in p.claim_to_headers.unwrap_or_default().into_iter().enumerate() {
+    for (j, c) in p
+        .claim_to_headers
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let cat = format!("{at}.claim_to_headers[{j}]");
         claim_to_headers.push(ClaimHeader {
             claim: claim_path(&format!("{cat}.claim"), &c.claim)?,
@@ -195,7 +214,10 @@ fn algorithms(at: &str, v: Option<Vec<String>>) -> R<Vec<Alg>> {
         return Ok(vec![Alg::Es256, Alg::Rs256]);
     };
     if v.is_empty() {
-        return err(at, "must not be an empty list (omit it to allow ES256 and RS256)");
+        return err(
+            at,
+            "must not be an empty list (omit it to allow ES256 and RS256)",
+        );
     }
     let mut out = Vec::new();
     for (i, name) in v.iter().enumerate() {
@@ -237,7 +259,13 @@ fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
         cluster: r.cluster,
         authority,
         path,
-        timeout_ms: bounded(format!("{at}.timeout_ms"), r.timeout_ms, DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS)?,
+        timeout_ms: bounded(
+            format!("{at}.timeout_ms"),
+            r.timeout_ms,
+            DEFAULT_TIMEOUT_MS,
+            1,
+            MAX_TIMEOUT_MS,
+        )?,
         cache_duration_s: bounded(
             format!("{at}.cache_duration_s"),
             r.cache_duration_s,
@@ -252,7 +280,13 @@ fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
             0,
             MAX_SECONDS,
         )?,
-        max_stale_s: bounded(format!("{at}.max_stale_s"), r.max_stale_s, DEFAULT_MAX_STALE_S, 0, MAX_SECONDS)?,
+        max_stale_s: bounded(
+            format!("{at}.max_stale_s"),
+            r.max_stale_s,
+            DEFAULT_MAX_STALE_S,
+            0,
+            MAX_SECONDS,
+        )?,
         uri,
     })
 }
@@ -276,9 +310,7 @@ pub(crate) fn split_http_uri(uri: &str) -> Option<(String, String)> {
         && authority
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c));
-    let valid_path = path
-        .chars()
-        .all(|c| c.is_ascii_graphic() && c != '#');
+    let valid_path = path.chars().all(|c| c.is_ascii_graphic() && c != '#');
     (valid_authority && valid_path).then(|| (authority.to_owned(), path))
 }
 
@@ -312,7 +344,10 @@ fn sources(
                 let value_prefix = match h.value_prefix {
                     Some(p) if p.is_empty() => None,
                     Some(p) if p.chars().any(|c| c.is_ascii_control()) => {
-                        return err(format!("{hat}.value_prefix"), "must not contain control characters")
+                        return err(
+                            format!("{hat}.value_prefix"),
+                            "must not contain control characters",
+                        )
                     }
                     other => other,
                 };
@@ -327,7 +362,11 @@ fn sources(
     let names = |field: &str, v: Option<Vec<String>>| -> R<Vec<String>> {
         let v = v.unwrap_or_default();
         for (i, n) in v.iter().enumerate() {
-            if n.is_empty() || !n.chars().all(|c| c.is_ascii_graphic() && !"=;&,#?%\"".contains(c)) {
+            if n.is_empty()
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !"=;&,#?%\"".contains(c))
+            {
                 return err(
                     format!("{at}.{field}[{i}]"),
                     "must be a non-empty name without spaces or any of = ; & , # ? % \"",
@@ -342,7 +381,10 @@ fn sources(
         cookies: names("from_cookies", cookies)?,
     };
     if sources.headers.is_empty() && sources.params.is_empty() && sources.cookies.is_empty() {
-        return err(at, "no token source: from_headers, from_params and from_cookies are all empty");
+        return err(
+            at,
+            "no token source: from_headers, from_params and from_cookies are all empty",
+        );
     }
     Ok(sources)
 }
@@ -361,7 +403,8 @@ const RESERVED_HEADERS: [&str; 9] = [
 ];
 
 fn header_name(at: &str, name: String) -> R<String> {
-    let tchar = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
+    let tchar =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(tchar) {
         return err(
             at,
@@ -385,7 +428,12 @@ fn identity_headers(providers: &[Provider]) -> R<Vec<String>> {
             .claim_to_headers
             .iter()
             .enumerate()
-            .map(|(j, c)| (format!("providers[{i}].claim_to_headers[{j}].header"), &c.header))
+            .map(|(j, c)| {
+                (
+                    format!("providers[{i}].claim_to_headers[{j}].header"),
+                    &c.header,
+                )
+            })
             .chain(
                 p.forward_payload_header
                     .iter()
@@ -413,7 +461,10 @@ fn identity_headers(providers: &[Provider]) -> R<Vec<String>> {
 fn path_match(at: &str, m: RawMatch) -> R<PathMatch> {
     let check = |field: &str, p: String| -> R<String> {
         if !p.starts_with('/') {
-            return err(format!("{at}.{field}"), format!("{p:?} must start with '/'"));
+            return err(
+                format!("{at}.{field}"),
+                format!("{p:?} must start with '/'"),
+            );
         }
         Ok(p)
     };
@@ -452,12 +503,21 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
     };
     if let Some(name) = r.provider {
         let Some(provider) = providers.iter().position(|p| p.name == name) else {
-            return err(format!("{at}.provider"), format!("unknown provider {name:?}"));
+            return err(
+                format!("{at}.provider"),
+                format!("unknown provider {name:?}"),
+            );
         };
         let scopes = r.scopes.unwrap_or_default();
         for (i, s) in scopes.iter().enumerate() {
-            if s.is_empty() || s.chars().any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\') {
-                return err(format!("{at}.scopes[{i}]"), "must be a non-empty scope token");
+            if s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\')
+            {
+                return err(
+                    format!("{at}.scopes[{i}]"),
+                    "must be a non-empty scope token",
+                );
             }
         }
         let mut claims = Vec::new();
@@ -466,7 +526,10 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
             if values.is_empty() {
                 return err(cat, "must list at least one accepted value");
             }
-            if values.iter().any(|v| v.is_object() || v.is_array() || v.is_null()) {
+            if values
+                .iter()
+                .any(|v| v.is_object() || v.is_array() || v.is_null())
+            {
                 return err(cat, "accepted values must be strings, numbers or booleans");
             }
             claims.push(ClaimRequirement {

@@ -32,9 +32,7 @@ fn in_subgroup_of_65537(residue: u32, p: u32) -> bool {
 
 /// True when the big-endian modulus `n` carries the ROCA fingerprint.
 pub fn is_vulnerable(n: &[u8]) -> bool {
-    PRIMES
-        .iter()
-        .all(|&p| in_subgroup_of_65537(rem(n, p), p))
+    PRIMES.iter().all(|&p| in_subgroup_of_65537(rem(n, p), p))
 }
 
 #[cfg(test)]

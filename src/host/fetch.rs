@@ -24,7 +24,10 @@ pub enum Start {
 }
 
 fn provider_name(vm: &VmState, p: usize) -> String {
-    vm.cfg.providers.get(p).map_or_else(String::new, |x| x.name.clone())
+    vm.cfg
+        .providers
+        .get(p)
+        .map_or_else(String::new, |x| x.name.clone())
 }
 
 /// Takes the lease for provider `p` and dispatches the callout from the current context.
@@ -73,7 +76,13 @@ pub fn start(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Start {
                     policy.cluster
                 ),
             );
-            finish(vm, p, Err(jwks_cache::FetchError::NoResponse), Vec::new(), now_ms);
+            finish(
+                vm,
+                p,
+                Err(jwks_cache::FetchError::NoResponse),
+                Vec::new(),
+                now_ms,
+            );
             Start::Failed
         }
     }
@@ -99,7 +108,9 @@ pub fn read_answer(body_size: usize) -> (Option<u32>, Vec<u8>, bool) {
 pub fn complete(vm: &mut VmState, p: usize, body_size: usize, now_ms: u64) {
     let (status, body, too_large) = read_answer(body_size);
     let result = if too_large {
-        Err(jwks_cache::FetchError::Jwks(crate::keys::JwksError::TooLarge))
+        Err(jwks_cache::FetchError::Jwks(
+            crate::keys::JwksError::TooLarge,
+        ))
     } else {
         jwks_cache::accept(status, &body).map(|_| ())
     };
@@ -138,15 +149,24 @@ fn finish(
                 ..rec
             });
             if !published {
-                super::log(LogLevel::Warn, &format!("provider={name} could not publish keys to shared data"));
+                super::log(
+                    LogLevel::Warn,
+                    &format!("provider={name} could not publish keys to shared data"),
+                );
             }
         }
         vm.metrics.provider(p, ProviderEvent::FetchOk);
-        super::log(LogLevel::Info, &format!("provider={name} jwks fetched version={version}"));
+        super::log(
+            LogLevel::Info,
+            &format!("provider={name} jwks fetched version={version}"),
+        );
     } else {
         vm.metrics.provider(p, ProviderEvent::FetchFailed);
         if let Err(e) = &result {
-            super::log(LogLevel::Warn, &format!("provider={name} jwks fetch failed: {e}"));
+            super::log(
+                LogLevel::Warn,
+                &format!("provider={name} jwks fetch failed: {e}"),
+            );
         }
     }
     // Release with the CAS just read; if it moved, the lease lapsed and another VM owns it.

@@ -114,14 +114,21 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
             };
             super::log(
                 LogLevel::Info,
-                &format!("{action} reason={} provider={provider} kid={kid}", denial.reason),
+                &format!(
+                    "{action} reason={} provider={provider} kid={kid}",
+                    denial.reason
+                ),
             );
         }
     }
 }
 
 /// Applies a decision in the current effective context.
-fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision, present: Option<&[(String, String)]>) -> Step {
+fn apply(
+    vm: &Rc<RefCell<VmState>>,
+    decision: Decision,
+    present: Option<&[(String, String)]>,
+) -> Step {
     match decision {
         Decision::Forward(m, outcome) => {
             apply_mutations(&m, present);
@@ -129,8 +136,11 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision, present: Option<&[(Strin
             Step::Continue
         }
         Decision::Reject(r, outcome) => {
-            let headers: Vec<(&str, &str)> =
-                r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let headers: Vec<(&str, &str)> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let _ = hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes()));
             record(vm, &outcome, Some(r.status));
             Step::Responded
@@ -188,10 +198,20 @@ pub fn step(
 
 /// Registers the wait and starts the fetches it needs. True when the request should be
 /// decided again right away (a refetch was refused).
-fn wait(vm: &Rc<RefCell<VmState>>, id: u32, req: &Rc<RefCell<RequestState>>, needs: &[Need], now_ms: u64) -> bool {
+fn wait(
+    vm: &Rc<RefCell<VmState>>,
+    id: u32,
+    req: &Rc<RefCell<RequestState>>,
+    needs: &[Need],
+    now_ms: u64,
+) -> bool {
     let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
         return false;
     };
+    // Another VM may have published keys since this VM's last tick: never fetch what is there.
+    if vmb.sync() {
+        return true;
+    }
     let mut again = false;
     for need in needs {
         let (p, refetch) = match *need {
@@ -230,7 +250,13 @@ fn wait(vm: &Rc<RefCell<VmState>>, id: u32, req: &Rc<RefCell<RequestState>>, nee
 }
 
 impl Context for Http {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         let Some(vm) = self.vm.clone() else {
             return;
         };

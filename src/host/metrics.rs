@@ -81,7 +81,11 @@ impl Metrics {
         let mut names: Vec<String> = GLOBAL.iter().map(|n| format!("jwtgate.{n}")).collect();
         names.extend(Reason::ALL.iter().map(|r| format!("jwtgate.denied.{r}")));
         for p in &cfg.providers {
-            names.extend(PER_PROVIDER.iter().map(|n| format!("jwtgate.provider.{}.{n}", p.name)));
+            names.extend(
+                PER_PROVIDER
+                    .iter()
+                    .map(|n| format!("jwtgate.provider.{}.{n}", p.name)),
+            );
             names.extend(
                 Reason::ALL
                     .iter()

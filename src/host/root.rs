@@ -99,7 +99,13 @@ impl Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
         let Some(vm) = &self.vm else {
             return;
         };
@@ -122,7 +128,10 @@ impl RootContext for Root {
             .unwrap_or_default();
         match config::parse(&raw) {
             Ok(cfg) => {
-                self.vm = Some(Rc::new(RefCell::new(VmState::new(Rc::new(cfg), self.owner))));
+                self.vm = Some(Rc::new(RefCell::new(VmState::new(
+                    Rc::new(cfg),
+                    self.owner,
+                ))));
                 let _ = hostcalls::set_tick_period(TICK);
                 true
             }

@@ -67,7 +67,8 @@ pub fn read_lease(k: &Keys) -> Option<(Lease, u32)> {
             Ok(_) => {
                 // Absent: create it. Every racer writes the same free lease, so whoever wins,
                 // the CAS write below decides ownership.
-                let _ = hostcalls::set_shared_data(&k.lease, Some(&Lease::default().encode()), None);
+                let _ =
+                    hostcalls::set_shared_data(&k.lease, Some(&Lease::default().encode()), None);
             }
             Err(_) => return None,
         }

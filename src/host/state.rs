@@ -217,7 +217,10 @@ impl KeyLookup for RequestKeys<'_> {
                 None => KeyState::Unavailable,
             };
         };
-        let usable = !matches!(slot.freshness(self.now_ms), Freshness::Empty | Freshness::Expired);
+        let usable = !matches!(
+            slot.freshness(self.now_ms),
+            Freshness::Empty | Freshness::Expired
+        );
         match (&slot.set, usable) {
             (Some(set), true) => {
                 let already = self.req.refetched.get(provider).copied().unwrap_or(true);

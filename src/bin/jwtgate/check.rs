@@ -42,7 +42,10 @@ fn parse_args(args: &[String]) -> Result<Options, UsageError> {
             "--json" => o.json = true,
             "--now" => {
                 let v = flag_value(&mut it, a)?;
-                o.now = Some(v.parse().map_err(|_| UsageError(format!("--now: {v:?} is not a UNIX time")))?);
+                o.now = Some(
+                    v.parse()
+                        .map_err(|_| UsageError(format!("--now: {v:?} is not a UNIX time")))?,
+                );
             }
             s if s.starts_with("--") => return Err(UsageError(format!("unknown option {s}"))),
             s => {
@@ -52,7 +55,8 @@ fn parse_args(args: &[String]) -> Result<Options, UsageError> {
             }
         }
     }
-    let token = token.ok_or_else(|| UsageError("no token given (use - for standard input)".into()))?;
+    let token =
+        token.ok_or_else(|| UsageError("no token given (use - for standard input)".into()))?;
     o.token = if token == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -70,7 +74,8 @@ fn read(path: &str) -> Result<Vec<u8>, UsageError> {
 }
 
 fn load_jwks(path: &str) -> Result<KeySet, UsageError> {
-    let (set, skipped) = KeySet::parse(&read(path)?).map_err(|e| UsageError(format!("{path}: {e}")))?;
+    let (set, skipped) =
+        KeySet::parse(&read(path)?).map_err(|e| UsageError(format!("{path}: {e}")))?;
     for s in skipped {
         eprintln!(
             "jwtgate: {path}: key kid={} skipped: {}",
@@ -85,7 +90,12 @@ fn load_jwks(path: &str) -> Result<KeySet, UsageError> {
 fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
     let issuer = token::parse(token)
         .ok()
-        .and_then(|t| t.claims.get("iss").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|t| {
+            t.claims
+                .get("iss")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     Provider {
         name: "cli".into(),
@@ -104,20 +114,29 @@ fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
     }
 }
 
-fn report(o: &Options, result: Result<Map<String, Value>, (jwtgate::Reason, Option<String>)>) -> ExitCode {
+fn report(
+    o: &Options,
+    result: Result<Map<String, Value>, (jwtgate::Reason, Option<String>)>,
+) -> ExitCode {
     match result {
         Ok(claims) => {
             if o.json {
                 println!("{}", json!({"valid": true, "claims": claims}));
             } else {
                 println!("valid");
-                println!("{}", serde_json::to_string_pretty(&claims).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&claims).unwrap_or_default()
+                );
             }
             ExitCode::SUCCESS
         }
         Err((reason, kid)) => {
             if o.json {
-                println!("{}", json!({"valid": false, "reason": reason.as_str(), "kid": kid}));
+                println!(
+                    "{}",
+                    json!({"valid": false, "reason": reason.as_str(), "kid": kid})
+                );
             } else {
                 println!("invalid: {reason}");
             }
@@ -130,7 +149,9 @@ fn report(o: &Options, result: Result<Map<String, Value>, (jwtgate::Reason, Opti
 pub fn run(args: &[String]) -> Result<ExitCode, UsageError> {
     let o = parse_args(args)?;
     let cfg = match &o.config {
-        Some(path) => Some(config::parse(&read(path)?).map_err(|e| UsageError(format!("{path}: {e}")))?),
+        Some(path) => {
+            Some(config::parse(&read(path)?).map_err(|e| UsageError(format!("{path}: {e}")))?)
+        }
         None => None,
     };
     let jwks = match &o.jwks {
@@ -149,20 +170,35 @@ pub fn run(args: &[String]) -> Result<ExitCode, UsageError> {
                     .providers
                     .iter()
                     .position(|p| &p.name == name)
-                    .ok_or_else(|| UsageError(format!("no provider named {name:?} in the config")))?,
+                    .ok_or_else(|| {
+                        UsageError(format!("no provider named {name:?} in the config"))
+                    })?,
                 None if cfg.providers.len() == 1 => 0,
-                None => return Err(UsageError("the config has several providers: choose one with --provider".into())),
+                None => {
+                    return Err(UsageError(
+                        "the config has several providers: choose one with --provider".into(),
+                    ))
+                }
             };
-            let p = cfg.providers.get(index).ok_or_else(|| UsageError("no provider".into()))?;
+            let p = cfg
+                .providers
+                .get(index)
+                .ok_or_else(|| UsageError("no provider".into()))?;
             (cfg.max_token_size, p, index)
         }
-        None => (8192, &implicit_provider(&o.token, jwks.clone().unwrap_or_default()), 0),
+        None => (
+            8192,
+            &implicit_provider(&o.token, jwks.clone().unwrap_or_default()),
+            0,
+        ),
     };
     let keys = match (&jwks, &provider.jwks) {
         (Some(k), _) => k.clone(),
         (None, JwksSource::Local(k)) => k.clone(),
         (None, JwksSource::Remote(_)) => {
-            return Err(UsageError("--jwks FILE is required (the provider's keys are remote)".into()))
+            return Err(UsageError(
+                "--jwks FILE is required (the provider's keys are remote)".into(),
+            ))
         }
     };
     if o.signature_only {
@@ -177,7 +213,9 @@ pub fn run(args: &[String]) -> Result<ExitCode, UsageError> {
         refetch_allowed: false,
     };
     let mut cache = TokenCache::new(index + 1, 0);
-    let r = match authenticator::authenticate(provider, index, &o.token, state, max_size, now, &mut cache) {
+    let r = match authenticator::authenticate(
+        provider, index, &o.token, state, max_size, now, &mut cache,
+    ) {
         Auth::Valid(v) => Ok(v.claims.clone()),
         Auth::Invalid(f) => Err((f.reason, f.kid)),
         Auth::NeedKeys | Auth::NeedRefetch => Err((jwtgate::Reason::UnknownKid, None)),

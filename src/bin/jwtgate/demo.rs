@@ -26,7 +26,10 @@ fn new_key(n: u32) -> Result<DemoKey, UsageError> {
         let mut bytes = [0u8; 32];
         getrandom::getrandom(&mut bytes).map_err(|e| UsageError(format!("no randomness: {e}")))?;
         if let Ok(key) = <SigningKey as jwt_compact::alg::SigningKey<Es256>>::from_slice(&bytes) {
-            return Ok(DemoKey { kid: format!("demo-{n}"), key });
+            return Ok(DemoKey {
+                kid: format!("demo-{n}"),
+                key,
+            });
         }
     }
     Err(UsageError("could not draw a signing key".into()))
@@ -89,7 +92,10 @@ impl Idp {
                 let Some(current) = keys.1.first() else {
                     return ok("text/plain", String::new());
                 };
-                let exp_in: i64 = req.param("exp_in").and_then(|v| v.parse().ok()).unwrap_or(300);
+                let exp_in: i64 = req
+                    .param("exp_in")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(300);
                 let mut claims = json!({
                     "iss": self.issuer,
                     "aud": req.param("aud").unwrap_or_else(|| self.audience.clone()),
@@ -150,7 +156,8 @@ pub fn idp(args: &[String]) -> Result<ExitCode, UsageError> {
         keys: Mutex::new((1, vec![new_key(1)?])),
     };
     eprintln!("demo-idp: issuer {issuer}, JWKS at http://{listen}/.well-known/jwks.json");
-    serve::serve(&listen, move |r| idp.handle(r)).map_err(|e| UsageError(format!("{listen}: {e}")))?;
+    serve::serve(&listen, move |r| idp.handle(r))
+        .map_err(|e| UsageError(format!("{listen}: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -47,7 +47,10 @@ fn main() -> ExitCode {
 }
 
 /// Reads the value after a flag, or fails with a usage error.
-pub fn flag_value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, UsageError> {
+pub fn flag_value<'a>(
+    it: &mut impl Iterator<Item = &'a String>,
+    flag: &str,
+) -> Result<&'a String, UsageError> {
     it.next()
         .ok_or_else(|| UsageError(format!("{flag} needs a value")))
 }

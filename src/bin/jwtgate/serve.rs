@@ -61,7 +61,11 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    Some(Request { method, target, headers })
+    Some(Request {
+        method,
+        target,
+        headers,
+    })
 }
 
 fn reason(status: u16) -> &'static str {

@@ -1,0 +1,53 @@
+# jwtgate: `make run` starts the demo, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+WASM_TARGET := wasm32-wasip1
+WASM := target/$(WASM_TARGET)/release/jwtgate.wasm
+CLI := target/release/jwtgate
+VENV ?= $(CURDIR)/.venv
+CARGO_BUILD_JOBS ?= 2
+export CARGO_BUILD_JOBS
+
+.PHONY: all build cli target venv test test-unit test-e2e check run bench clean
+
+all: build
+
+target:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## build: the release filter (.wasm)
+build: target
+	cargo build --release --target $(WASM_TARGET) --lib
+	@ls -l $(WASM) | awk '{print "built " $$9 " (" $$5 " bytes)"}'
+
+## cli: the native jwtgate command (check, config validate, demo-idp, demo-echo)
+cli:
+	cargo build --release --bin jwtgate
+
+venv:
+	@VENV=$(VENV) scripts/venv.sh
+
+## test: unit and conformance tests natively, then the filter in real Envoy
+test: build test-unit test-e2e
+
+test-unit:
+	cargo test --all-targets
+
+test-e2e: build venv
+	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
+
+## check: formatting and lints, natively and for wasm
+check: target
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
+
+## run: Envoy + the filter + demo identity provider + echo upstream, with example requests
+run: build cli
+	@VENV=$(VENV) scripts/run.sh
+
+## bench: throughput against native jwt_authn (writes bench/RESULTS.md)
+bench: build cli venv
+	@VENV=$(VENV) bench/run.sh
+
+clean:
+	cargo clean
