@@ -33,7 +33,7 @@ test-unit:
 	cargo test --all-targets
 
 test-e2e: build venv
-	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/e2e -q -p no:cacheprovider
+	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/docs tests/e2e -q -p no:cacheprovider
 
 ## check: formatting and lints, natively and for wasm
 check: target

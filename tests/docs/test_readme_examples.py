@@ -1,0 +1,85 @@
+"""The plugin configs shown in README.md validate against the JSON Schema and the filter's parser
+alike, and configs both must refuse are refused by both."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((REPO / "schema" / "plugin-config.schema.json").read_text())
+
+
+def cli() -> Path:
+    for cand in (os.environ.get("JWTGATE_CLI"), REPO / "target/debug/jwtgate", REPO / "target/release/jwtgate"):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    subprocess.run(["cargo", "build", "--bin", "jwtgate"], cwd=REPO, check=True)
+    return REPO / "target/debug/jwtgate"
+
+
+def readme_configs():
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
+    configs = [json.loads(b) for b in blocks]
+    return [c for c in configs if isinstance(c, dict) and "providers" in c]
+
+
+def parser_accepts(cfg, tmp_path) -> tuple[bool, str]:
+    f = tmp_path / "cfg.json"
+    f.write_text(json.dumps(cfg))
+    r = subprocess.run([str(cli()), "config", "validate", str(f)], capture_output=True, text=True)
+    assert r.returncode in (0, 1), r.stderr
+    return r.returncode == 0, r.stdout.strip()
+
+
+def schema_accepts(cfg) -> bool:
+    try:
+        jsonschema.validate(cfg, SCHEMA, cls=jsonschema.Draft202012Validator)
+        return True
+    except jsonschema.ValidationError:
+        return False
+
+
+def test_readme_has_examples():
+    assert len(readme_configs()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(readme_configs())))
+def test_readme_example_is_valid(index, tmp_path):
+    cfg = readme_configs()[index]
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.validate(cfg, SCHEMA, cls=jsonschema.Draft202012Validator)
+    ok, out = parser_accepts(cfg, tmp_path)
+    assert ok, out
+
+
+BASE = {"name": "p", "issuer": "https://i/", "remote_jwks": {"cluster": "c", "uri": "http://i/jwks"}}
+
+BAD = {
+    "unknown top-level field": {"providers": [BASE], "typo": 1},
+    "unknown provider field": {"providers": [dict(BASE, audience=["x"])]},
+    "HS256": {"providers": [dict(BASE, algorithms=["HS256"])]},
+    "no jwks": {"providers": [{"name": "p", "issuer": "https://i/"}]},
+    "both jwks": {"providers": [dict(BASE, local_jwks={"inline": {"keys": []}})]},
+    "uppercase header": {"providers": [dict(BASE, claim_to_headers=[{"claim": "sub", "header": "X-User"}])]},
+    "zero timeout": {"providers": [dict(BASE, remote_jwks={"cluster": "c", "uri": "http://i/j", "timeout_ms": 0})]},
+    "bad uri": {"providers": [dict(BASE, remote_jwks={"cluster": "c", "uri": "ftp://i/j"})]},
+    "no providers": {"providers": []},
+    "bad mode": {"providers": [BASE], "mode": "audit"},
+    "two forms": {"providers": [BASE], "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p", "any": [{"provider": "p"}]}}]},
+    "match without form": {"providers": [BASE], "rules": [{"match": {}}]},
+    "discovery on": {"providers": [dict(BASE, discovery=True)]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_schema_and_parser_refuse_alike(name, tmp_path):
+    cfg = BAD[name]
+    ok, out = parser_accepts(cfg, tmp_path)
+    assert not ok, f"parser accepted {name}"
+    assert "invalid configuration" in out and "\n" not in out
+    assert not schema_accepts(cfg), f"schema accepted {name}"
