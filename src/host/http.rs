@@ -11,6 +11,15 @@ use proxy_wasm::types::{Action, LogLevel, MapType};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// Which context's callback a step runs in: it decides where a callout's answer will arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The request's own callback: answers come to this HTTP context.
+    Own,
+    /// The root context, with the request made effective: answers come to the root.
+    Root,
+}
+
 /// What became of the request after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -156,6 +165,7 @@ pub fn step(
     id: u32,
     req: &Rc<RefCell<RequestState>>,
     present: Option<&[(String, String)]>,
+    origin: Origin,
 ) -> Step {
     // A refetch that is refused (rate limit) is decided again at once: bounded, since each
     // provider can be refetched once per request.
@@ -188,7 +198,7 @@ pub fn step(
                 return apply(vm, other, present);
             }
         };
-        if !wait(vm, id, req, &needs, now_ms) {
+        if !wait(vm, id, req, &needs, now_ms, origin) {
             return Step::Waiting;
         }
     }
@@ -204,6 +214,7 @@ fn wait(
     req: &Rc<RefCell<RequestState>>,
     needs: &[Need],
     now_ms: u64,
+    origin: Origin,
 ) -> bool {
     let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
         return false;
@@ -227,7 +238,10 @@ fn wait(
             continue;
         }
         match fetch::start(&mut vmb, p, refetch, now_ms) {
-            fetch::Start::Dispatched(token) => r.own_fetch = Some((token, p)),
+            fetch::Start::Dispatched(token) if origin == Origin::Own => {
+                r.own_fetch = Some((token, p))
+            }
+            fetch::Start::Dispatched(token) => vmb.root_fetches.push((token, p)),
             fetch::Start::Busy => {}
             fetch::Start::RateLimited | fetch::Start::Failed => again |= refetch,
         }
@@ -272,7 +286,7 @@ impl Context for Http {
             fetch::complete(&mut vmb, p, body_size, super::now_ms());
             vmb.waiters.retain(|w| w.context_id != self.id);
         }
-        if step(&vm, self.id, &self.req, None) == Step::Continue {
+        if step(&vm, self.id, &self.req, None, Origin::Own) == Step::Continue {
             let _ = hostcalls::resume_http_request();
         }
     }
@@ -302,7 +316,7 @@ impl HttpContext for Http {
                     r.prepared = Some(prep);
                     r.started_ms = super::now_ms();
                 }
-                step(&vm, self.id, &self.req, Some(&headers))
+                step(&vm, self.id, &self.req, Some(&headers), Origin::Own)
             }
         };
         match step {

@@ -2,7 +2,7 @@
 //! and the answers of root-made JWKS callouts.
 
 use super::fetch;
-use super::http::{self, Http, Step};
+use super::http::{self, Http, Origin, Step};
 use super::metrics::Event;
 use super::state::{VmState, Waiter};
 use crate::config;
@@ -41,23 +41,17 @@ fn ready(vm: &VmState, w: &Waiter, now_ms: u64) -> bool {
     if r.own_fetch.is_some() || r.finished {
         return false;
     }
-    r.needs.iter().any(|n| {
-        let p = match *n {
-            Need::Keys(p) | Need::Refetch(p) => p,
-        };
-        let Some(slot) = vm.slots.get(p) else {
-            return true;
-        };
-        let timeout = slot.remote.as_ref().map_or(0, |(pol, _)| pol.timeout_ms);
-        let moved = slot.version != r.wait_versions.get(p).copied().unwrap_or(0);
-        let attempt_done = slot.lease.last_done_ms >= r.wait_started_ms;
-        let timed_out = now_ms >= r.wait_started_ms.min(r.started_ms) + timeout
-            || now_ms >= r.wait_started_ms + timeout;
-        match n {
-            // Re-deciding a key wait also retries the fetch once backoff allows.
-            Need::Keys(_) => true,
-            Need::Refetch(_) => moved || attempt_done || timed_out,
-        }
+    r.needs.iter().any(|n| match *n {
+        // Re-deciding a key wait also retries the fetch once backoff allows.
+        Need::Keys(_) => true,
+        // A refetch wait must not be decided before the refetch ends: the request would fail
+        // with unknown_kid against the old keys.
+        Need::Refetch(p) => vm.slots.get(p).is_none_or(|slot| {
+            let timeout = slot.remote.as_ref().map_or(0, |(pol, _)| pol.timeout_ms);
+            slot.version != r.wait_versions.get(p).copied().unwrap_or(0)
+                || slot.lease.last_done_ms >= r.wait_started_ms
+                || now_ms >= r.wait_started_ms + timeout
+        }),
     })
 }
 
@@ -91,7 +85,7 @@ impl Root {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }
-            if http::step(vm, w.context_id, &w.req, None) == Step::Continue {
+            if http::step(vm, w.context_id, &w.req, None, Origin::Root) == Step::Continue {
                 let _ = hostcalls::resume_http_request();
             }
         }
