@@ -53,26 +53,19 @@ pub fn start(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Start {
         return Start::Busy;
     }
     slot.lease = taken;
-    let headers = vec![
-        (":method", "GET"),
-        (":path", policy.path.as_str()),
-        (":authority", policy.authority.as_str()),
-        ("accept", "application/json"),
-    ];
-    let timeout = Duration::from_millis(policy.timeout_ms);
-    match hostcalls::dispatch_http_call(&policy.cluster, headers, None, vec![], timeout) {
-        Ok(token) => {
+    match dispatch(&policy) {
+        Some(token) => {
             if refetch {
                 vm.metrics.provider(p, ProviderEvent::Refetch);
             }
             Start::Dispatched(token)
         }
-        Err(status) => {
+        None => {
             let name = provider_name(vm, p);
             super::log(
                 LogLevel::Warn,
                 &format!(
-                    "provider={name} jwks fetch failed: callout to cluster {:?} refused ({status:?})",
+                    "provider={name} jwks fetch failed: callout to cluster {:?} refused",
                     policy.cluster
                 ),
             );
@@ -86,6 +79,35 @@ pub fn start(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Start {
             Start::Failed
         }
     }
+}
+
+/// Dispatches a callout for provider `p` without the lease, from the current HTTP context
+/// (hosts without root resume). Refetches are still limited per VM by `min_refetch_interval_s`.
+pub fn start_own(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Option<u32> {
+    let slot = vm.slots.get_mut(p)?;
+    let (policy, _) = slot.remote.clone()?;
+    if refetch {
+        if now_ms < slot.lease.last_refetch_ms + policy.min_refetch_interval_s * 1000 {
+            return None;
+        }
+        slot.lease.last_refetch_ms = now_ms;
+    }
+    let token = dispatch(&policy)?;
+    if refetch {
+        vm.metrics.provider(p, ProviderEvent::Refetch);
+    }
+    Some(token)
+}
+
+fn dispatch(policy: &crate::config::RemoteJwks) -> Option<u32> {
+    let headers = vec![
+        (":method", "GET"),
+        (":path", policy.path.as_str()),
+        (":authority", policy.authority.as_str()),
+        ("accept", "application/json"),
+    ];
+    let timeout = Duration::from_millis(policy.timeout_ms);
+    hostcalls::dispatch_http_call(&policy.cluster, headers, None, vec![], timeout).ok()
 }
 
 /// Reads the current callout answer (only valid inside `on_http_call_response`).

@@ -237,6 +237,18 @@ fn wait(
         if r.own_fetch.is_some() {
             continue;
         }
+        if vmb.isolated {
+            // This host cannot resume a request from the root: the request fetches for itself
+            // and decides in its own callback, never waiting on another context's fetch.
+            match fetch::start_own(&mut vmb, p, refetch, now_ms) {
+                Some(token) => r.own_fetch = Some((token, p)),
+                None => {
+                    r.no_wait = true;
+                    again = true;
+                }
+            }
+            continue;
+        }
         match fetch::start(&mut vmb, p, refetch, now_ms) {
             fetch::Start::Dispatched(token) if origin == Origin::Own => {
                 r.own_fetch = Some((token, p))
@@ -274,19 +286,25 @@ impl Context for Http {
         let Some(vm) = self.vm.clone() else {
             return;
         };
-        let own = self.req.try_borrow().ok().and_then(|r| r.own_fetch);
-        let Some((t, p)) = own.filter(|(t, _)| *t == token) else {
-            return;
+        let (own, finished) = match self.req.try_borrow() {
+            Ok(r) => (r.own_fetch, r.finished),
+            Err(_) => (None, true),
         };
-        debug_assert_eq!(t, token);
-        if let Ok(mut r) = self.req.try_borrow_mut() {
-            r.own_fetch = None;
+        if let Some((_, p)) = own.filter(|(t, _)| *t == token) {
+            let isolated = vm.try_borrow().is_ok_and(|v| v.isolated);
+            if let Ok(mut r) = self.req.try_borrow_mut() {
+                r.own_fetch = None;
+                // One fetch per request on hosts without root resume: then decide with what is there.
+                r.no_wait |= isolated;
+            }
+            if let Ok(mut vmb) = vm.try_borrow_mut() {
+                fetch::complete(&mut vmb, p, body_size, super::now_ms());
+                vmb.waiters.retain(|w| w.context_id != self.id);
+            }
         }
-        if let Ok(mut vmb) = vm.try_borrow_mut() {
-            fetch::complete(&mut vmb, p, body_size, super::now_ms());
-            vmb.waiters.retain(|w| w.context_id != self.id);
-        }
-        if step(&vm, self.id, &self.req, None, Origin::Own) == Step::Continue {
+        // Always decide here: some hosts forward a request whose callout answer returns
+        // without a decision.
+        if !finished && step(&vm, self.id, &self.req, None, Origin::Own) == Step::Continue {
             let _ = hostcalls::resume_http_request();
         }
     }

@@ -92,6 +92,12 @@ impl Root {
     }
 }
 
+/// Kong's ngx_wasm_module cannot resume a request from the root context; it exposes nginx
+/// variables as `ngx.*` properties, which Envoy does not have. Read-only, so safe in on_configure.
+fn host_is_nginx() -> bool {
+    matches!(hostcalls::get_property(vec!["ngx", "pid"]), Ok(Some(_)))
+}
+
 impl Context for Root {
     fn on_http_call_response(
         &mut self,
@@ -122,9 +128,11 @@ impl RootContext for Root {
             .unwrap_or_default();
         match config::parse(&raw) {
             Ok(cfg) => {
+                let isolated = host_is_nginx();
                 self.vm = Some(Rc::new(RefCell::new(VmState::new(
                     Rc::new(cfg),
                     self.owner,
+                    isolated,
                 ))));
                 let _ = hostcalls::set_tick_period(TICK);
                 true

@@ -52,11 +52,27 @@ pub fn record(k: &Keys) -> Option<Record> {
     }
 }
 
+/// Writes `value` under `key` with the CAS just read (create when absent): hosts differ on
+/// what a write without CAS does (Envoy overwrites, nginx only creates).
+fn put(key: &str, value: &[u8]) -> bool {
+    for _ in 0..3 {
+        let cas = match hostcalls::get_shared_data(key) {
+            Ok((Some(_), Some(cas))) if cas != 0 => Some(cas),
+            Ok(_) => None,
+            Err(_) => return false,
+        };
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => return true,
+            Err(Status::CasMismatch) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Publishes a record: the body first, then the version that tells other VMs to read it.
 pub fn publish(k: &Keys, rec: &Record) -> bool {
-    let body = hostcalls::set_shared_data(&k.record, Some(&rec.encode()), None).is_ok();
-    body && hostcalls::set_shared_data(&k.version, Some(rec.version.to_string().as_bytes()), None)
-        .is_ok()
+    put(&k.record, &rec.encode()) && put(&k.version, rec.version.to_string().as_bytes())
 }
 
 /// Reads the lease with its CAS value, creating it first when missing.

@@ -61,6 +61,9 @@ pub struct RequestState {
     pub own_fetch: Option<(u32, usize)>,
     /// A decision was applied; nothing more to do.
     pub finished: bool,
+    /// Missing keys are unavailable now, not awaited (hosts without root resume, after the
+    /// request's own fetch).
+    pub no_wait: bool,
 }
 
 impl RequestState {
@@ -75,6 +78,7 @@ impl RequestState {
             wait_started_ms: now_ms,
             own_fetch: None,
             finished: false,
+            no_wait: false,
         }
     }
 }
@@ -95,11 +99,14 @@ pub struct VmState {
     pub owner: u64,
     /// Root callouts in flight: token → provider.
     pub root_fetches: Vec<(u32, usize)>,
+    /// The host cannot resume a paused request from the root context (nginx): each waiting
+    /// request makes its own callout and decides in its own callback.
+    pub isolated: bool,
 }
 
 impl VmState {
     /// State for a freshly configured VM.
-    pub fn new(cfg: Rc<Config>, owner: u64) -> Self {
+    pub fn new(cfg: Rc<Config>, owner: u64, isolated: bool) -> Self {
         let slots = cfg
             .providers
             .iter()
@@ -128,6 +135,7 @@ impl VmState {
             waiters: Vec::new(),
             owner,
             root_fetches: Vec::new(),
+            isolated,
         }
     }
 
@@ -232,7 +240,9 @@ impl KeyLookup for RequestKeys<'_> {
                     refetch_allowed: !already && rate_ok,
                 }
             }
-            _ if self.now_ms < self.req.started_ms + policy.timeout_ms => KeyState::Pending,
+            _ if !self.req.no_wait && self.now_ms < self.req.started_ms + policy.timeout_ms => {
+                KeyState::Pending
+            }
             _ => KeyState::Unavailable,
         }
     }
