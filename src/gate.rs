@@ -91,7 +91,7 @@ fn is_preflight(headers: &[(String, String)]) -> bool {
 /// Reads the request headers (lowercase names, pseudo-headers included, repeats kept).
 pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
     if cfg.bypass_cors_preflight && is_preflight(headers) {
-        return Start::Done(Decision::Forward(Mutations::default(), Outcome::Preflight));
+        return Start::Done(Decision::Forward(scrub(cfg), Outcome::Preflight));
     }
     let path = header(headers, ":path").unwrap_or("/");
     let rule = matcher::rule_for(cfg, path);

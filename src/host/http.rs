@@ -172,10 +172,14 @@ pub fn step(
     for _ in 0..4 {
         let now_ms = super::now_ms();
         let decision = {
-            let (Ok(mut vmb), Ok(r)) = (vm.try_borrow_mut(), req.try_borrow()) else {
+            let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
                 internal_error();
                 return Step::Responded;
             };
+            if r.started_ms == 0 {
+                // The first step of a request: its arrival time (one clock read per request).
+                r.started_ms = now_ms;
+            }
             let vmr = &mut *vmb;
             let cfg = vmr.cfg.clone();
             let Some(prep) = r.prepared.as_deref() else {
@@ -332,7 +336,6 @@ impl HttpContext for Http {
             Start::Check(prep) => {
                 if let Ok(mut r) = self.req.try_borrow_mut() {
                     r.prepared = Some(prep);
-                    r.started_ms = super::now_ms();
                 }
                 step(&vm, self.id, &self.req, Some(&headers), Origin::Own)
             }
