@@ -75,6 +75,17 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Every `cookie` header as one value: HTTP/2 may split cookies over several headers, and a
+/// token must be stripped from whichever carries it (RFC 9113 §8.2.3 joins them with "; ").
+fn joined_cookies(headers: &[(String, String)]) -> Option<String> {
+    let all: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!all.is_empty()).then(|| all.join("; "))
+}
+
 fn scrub(cfg: &Config) -> Mutations {
     Mutations {
         remove: cfg.identity_headers.clone(),
@@ -116,7 +127,7 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         tokens,
         authority: authority.to_owned(),
         path: path.to_owned(),
-        cookie: header(headers, "cookie").map(str::to_owned),
+        cookie: joined_cookies(headers),
     }))
 }
 
@@ -199,9 +210,10 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
         m.set.push((":path".to_owned(), path));
     }
     if cookie != prep.cookie {
-        match cookie {
-            Some(c) => m.set.push(("cookie".to_owned(), c)),
-            None => m.remove.push("cookie".to_owned()),
+        // Remove every cookie header first: they were joined into one value above.
+        m.remove.push("cookie".to_owned());
+        if let Some(c) = cookie {
+            m.set.push(("cookie".to_owned(), c));
         }
     }
     m

@@ -234,10 +234,12 @@ impl KeyLookup for RequestKeys<'_> {
                 let already = self.req.refetched.get(provider).copied().unwrap_or(true);
                 let interval_ms = policy.min_refetch_interval_s * 1000;
                 let rate_ok = self.now_ms >= slot.lease.last_refetch_ms.saturating_add(interval_ms);
+                // A fetch in flight may bring the kid: waiting for it is not another refetch.
+                let in_flight = slot.lease.owner != 0 && self.now_ms < slot.lease.until_ms;
                 KeyState::Ready {
                     keys: set,
                     version: slot.version,
-                    refetch_allowed: !already && rate_ok,
+                    refetch_allowed: !already && (rate_ok || in_flight),
                 }
             }
             _ if !self.req.no_wait && self.now_ms < self.req.started_ms + policy.timeout_ms => {

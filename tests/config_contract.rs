@@ -1,0 +1,471 @@
+//! The plugin configuration contract (`../shared/spec/plugin-config.md`): the spec's own example,
+//! refusals that name the offending field in one line, and the documented defaults.
+
+mod common;
+
+use common::*;
+use jwtgate::config::{self, ConfigError, JwksSource, Mode, PathMatch, Requirement};
+use jwtgate::token::Alg;
+use serde_json::{json, Value};
+
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/spec/plugin-config.md"
+);
+
+/// Removes `//` comments outside strings (the spec annotates its JSON example inline).
+fn strip_comments(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn spec_example() -> Value {
+    let spec = std::fs::read_to_string(SPEC).expect("the contract is readable");
+    let start = spec.find("```json").expect("a JSON example") + "```json".len();
+    let len = spec[start..].find("```").expect("closing fence");
+    let text = strip_comments(&spec[start..start + len]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("spec example is not JSON: {e}\n{text}"))
+}
+
+/// Asserts `v` is refused naming `field`, on one line that carries the field.
+fn refused(v: &Value, field: &str) -> ConfigError {
+    let e = config_error(v);
+    assert_eq!(e.field, field, "{e}");
+    let line = e.to_string();
+    assert!(!line.contains('\n'), "not one line: {line:?}");
+    assert!(line.contains(field), "{line}");
+    assert!(!e.problem.is_empty());
+    e
+}
+
+fn provider_mut(v: &mut Value) -> &mut serde_json::Map<String, Value> {
+    v["providers"][0].as_object_mut().unwrap()
+}
+
+#[test]
+fn spec_example_revocation_is_refused_by_name() {
+    let v = spec_example();
+    let e = refused(&v, "providers[0].revocation");
+    assert!(e.problem.contains("not supported"), "{e}");
+}
+
+#[test]
+fn spec_example_parses_once_unsupported_and_alternative_parts_are_resolved() {
+    let mut v = spec_example();
+    provider_mut(&mut v).remove("revocation");
+    // The example shows remote_jwks and local_jwks side by side as alternatives.
+    refused(&v, "providers[0]");
+    provider_mut(&mut v).remove("local_jwks");
+    // Its rules also name a provider "partner" that the example leaves out.
+    refused(&v, "rules[2].requires.any[1].provider");
+    let mut partner = v["providers"][0].clone();
+    partner["name"] = json!("partner");
+    partner["issuer"] = json!("https://partner.example.com/");
+    partner.as_object_mut().unwrap().remove("claim_to_headers");
+    partner
+        .as_object_mut()
+        .unwrap()
+        .remove("forward_payload_header");
+    v["providers"].as_array_mut().unwrap().push(partner);
+
+    let cfg = parse_config(&v);
+    assert_eq!(cfg.providers.len(), 2);
+    let p = &cfg.providers[0];
+    assert_eq!(p.name, "corp");
+    assert_eq!(p.issuer, "https://auth.example.com/");
+    assert_eq!(p.audiences.as_deref(), Some(&["orders-api".to_owned()][..]));
+    assert_eq!(p.algorithms, vec![Alg::Es256, Alg::Rs256]);
+    let JwksSource::Remote(r) = &p.jwks else {
+        panic!("remote_jwks expected")
+    };
+    assert_eq!(r.cluster, "idp");
+    assert_eq!(r.authority, "idp.local");
+    assert_eq!(r.path, "/.well-known/jwks.json");
+    assert_eq!(
+        (
+            r.timeout_ms,
+            r.cache_duration_s,
+            r.min_refetch_interval_s,
+            r.max_stale_s
+        ),
+        (5000, 600, 30, 86400)
+    );
+    assert_eq!(p.sources.headers.len(), 1);
+    assert_eq!(p.sources.headers[0].name, "authorization");
+    assert_eq!(
+        p.sources.headers[0].value_prefix.as_deref(),
+        Some("Bearer ")
+    );
+    assert_eq!(p.sources.params, vec!["access_token"]);
+    assert_eq!(p.sources.cookies, vec!["session"]);
+    assert_eq!(p.clock_skew_s, 60);
+    assert!(p.require_expiration);
+    assert_eq!(p.max_lifetime_s, Some(86400));
+    assert_eq!(p.token_types.as_deref(), Some(&["at+jwt".to_owned()][..]));
+    assert!(!p.forward);
+    assert_eq!(p.claim_to_headers.len(), 2);
+    assert_eq!(p.claim_to_headers[1].header, "x-user-roles");
+    assert_eq!(p.forward_payload_header.as_deref(), Some("x-jwt-payload"));
+
+    assert_eq!(cfg.rules.len(), 3);
+    assert_eq!(cfg.rules[0].matcher, PathMatch::Prefix("/healthz".into()));
+    assert!(matches!(cfg.rules[0].requires, Requirement::None));
+    assert_eq!(cfg.rules[1].matcher, PathMatch::Exact("/admin".into()));
+    assert!(
+        matches!(&cfg.rules[1].requires, Requirement::Provider { provider: 0, scopes, .. } if scopes == &["admin"])
+    );
+    assert!(matches!(&cfg.rules[2].requires, Requirement::Any(list) if list.len() == 2));
+    assert_eq!(cfg.mode, Mode::Enforce);
+    assert!(cfg.bypass_cors_preflight);
+    assert_eq!(cfg.max_token_size, 8192);
+    assert_eq!(cfg.token_cache_size, 4096);
+    for h in ["x-user-id", "x-user-roles", "x-jwt-payload"] {
+        assert!(cfg.identity_headers.contains(&h.to_owned()), "{h}");
+    }
+}
+
+#[test]
+fn spec_example_local_jwks_placeholder_is_refused_as_a_jwks() {
+    let mut v = spec_example();
+    provider_mut(&mut v).remove("revocation");
+    provider_mut(&mut v).remove("remote_jwks");
+    // `{"keys":[...]}` is a placeholder, not JSON: refused at the inline JWKS.
+    refused(&v, "providers[0].local_jwks.inline");
+}
+
+#[test]
+fn discovery_true_is_refused_by_name() {
+    let mut v = base_config();
+    v["providers"][0]["discovery"] = json!(true);
+    refused(&v, "providers[0].discovery");
+    v["providers"][0]["discovery"] = json!(false);
+    parse_config(&v);
+}
+
+/// An edit that introduces one unknown field.
+type Edit = fn(&mut Value);
+
+#[test]
+fn unknown_fields_anywhere_are_refused_naming_the_path() {
+    let cases: Vec<(&str, Edit)> = vec![
+        ("providerz", |v| v["providerz"] = json!([])),
+        ("providers[0].isuer", |v| {
+            v["providers"][0]["isuer"] = json!("x")
+        }),
+        ("providers[0].local_jwks.uri", |v| {
+            v["providers"][0]["local_jwks"]["uri"] = json!("x")
+        }),
+        ("providers[0].from_headers[0].prefix", |v| {
+            v["providers"][0]["from_headers"] =
+                json!([{"name": "authorization", "prefix": "Bearer "}])
+        }),
+        ("providers[0].claim_to_headers[0].name", |v| {
+            v["providers"][0]["claim_to_headers"] =
+                json!([{"claim": "sub", "header": "x-sub", "name": "x"}])
+        }),
+        (
+            "rules[0].require",
+            |v| v["rules"] = json!([{"match": {"prefix": "/"}, "require": {"provider": "corp"}}]),
+        ),
+        ("rules[0].match.regex", |v| {
+            v["rules"] = json!([{"match": {"regex": ".*"}}])
+        }),
+        (
+            "rules[0].requires.scope",
+            |v| v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"provider": "corp", "scope": ["a"]}}]),
+        ),
+        (
+            "rules[0].requires.any[0].providers",
+            |v| {
+                v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"any": [{"providers": ["corp"]}]}}])
+            },
+        ),
+    ];
+    for (path, edit) in cases {
+        let mut v = base_config();
+        edit(&mut v);
+        let e = config_error(&v);
+        let line = e.to_string();
+        assert!(!line.contains('\n'), "{line:?}");
+        let unknown = path.rsplit('.').next().unwrap();
+        let unknown = unknown.split('[').next().unwrap();
+        assert_eq!(e.field, path, "{line}");
+        assert!(e.problem.contains("unknown field"), "{line}");
+        assert!(line.contains(unknown), "{line}");
+    }
+    let mut v = base_config();
+    v["providers"][0]["remote_jwks"] =
+        json!({"cluster": "idp", "uri": "http://idp/jwks", "refresh_s": 1});
+    provider_mut(&mut v).remove("local_jwks");
+    refused(&v, "providers[0].remote_jwks.refresh_s");
+}
+
+#[test]
+fn duplicate_provider_names() {
+    let v = json!({"providers": [provider("corp"), provider("corp")]});
+    let e = refused(&v, "providers[1].name");
+    assert!(e.problem.contains("duplicate"), "{e}");
+}
+
+#[test]
+fn unknown_provider_in_a_rule() {
+    let mut v = base_config();
+    v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"provider": "nobody"}}]);
+    refused(&v, "rules[0].requires.provider");
+    v["rules"] = json!([{"match": {"prefix": "/"},
+        "requires": {"all": [{"provider": "corp"}, {"allow_missing": {"provider": "Corp"}}]}}]);
+    refused(&v, "rules[0].requires.all[1].allow_missing.provider");
+}
+
+#[test]
+fn exactly_one_of_remote_and_local_jwks() {
+    let mut v = base_config();
+    v["providers"][0]["remote_jwks"] = json!({"cluster": "idp", "uri": "http://idp/jwks"});
+    let e = refused(&v, "providers[0]");
+    assert!(e.problem.contains("remote_jwks") && e.problem.contains("local_jwks"));
+    provider_mut(&mut v).remove("remote_jwks");
+    provider_mut(&mut v).remove("local_jwks");
+    let e = refused(&v, "providers[0]");
+    assert!(e.problem.contains("remote_jwks") && e.problem.contains("local_jwks"));
+}
+
+#[test]
+fn algorithms_other_than_es256_and_rs256() {
+    for (algs, field) in [
+        (json!(["HS256"]), "providers[0].algorithms[0]"),
+        (json!(["ES256", "none"]), "providers[0].algorithms[1]"),
+        (json!(["es256"]), "providers[0].algorithms[0]"),
+        (json!(["RS384"]), "providers[0].algorithms[0]"),
+        (json!(["PS256"]), "providers[0].algorithms[0]"),
+        (json!([]), "providers[0].algorithms"),
+    ] {
+        let mut v = base_config();
+        v["providers"][0]["algorithms"] = algs;
+        refused(&v, field);
+    }
+}
+
+fn remote(uri: Value, extra: Value) -> Value {
+    let mut v = base_config();
+    provider_mut(&mut v).remove("local_jwks");
+    let mut r = json!({"cluster": "idp", "uri": uri});
+    for (k, x) in extra.as_object().unwrap() {
+        r[k] = x.clone();
+    }
+    v["providers"][0]["remote_jwks"] = r;
+    v
+}
+
+#[test]
+fn remote_jwks_uri_must_be_absolute_http() {
+    for uri in [
+        "ftp://idp/jwks",
+        "idp.local/jwks",
+        "/jwks",
+        "http://",
+        "https:///jwks",
+        "http://a b/jwks",
+        "http://user@idp/jwks",
+        "http://idp/jw ks",
+        "",
+    ] {
+        refused(
+            &remote(json!(uri), json!({})),
+            "providers[0].remote_jwks.uri",
+        );
+    }
+    for uri in [
+        "http://idp.local/.well-known/jwks.json",
+        "https://idp:8443/k?x=1",
+        "http://10.0.0.1",
+    ] {
+        parse_config(&remote(json!(uri), json!({})));
+    }
+    let mut v = remote(json!("http://idp/jwks"), json!({}));
+    v["providers"][0]["remote_jwks"]
+        .as_object_mut()
+        .unwrap()
+        .remove("uri");
+    refused(&v, "providers[0].remote_jwks.uri");
+}
+
+#[test]
+fn zero_timeouts_are_refused() {
+    let uri = json!("http://idp/jwks");
+    refused(
+        &remote(uri.clone(), json!({"timeout_ms": 0})),
+        "providers[0].remote_jwks.timeout_ms",
+    );
+    refused(
+        &remote(uri.clone(), json!({"cache_duration_s": 0})),
+        "providers[0].remote_jwks.cache_duration_s",
+    );
+    refused(
+        &remote(uri.clone(), json!({"timeout_ms": -5})),
+        "providers[0].remote_jwks.timeout_ms",
+    );
+    refused(
+        &remote(uri, json!({"timeout_ms": "5000"})),
+        "providers[0].remote_jwks.timeout_ms",
+    );
+}
+
+#[test]
+fn header_names_must_be_lowercase_tokens() {
+    for bad in [
+        "X-User",
+        "x user",
+        ":path",
+        "",
+        "x-user\r\n",
+        "x\"y",
+        "ümlaut",
+    ] {
+        let mut v = base_config();
+        v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": bad}]);
+        refused(&v, "providers[0].claim_to_headers[0].header");
+
+        let mut v = base_config();
+        v["providers"][0]["forward_payload_header"] = json!(bad);
+        refused(&v, "providers[0].forward_payload_header");
+
+        let mut v = base_config();
+        v["providers"][0]["from_headers"] = json!([{"name": bad}]);
+        refused(&v, "providers[0].from_headers[0].name");
+    }
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user_id.1"}]);
+    parse_config(&v);
+}
+
+#[test]
+fn other_field_level_refusals() {
+    let mut v = base_config();
+    v["mode"] = json!("block");
+    refused(&v, "mode");
+
+    let mut v = base_config();
+    v["max_token_size"] = json!("8192");
+    refused(&v, "max_token_size");
+
+    let v = json!({"providers": []});
+    refused(&v, "providers");
+
+    let mut v = base_config();
+    v["providers"][0]["issuer"] = json!("");
+    refused(&v, "providers[0].issuer");
+
+    let mut v = base_config();
+    v["providers"][0]["local_jwks"]["inline"] = json!({"keys": []});
+    refused(&v, "providers[0].local_jwks.inline");
+
+    let mut v = base_config();
+    v["providers"][0]["local_jwks"]["inline"] = json!(42);
+    refused(&v, "providers[0].local_jwks.inline");
+
+    let mut v = base_config();
+    v["rules"] = json!([{"match": {"prefix": "/", "path": "/x"}}]);
+    refused(&v, "rules[0].match");
+
+    let mut v = base_config();
+    v["rules"] = json!([{"match": {"prefix": "/"},
+        "requires": {"provider": "corp", "any": [{"provider": "corp"}]}}]);
+    refused(&v, "rules[0].requires");
+
+    let e = config::parse(b"{\"providers\": [] } trailing").unwrap_err();
+    assert!(!e.to_string().contains('\n'));
+    let e = config::parse(b"not json").unwrap_err();
+    assert!(!e.to_string().contains('\n'), "{e}");
+}
+
+#[test]
+fn local_jwks_as_string_or_object() {
+    let mut v = base_config();
+    v["providers"][0]["local_jwks"]["inline"] = json!(default_jwks().to_string());
+    let cfg = parse_config(&v);
+    let JwksSource::Local(set) = &cfg.providers[0].jwks else {
+        panic!()
+    };
+    assert_eq!(set.len(), 2);
+    assert!(matches!(
+        run(&cfg, &bearer(&es_token(&claims()))),
+        jwtgate::gate::Decision::Forward(..)
+    ));
+}
+
+#[test]
+fn contract_defaults() {
+    let cfg = parse_config(&json!({"providers": [{
+        "name": "corp",
+        "issuer": ISSUER,
+        "local_jwks": {"inline": default_jwks()}
+    }]}));
+    let p = &cfg.providers[0];
+    assert!(p.require_expiration);
+    assert_eq!(p.clock_skew_s, 60);
+    assert_eq!(cfg.max_token_size, 8192);
+    assert!(!p.forward);
+    assert_eq!(p.algorithms, vec![Alg::Es256, Alg::Rs256]);
+    assert_eq!(p.audiences, None);
+    assert_eq!(p.token_types, None);
+    assert_eq!(p.max_lifetime_s, None);
+    assert_eq!(p.forward_payload_header, None);
+    assert!(p.claim_to_headers.is_empty());
+    assert_eq!(
+        p.sources.headers.len(),
+        1,
+        "default: exactly Authorization Bearer"
+    );
+    assert_eq!(p.sources.headers[0].name, "authorization");
+    assert_eq!(
+        p.sources.headers[0].value_prefix.as_deref(),
+        Some("Bearer ")
+    );
+    assert!(p.sources.params.is_empty() && p.sources.cookies.is_empty());
+    assert_eq!(cfg.mode, Mode::Enforce);
+    assert!(cfg.rules.is_empty());
+    // No rules: every request requires the (only) provider.
+    assert!(matches!(
+        cfg.default_requirement,
+        Requirement::Provider { provider: 0, .. }
+    ));
+}
+
+#[test]
+fn claim_headers_cannot_name_reserved_or_token_headers() {
+    for h in ["host", "cookie", "content-length", "authorization"] {
+        let mut v = base_config();
+        v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": h}]);
+        refused(&v, "providers[0].claim_to_headers[0].header");
+    }
+}
