@@ -36,7 +36,16 @@ def remote(server: JwksServer, path: str, **overrides) -> dict:
 
 def shared_config(server: JwksServer, keys) -> dict:
     """The config of the module-shared Envoy; also publishes its JWKS on `server`."""
-    server.set_jwks(jwks(keys.corp_es, keys.corp_rs), path=CORP_JWKS_PATH)
+    server.set_jwks(
+        jwks(
+            keys.corp_es,
+            keys.corp_rs,
+            keys.weak_rs,  # 1024-bit modulus: never used
+            keys.enc_es.jwk(use="enc"),  # not a signing key
+            keys.ops_es.jwk(key_ops=["sign"]),  # key_ops without "verify"
+        ),
+        path=CORP_JWKS_PATH,
+    )
     server.set_jwks(jwks(keys.es_only_es, keys.es_only_rs), path=ESONLY_JWKS_PATH)
     return {
         "providers": [

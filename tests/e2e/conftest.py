@@ -49,6 +49,10 @@ def keys():
         partner_es=EcKey("partner-es-1"),
         stranger_es=EcKey("corp-es-unpublished"),
         stranger_rs=RsaKey("corp-rs-unpublished"),
+        # published in corp's JWKS but unusable per the contract's key rules
+        weak_rs=RsaKey("corp-rs-1024", bits=1024),
+        enc_es=EcKey("corp-es-enc"),
+        ops_es=EcKey("corp-es-signonly"),
     )
 
 

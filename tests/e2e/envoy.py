@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
@@ -214,6 +215,16 @@ class EnvoyStartError(RuntimeError):
     pass
 
 
+_RUNNING: set = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Safety net (e.g. after Ctrl-C): no Envoy started by the suite outlives it."""
+    for env in list(_RUNNING):
+        env.stop()
+
+
 class Envoy:
     """One Envoy process with a generated bootstrap; always call stop() (fixtures do)."""
 
@@ -273,6 +284,7 @@ class Envoy:
             start_new_session=True,
             cwd=str(self.dir),
         )
+        _RUNNING.add(self)
         if wait:
             self.wait_ready(timeout)
         return self
@@ -313,6 +325,7 @@ class Envoy:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
+        _RUNNING.discard(self)
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -328,7 +341,8 @@ class Envoy:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=5)
-        self._stdout.close()
+        if not self._stdout.closed:
+            self._stdout.close()
 
     def __enter__(self):
         return self.start()
@@ -369,13 +383,14 @@ class Envoy:
         return out
 
     def jwtgate_stats(self) -> dict[str, int]:
-        """The plugin's metrics keyed by their name starting at `jwtgate.` (host prefix removed)."""
-        out = {}
-        for k, v in self.stats().items():
-            i = k.find("jwtgate.")
-            if i >= 0:
-                out[k[i:]] = v
-        return out
+        """The plugin's own metrics, keyed without Envoy's prefix.
+
+        Envoy 1.40 lists counters defined with proxy_define_metric as `wasmcustom.<name>`
+        (Prometheus: `<name>` with dots as underscores). `wasm.jwtgate.vm_reload*` are
+        Envoy's stats of the plugin named jwtgate, not the plugin's.
+        """
+        prefix = "wasmcustom."
+        return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix + "jwtgate.")}
 
     def counter(self, name: str) -> int:
         """Value of the plugin metric `name` (e.g. 'jwtgate.allowed'); 0 if absent."""

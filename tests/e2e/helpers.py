@@ -103,6 +103,23 @@ def poll_until(fn: Callable[[], Response], pred: Callable[[Response], bool], tim
         time.sleep(interval)
 
 
+def summarize(results: list) -> dict:
+    """{"200": n, "401 unknown_kid": m, "error ConnectionResetError": k, ...} for failure messages."""
+    out: dict = {}
+    for r in results:
+        if isinstance(r, Exception):
+            key = f"error {type(r).__name__}"
+        else:
+            key = str(r.status)
+            if r.status != 200:
+                try:
+                    key += " " + str(json.loads(r.body).get("reason"))
+                except ValueError:
+                    pass
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def parallel(n: int, fn: Callable[[int], Response], workers: int | None = None) -> list:
     """Run fn(i) for i in range(n) concurrently; exceptions are returned, not raised."""
     def wrap(i):

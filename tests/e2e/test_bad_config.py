@@ -95,9 +95,10 @@ def test_bad_config_refuses_to_start(envoy_factory, case):
     log = _refuses_to_start(env)
     plugin_lines = [line for line in log.splitlines() if "wasm log" in line]
     assert plugin_lines, f"the plugin logged nothing\n{env.tail()}"
+    errors = [line for line in plugin_lines if "][error][" in line or "][critical][" in line]
+    assert len(errors) == 1, "expected exactly one error line from the plugin:\n" + "\n".join(plugin_lines)
     if expected:
-        hits = [line for line in plugin_lines if any(e in line for e in expected)]
-        assert hits, f"no plugin log line names any of {expected}:\n" + "\n".join(plugin_lines)
+        assert any(e in errors[0] for e in expected), f"the plugin's line names none of {expected}:\n{errors[0]}"
 
 
 def test_base_config_of_bad_config_cases_starts(envoy_factory):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from configs import single_remote_config
-from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_503_unavailable, parallel, poll_until
+from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_503_unavailable, parallel, poll_until, summarize
 from servers import JWKS_PATH
 from tokens import EcKey, RsaKey, jwks, mint
 
@@ -73,6 +73,20 @@ def test_rotation_removed_key_fails_even_for_a_cached_token(envoy_factory, jwks_
     assert r.status == 401, f"a cached token of a removed key still passes: {r}"
 
 
+def test_unknown_kid_refetch_is_rate_limited(envoy_factory, jwks_server):
+    key = EcKey("rl-1")
+    jwks_server.set_jwks(jwks(key))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=30), idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/r", token=tok(key)).status == 200
+    fetches = jwks_server.count(JWKS_PATH)
+    for i in range(6):
+        t = tok(EcKey(f"rl-unknown-{i}"))
+        assert_401_invalid(gw.get("/r", token=t), "unknown_kid", token=t)
+    assert jwks_server.count(JWKS_PATH) <= fetches + 1, f"{jwks_server.count(JWKS_PATH) - fetches} refetches within 30 s"
+    assert gw.get("/r", token=tok(key)).status == 200
+
+
 def test_endpoint_down_serves_stale_keys(envoy_factory, jwks_server):
     key = EcKey("stale-1")
     jwks_server.set_jwks(jwks(key))
@@ -120,6 +134,10 @@ def test_cold_start_waits_for_slow_jwks(envoy_factory, jwks_server):
     results = parallel(5, lambda i: gw.get(f"/c{i}", token=tok(key, sub=f"c{i}"), timeout=20))
     assert all(not isinstance(r, Exception) and r.status == 200 for r in results), [str(r) for r in results]
     assert env.counter("jwtgate.paused") >= 1, env.jwtgate_stats()
+    # the callout carries :authority and :path from remote_jwks.uri
+    _, path, headers = jwks_server.log[0]
+    assert path == JWKS_PATH
+    assert headers.get("host") == f"127.0.0.1:{jwks_server.port}", headers
 
 
 def test_cold_start_jwks_slower_than_timeout_is_503(envoy_factory, jwks_server):
@@ -136,15 +154,17 @@ def test_cold_start_jwks_slower_than_timeout_is_503(envoy_factory, jwks_server):
     assert last.status == 200, f"no recovery within 15 s: {[h.status for h in history]} {last}"
 
 
-@pytest.mark.parametrize("mode", ["garbage", "500", "huge", "nokeys"])
-def test_bad_jwks_at_start_503_then_recovers(envoy_factory, jwks_server, mode):
+@pytest.mark.parametrize("mode,concurrency", [("garbage", 1), ("500", 1), ("huge", 1), ("nokeys", 1), ("500", 2)])
+def test_bad_jwks_at_start_503_then_recovers(envoy_factory, jwks_server, mode, concurrency):
     key = EcKey(f"bad-{mode}")
     jwks_server.set_jwks(jwks(key))
     jwks_server.set_mode(mode)
-    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server, concurrency=concurrency)
     gw = Gateway(env)
-    r = gw.get("/b", token=tok(key))
-    assert_503_unavailable(r)
+    results = parallel(2 * concurrency, lambda i: gw.get(f"/b{i}", token=tok(key), timeout=20))
+    for r in results:
+        assert not isinstance(r, Exception), r
+        assert_503_unavailable(r)
     assert jwks_server.count(JWKS_PATH) >= 1
     assert env.wait_counter("jwtgate.provider.corp.jwks_fetch_failed", 1, timeout=5) >= 1, env.jwtgate_stats()
     assert env.counter("jwtgate.denied.jwks_unavailable") >= 1, env.jwtgate_stats()
@@ -162,9 +182,45 @@ def test_concurrent_cold_requests_share_one_fetch(envoy_factory, jwks_server):
     gw = Gateway(env)
     tokens = [tok(key, sub=f"u{i}") for i in range(100)]
     results = parallel(100, lambda i: gw.get(f"/p/{i}", token=tokens[i], timeout=30))
-    errors = [str(r) for r in results if isinstance(r, Exception) or r.status != 200]
-    assert not errors, f"{len(errors)} of 100 failed, e.g. {errors[:3]}"
+    assert summarize(results) == {"200": 100}, f"100 concurrent cold requests: {summarize(results)}"
     for i, r in enumerate(results):
         assert r.upstream()["headers"]["x-user-id"] == [f"u{i}"]
     assert jwks_server.count(JWKS_PATH) == 1, f"JWKS fetched {jwks_server.count(JWKS_PATH)} times"
     assert env.counter("jwtgate.provider.corp.jwks_fetch_ok") == 1, env.jwtgate_stats()
+
+
+def test_periodic_refresh_picks_up_a_new_set(envoy_factory, jwks_server):
+    old, new = EcKey("per-old"), EcKey("per-new")
+    jwks_server.set_jwks(jwks(old))
+    cfg = single_remote_config(jwks_server, cache_duration_s=2, min_refetch_interval_s=3600)
+    env = envoy_factory(cfg, idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/r", token=tok(old)).status == 200
+    first = jwks_server.count(JWKS_PATH)
+    jwks_server.set_jwks(jwks(new))
+    # no unknown kid involved: the refresh every cache_duration_s (+ <= 10% jitter) brings the new set
+    assert jwks_server.wait_for_count(first + 1, JWKS_PATH, timeout=10), "no periodic refresh"
+    last, history = poll_until(lambda: gw.get("/r", token=tok(new)), lambda r: r.status == 200, timeout=5)
+    assert last.status == 200, f"new key not in use after a refresh: {last}"
+    fresh_old = tok(old)
+    assert_401_invalid(gw.get("/r", token=fresh_old), "unknown_kid", token=fresh_old)
+
+
+def test_new_kid_burst_waits_for_the_inflight_refetch(envoy_factory, jwks_server):
+    """Rotation without a 401 storm: requests with the new kid that arrive while the unknown-kid
+    refetch is in flight (in either worker) wait for it instead of failing; one refetch in all."""
+    old, new = EcKey("w2-old"), EcKey("w2-new")
+    jwks_server.set_jwks(jwks(old))
+    cfg = single_remote_config(jwks_server, min_refetch_interval_s=1)
+    env = envoy_factory(cfg, idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    # warm both workers (connections spread over them) with the old key
+    results = parallel(20, lambda i: gw.get("/w", token=tok(old)))
+    assert all(not isinstance(r, Exception) and r.status == 200 for r in results), [str(r) for r in results]
+    first = jwks_server.count(JWKS_PATH)
+    jwks_server.set_jwks(jwks(old, new))
+    jwks_server.set_delay(0.5)  # keep the refetch in flight while the burst arrives
+    time.sleep(REFETCH_GAP)
+    results = parallel(40, lambda i: gw.get(f"/w/{i}", token=tok(new, sub=f"n{i}"), timeout=20))
+    assert summarize(results) == {"200": 40}, f"new-kid burst during a refetch: {summarize(results)}"
+    assert jwks_server.count(JWKS_PATH) == first + 1, f"{jwks_server.count(JWKS_PATH) - first} refetches for one new kid"

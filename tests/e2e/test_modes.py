@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
-from helpers import CORP_ISS, PARTNER_ISS, Gateway, assert_401_invalid, assert_401_missing
+from helpers import CORP_ISS, PARTNER_ISS, Gateway, assert_401_invalid, assert_401_missing, poll_until
 from tokens import jwks, mint, tamper_signature
 
 
@@ -97,3 +98,28 @@ def test_report_mode_never_rejects(envoy_factory, keys):
     s = env.jwtgate_stats()
     assert s.get("jwtgate.denied.token_missing", 0) >= 1, s
     assert s.get("jwtgate.denied.bad_signature", 0) >= 1, s
+
+
+def test_cached_token_still_expires(envoy_factory, keys):
+    """A verified token kept in the token cache is rejected once its `exp` passes."""
+    cfg = {
+        "providers": [
+            {
+                "name": "corp",
+                "issuer": CORP_ISS,
+                "local_jwks": {"inline": jwks(keys.corp_es)},
+                "clock_skew_s": 0,
+                "claim_to_headers": [{"claim": "sub", "header": "x-user-id"}],
+            }
+        ],
+        "token_cache_size": 16,
+    }
+    env = envoy_factory(cfg)
+    gw = Gateway(env)
+    now = int(time.time())
+    token = mint(keys.corp_es, iss=CORP_ISS, iat=now, exp=now + 2, sub="short")
+    assert gw.get("/x", token=token).status == 200
+    assert gw.get("/x", token=token).status == 200  # second time: from the cache
+    last, history = poll_until(lambda: gw.get("/x", token=token), lambda r: r.status != 200, timeout=8, interval=0.2)
+    assert_401_invalid(last, "token_expired", token=token)
+    assert time.time() >= now + 2 - 0.5, "rejected before exp"

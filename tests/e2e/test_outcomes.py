@@ -101,6 +101,11 @@ INVALID_CASES = {
     "malformed_bad_base64": ("token_malformed", lambda k: "e30.%%%.e30"),
     "malformed_header_not_json": ("token_malformed", lambda k: b64url(b"{nope") + "." + corp(k).split(".", 1)[1]),
     "too_large": ("token_too_large", lambda k: corp(k, pad="x" * 5000)),
+    "too_large_garbage": ("token_too_large", lambda k: "x" * 5000),
+    "rsa_key_under_2048_bits": ("unknown_kid", lambda k: corp(k, k.weak_rs)),
+    "jwk_use_enc": ("unknown_kid", lambda k: corp(k, k.enc_es)),
+    "jwk_key_ops_without_verify": ("unknown_kid", lambda k: corp(k, k.ops_es)),
+    "expired_beyond_skew": ("token_expired", lambda k: corp(k, iat=int(time.time()) - 600, exp=int(time.time()) - 90)),
 }
 
 
@@ -109,6 +114,59 @@ def test_invalid_token_is_401(gw, keys, case):
     reason, make = INVALID_CASES[case]
     token = make(keys)
     assert_401_invalid(gw.get("/orders", token=token), reason, token=token)
+
+
+def test_es256_signature_must_be_64_raw_bytes(gw, keys):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    good = corp(keys)
+    signing_input = good.rsplit(".", 1)[0].encode()
+    der = keys.corp_es.private.sign(signing_input, ec.ECDSA(hashes.SHA256()))  # DER, ~70 bytes
+    token = signing_input.decode() + "." + b64url(der)
+    r = gw.get("/orders", token=token)
+    assert r.status == 401, r
+    reason = r.json().get("reason")
+    assert reason in ("bad_signature", "token_malformed"), r
+    assert_401_invalid(r, reason, token=token)
+
+
+def test_clock_skew_default_60s(gw, keys):
+    now = int(time.time())
+    assert gw.get("/orders", token=corp(keys, iat=now - 600, exp=now - 20)).status == 200
+    assert gw.get("/orders", token=corp(keys, nbf=now + 20)).status == 200
+    assert_401_invalid(gw.get("/orders", token=corp(keys, nbf=now + 120)), "token_not_yet_valid")
+
+
+def test_non_bearer_authorization_is_no_token(gw):
+    assert_401_missing(gw.get("/orders", headers=[("Authorization", "Basic dXNlcjpwYXNz")]))
+
+
+NASTY_CLAIMS = {
+    "nbf_far_past_overflow": {"nbf": -8334601228800},
+    "exp_far_future": {"exp": 10**18},
+    "exp_float_huge": {"exp": 1e300},
+    "exp_negative_huge": {"exp": -(10**18)},
+    "exp_string": {"exp": "tomorrow"},
+    "iat_overflow": {"iat": 2**70},
+    "aud_number": {"aud": 5},
+    "sub_object": {"sub": {"a": 1}},
+    "roles_nested_arrays": {"roles": [[1, [2]], {"x": None}]},
+}
+
+
+@pytest.mark.parametrize("case", list(NASTY_CLAIMS))
+def test_hostile_claims_never_trap_the_vm(gw, keys, case):
+    """Validly signed tokens with absurd claim values: a clean answer, never a dead VM (FACTS)."""
+    token = corp(keys, **NASTY_CLAIMS[case])
+    r = gw.get("/orders", token=token)
+    assert r.status in (200, 401), f"{case}: {r}"
+    if r.status == 401:
+        assert r.json()["error"] == "invalid_token", r
+    # the VM still answers correctly afterwards
+    up = gw.get("/orders", token=corp(keys, sub="after")).upstream()
+    assert hdrs(up, "x-user-id") == ["after"]
+    assert_401_missing(gw.get("/orders"))
 
 
 def test_rs256_token_where_only_es256_allowed(gw, keys):
@@ -174,7 +232,8 @@ def test_token_without_kid_tries_every_key(gw, keys):
 
 def test_claim_to_headers_types(gw, keys):
     token = corp(keys, sub="bob", roles=["admin", "dev", "ops"], tenant=42, org={"name": "acme", "tier": "gold"})
-    up = gw.get("/orders", token=token).upstream()
+    spoof = [(h, "spoofed") for h in IDENTITY_HEADERS]
+    up = gw.get("/orders", token=token, headers=spoof).upstream()
     assert hdrs(up, "x-user-id") == ["bob"]
     assert hdrs(up, "x-user-roles") == ["admin,dev,ops"]
     assert hdrs(up, "x-tenant") == ["42"]
@@ -342,16 +401,21 @@ def test_metrics_on_stats(gw, keys, shared_envoy):
     assert gw.get("/orders", token=corp(keys)).status == 200
     assert gw.get("/orders").status == 401
     stats = shared_envoy.stats()
-    names = [k for k in stats if "jwtgate." in k]
-    assert names, "no jwtgate metrics on /stats"
     # Envoy puts proxy_define_metric counters under `wasmcustom.`
-    assert all(k.startswith("wasmcustom.jwtgate.") for k in names), names
+    names = [k for k in stats if k.startswith("wasmcustom.jwtgate.")]
+    assert names, "no jwtgate metrics on /stats: " + ", ".join(k for k in stats if "jwtgate" in k)
     s = shared_envoy.jwtgate_stats()
     assert s.get("jwtgate.allowed", 0) >= 1, s
     assert s.get("jwtgate.denied.token_missing", 0) >= 1, s
     assert s.get("jwtgate.provider.corp.allowed", 0) >= 1, s
     assert s.get("jwtgate.provider.corp.jwks_fetch_ok", 0) >= 1, s
     assert s.get("jwtgate.token_cache_miss", 0) >= 1, s
+    # the same token again is served from the verified-token cache
+    token = corp(keys)
+    hits = s.get("jwtgate.token_cache_hit", 0)
+    assert gw.get("/orders", token=token).status == 200
+    assert gw.get("/orders", token=token).status == 200
+    assert shared_envoy.counter("jwtgate.token_cache_hit") >= hits + 1
     # a reason counter moves with its denial
     before = s.get("jwtgate.denied.wrong_audience", 0)
     assert gw.get("/orders", token=corp(keys, aud="nope")).status == 401
