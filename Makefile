@@ -26,8 +26,8 @@ cli:
 venv:
 	@VENV=$(VENV) scripts/venv.sh
 
-## test: unit and conformance tests natively, then the filter in real Envoy
-test: build test-unit test-e2e
+## test: formatting and lints, unit and conformance tests natively, then the filter in real Envoy
+test: check build test-unit test-e2e
 
 test-unit:
 	cargo test --all-targets

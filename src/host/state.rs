@@ -225,10 +225,11 @@ impl KeyLookup for RequestKeys<'_> {
                 None => KeyState::Unavailable,
             };
         };
-        let usable = !matches!(
-            slot.freshness(self.now_ms),
-            Freshness::Empty | Freshness::Expired
-        );
+        let freshness = slot.freshness(self.now_ms);
+        let usable = !matches!(freshness, Freshness::Empty | Freshness::Expired);
+        // Keys that expired while the endpoint keeps failing are not coming back within a
+        // request's wait: answer 503 at once rather than after timeout_ms. A cold start waits.
+        let hopeless = freshness == Freshness::Expired && slot.lease.failures > 0;
         match (&slot.set, usable) {
             (Some(set), true) => {
                 let already = self.req.refetched.get(provider).copied().unwrap_or(true);
@@ -242,7 +243,10 @@ impl KeyLookup for RequestKeys<'_> {
                     refetch_allowed: !already && (rate_ok || in_flight),
                 }
             }
-            _ if !self.req.no_wait && self.now_ms < self.req.started_ms + policy.timeout_ms => {
+            _ if !hopeless
+                && !self.req.no_wait
+                && self.now_ms < self.req.started_ms + policy.timeout_ms =>
+            {
                 KeyState::Pending
             }
             _ => KeyState::Unavailable,
