@@ -1,4 +1,13 @@
-"""Fixtures for the jwtgate end-to-end suite (real Envoy, real JWKS server, echo upstream)."""
+"""Fixtures for the jwtgate end-to-end suite (real Envoy, real JWKS server, echo upstream).
+
+Run:  scripts/venv.sh && cargo build --release --target wasm32-wasip1 --lib && .venv/bin/pytest tests/e2e -q
+Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's).
+
+Layout: tokens.py (keys, JWKs, minting), servers.py (JWKS server whose behaviour tests change
+live; echo upstream), envoy.py (bootstrap generation, process, HTTP client, /stats), helpers.py
+(contract assertions), configs.py (plugin configs). Every Envoy runs in its own session on
+loopback ports and is stopped at fixture teardown (and at interpreter exit as a safety net).
+"""
 
 from __future__ import annotations
 

@@ -243,24 +243,20 @@ class Envoy:
     ) -> None:
         self.plugin_config = plugin_config
         self.concurrency = concurrency
-        self.port = free_port()
-        self.admin_port = free_port()
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.dir / "envoy.json"
         self.log_path = self.dir / "envoy.log"
         self.stdout_path = self.dir / "envoy.stdout"
         self.wasm = wasm or wasm_path()
-        cfg = bootstrap(
+        self._bootstrap_args = dict(
             plugin_config=plugin_config,
-            listen_port=self.port,
-            admin_port=self.admin_port,
             upstream_port=upstream_port,
             idp_port=idp_port,
             wasm=self.wasm,
             failure_policy=failure_policy,
         )
-        self.config_path.write_text(json.dumps(cfg, indent=2))
+        self._write_config()
         self.cmd = [
             envoy_binary(),
             "-c", str(self.config_path),
@@ -273,8 +269,33 @@ class Envoy:
             self.cmd += ["--component-log-level", component_log_level]
         self.proc: subprocess.Popen | None = None
 
+    def _write_config(self) -> None:
+        """Pick fresh loopback ports and write the bootstrap."""
+        self.port = free_port()
+        self.admin_port = free_port()
+        cfg = bootstrap(listen_port=self.port, admin_port=self.admin_port, **self._bootstrap_args)
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
     # --- lifecycle
     def start(self, wait: bool = True, timeout: float = 20.0) -> "Envoy":
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except EnvoyStartError:
+                # A port picked by free_port() may have been taken in between: retry on new ports.
+                if attempt == 2 or "Address already in use" not in self.log_text():
+                    raise
+                self.stop()
+                for p in (self.log_path, self.stdout_path):
+                    p.unlink(missing_ok=True)
+                self._write_config()
+        return self
+
+    def _spawn(self) -> None:
         self._stdout = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(
             self.cmd,
@@ -285,9 +306,6 @@ class Envoy:
             cwd=str(self.dir),
         )
         _RUNNING.add(self)
-        if wait:
-            self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from configs import single_remote_config
-from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_503_unavailable, parallel, poll_until, summarize
+from configs import remote, single_remote_config
+from envoy import request
+from helpers import CORP_ISS, PARTNER_ISS, Gateway, assert_401_invalid, assert_503_unavailable, parallel, poll_until, summarize
 from servers import JWKS_PATH
 from tokens import EcKey, RsaKey, jwks, mint
 
@@ -140,15 +141,18 @@ def test_cold_start_waits_for_slow_jwks(envoy_factory, jwks_server):
     assert headers.get("host") == f"127.0.0.1:{jwks_server.port}", headers
 
 
-def test_cold_start_jwks_slower_than_timeout_is_503(envoy_factory, jwks_server):
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_cold_start_jwks_slower_than_timeout_is_503(envoy_factory, jwks_server, concurrency):
     key = EcKey("cold-2")
     jwks_server.set_jwks(jwks(key))
     jwks_server.set_delay(4.0)
-    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server, concurrency=concurrency)
     gw = Gateway(env)
-    r = gw.get("/c", token=tok(key), timeout=20)
-    assert_503_unavailable(r)
-    assert r.elapsed < 3.5, f"the request waited {r.elapsed:.1f}s, longer than timeout_ms=1000 allows"
+    results = parallel(2 * concurrency, lambda i: gw.get(f"/c{i}", token=tok(key), timeout=20))
+    for r in results:
+        assert not isinstance(r, Exception), r
+        assert_503_unavailable(r)
+        assert r.elapsed < 3.5, f"the request waited {r.elapsed:.1f}s, longer than timeout_ms=1000 allows"
     jwks_server.set_delay(0)
     last, history = poll_until(lambda: gw.get("/c", token=tok(key)), lambda r: r.status == 200, timeout=15, interval=0.5)
     assert last.status == 200, f"no recovery within 15 s: {[h.status for h in history]} {last}"
@@ -224,3 +228,138 @@ def test_new_kid_burst_waits_for_the_inflight_refetch(envoy_factory, jwks_server
     results = parallel(40, lambda i: gw.get(f"/w/{i}", token=tok(new, sub=f"n{i}"), timeout=20))
     assert summarize(results) == {"200": 40}, f"new-kid burst during a refetch: {summarize(results)}"
     assert jwks_server.count(JWKS_PATH) == first + 1, f"{jwks_server.count(JWKS_PATH) - first} refetches for one new kid"
+
+
+def test_periodic_refresh_is_one_fetch_per_period_across_workers(envoy_factory, jwks_server):
+    key = EcKey("lease-1")
+    jwks_server.set_jwks(jwks(key))
+    env = envoy_factory(single_remote_config(jwks_server, cache_duration_s=2), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    results = parallel(10, lambda i: gw.get("/l", token=tok(key)))
+    assert summarize(results) == {"200": 10}
+    assert jwks_server.wait_for_count(3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
+    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH][:3]
+    gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
+    # refresh period 2 s, jitter up to 10%: one fetch per period for all VMs, never a second right after
+    assert all(g >= 1.5 for g in gaps), f"fetches too close together (one per VM?): gaps {gaps}"
+
+
+def test_unknown_kid_while_endpoint_down_is_401_not_a_hang(envoy_factory, jwks_server):
+    key = EcKey("down-1")
+    jwks_server.set_jwks(jwks(key))
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000, min_refetch_interval_s=1), idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/d", token=tok(key)).status == 200
+    jwks_server.set_mode("500")
+    time.sleep(REFETCH_GAP)
+    t = tok(EcKey("down-new"))
+    r = gw.get("/d", token=t, timeout=20)
+    assert_401_invalid(r, "unknown_kid", token=t)
+    assert r.elapsed < 3.0, f"took {r.elapsed:.1f}s"
+    # the keys in hand still work
+    assert gw.get("/d", token=tok(key)).status == 200
+    # a refetch slower than timeout_ms: the request is answered once timeout_ms is up
+    jwks_server.set_mode("ok")
+    jwks_server.set_delay(5.0)
+    time.sleep(REFETCH_GAP)
+    t = tok(EcKey("down-newer"))
+    r = gw.get("/d", token=t, timeout=20)
+    assert_401_invalid(r, "unknown_kid", token=t)
+    assert r.elapsed < 3.5, f"took {r.elapsed:.1f}s with timeout_ms=1000"
+    assert gw.get("/d", token=tok(key)).status == 200
+
+
+def test_cold_start_request_body_survives_the_pause(envoy_factory, jwks_server):
+    key = EcKey("body-1")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(1.0)
+    env = envoy_factory(single_remote_config(jwks_server), idp=jwks_server)
+    body = bytes(range(256)) * 256  # 64 KiB, every byte value
+    r = request(env.port, "/upload", method="POST", body=body,
+                headers=[("Authorization", f"Bearer {tok(key, sub='up')}"), ("Host", "api.test"),
+                         ("Content-Type", "application/octet-stream")], timeout=20)
+    up = r.upstream()
+    assert up["method"] == "POST" and up["headers"]["x-user-id"] == ["up"]
+    assert up["body"].encode("latin-1") == body
+
+
+def _outage_config(server, mode: str) -> dict:
+    cfg = single_remote_config(server, timeout_ms=1000)
+    cfg["rules"] = [
+        {"match": {"prefix": "/public"}},
+        {"match": {"prefix": "/optional"}, "requires": {"allow_missing": {"provider": "corp"}}},
+        {"match": {"prefix": "/lenient"}, "requires": {"allow_missing_or_failed": {"provider": "corp"}}},
+        {"match": {"prefix": "/"}, "requires": {"provider": "corp"}},
+    ]
+    cfg["mode"] = mode
+    return cfg
+
+
+def test_keys_unavailable_per_requirement(envoy_factory, jwks_server):
+    key = EcKey("out-1")
+    jwks_server.set_mode("500")
+    env = envoy_factory(_outage_config(jwks_server, "enforce"), idp=jwks_server)
+    gw = Gateway(env)
+    assert gw.get("/public/x").status == 200
+    assert gw.get("/optional").status == 200, "no token under allow_missing needs no keys"
+    assert_503_unavailable(gw.get("/optional", token=tok(key)))
+    up = gw.get("/lenient", token=tok(key)).upstream()  # never rejects
+    assert "x-user-id" not in up["headers"]
+    assert_503_unavailable(gw.get("/x", token=tok(key)))
+    r = gw.get("/x")
+    assert r.status == 401, f"no token: token_missing even while keys are unavailable: {r}"
+
+
+def test_report_mode_passes_while_keys_unavailable(envoy_factory, jwks_server):
+    key = EcKey("out-2")
+    jwks_server.set_mode("500")
+    env = envoy_factory(_outage_config(jwks_server, "report"), idp=jwks_server)
+    gw = Gateway(env)
+    token = tok(key)
+    up = gw.get("/x", token=token, timeout=20).upstream()
+    assert up["headers"].get("authorization") == [f"Bearer {token}"]
+    assert "x-user-id" not in up["headers"]
+    assert gw.get("/x").status == 200
+
+
+def test_failing_endpoint_is_retried_with_backoff_not_hammered(envoy_factory, jwks_server):
+    key = EcKey("backoff-1")
+    jwks_server.set_mode("500")
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=1000), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    end = time.monotonic() + 5.0
+    statuses = []
+    while time.monotonic() < end:  # steady traffic during a 5 s outage
+        statuses += [r.status for r in parallel(4, lambda i: gw.get("/h", token=tok(key), timeout=20))]
+    assert set(statuses) == {503}, statuses
+    n = jwks_server.count(JWKS_PATH)
+    assert 2 <= n <= 10, f"{n} JWKS fetches in 5 s of outage (expected retries with exponential backoff)"
+
+
+def test_two_remote_providers_one_fetch_each(envoy_factory, jwks_server):
+    a, b = EcKey("two-a"), RsaKey("two-b")
+    jwks_server.set_jwks(jwks(a), path="/a/jwks.json")
+    jwks_server.set_jwks(jwks(b), path="/b/jwks.json")
+    jwks_server.set_delay(1.0)
+    cfg = {
+        "providers": [
+            {"name": "pa", "issuer": CORP_ISS, "remote_jwks": remote(jwks_server, "/a/jwks.json"),
+             "claim_to_headers": [{"claim": "sub", "header": "x-a"}]},
+            {"name": "pb", "issuer": PARTNER_ISS, "remote_jwks": remote(jwks_server, "/b/jwks.json"),
+             "claim_to_headers": [{"claim": "sub", "header": "x-b"}]},
+        ],
+    }
+    env = envoy_factory(cfg, idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+
+    def one(i):
+        if i % 2:
+            return gw.get(f"/t/{i}", token=mint(a, iss=CORP_ISS, sub=f"a{i}"), timeout=30)
+        return gw.get(f"/t/{i}", token=mint(b, iss=PARTNER_ISS, sub=f"b{i}"), timeout=30)
+
+    results = parallel(60, one)
+    assert summarize(results) == {"200": 60}, summarize(results)
+    for i, r in enumerate(results):
+        h = r.upstream()["headers"]
+        assert (h.get("x-a") if i % 2 else h.get("x-b")) == [f"a{i}" if i % 2 else f"b{i}"]
+    assert (jwks_server.count("/a/jwks.json"), jwks_server.count("/b/jwks.json")) == (1, 1), dict(jwks_server.counts)

@@ -105,6 +105,11 @@ INVALID_CASES = {
     "rsa_key_under_2048_bits": ("unknown_kid", lambda k: corp(k, k.weak_rs)),
     "jwk_use_enc": ("unknown_kid", lambda k: corp(k, k.enc_es)),
     "jwk_key_ops_without_verify": ("unknown_kid", lambda k: corp(k, k.ops_es)),
+    "es256_header_on_rsa_kid": ("unknown_kid", lambda k: corp(k, k.stranger_es, kid=k.corp_rs.kid)),
+    "aud_missing": ("wrong_audience", lambda k: corp(k, aud=None)),
+    "iss_missing": ("wrong_issuer", lambda k: mint(k.corp_es, iss=None, aud="api", typ="at+jwt")),
+    "payload_is_array": ("token_malformed", lambda k: sign_raw(k.corp_es, {"alg": "ES256", "typ": "at+jwt", "kid": k.corp_es.kid}, b"[1,2]")),
+    "payload_not_json": ("token_malformed", lambda k: sign_raw(k.corp_es, {"alg": "ES256", "typ": "at+jwt", "kid": k.corp_es.kid}, b"hello")),
     "expired_beyond_skew": ("token_expired", lambda k: corp(k, iat=int(time.time()) - 600, exp=int(time.time()) - 90)),
 }
 
@@ -429,3 +434,130 @@ def test_log_lines_never_carry_tokens(gw, keys, shared_envoy):
     assert gw.get("/orders", token=token).status == 401
     sig = token.split(".")[2]
     assert sig not in shared_envoy.log_text()
+
+
+# ------------------------------------------------------------------ edges
+
+
+def _token_of_length(keys, length: int) -> str:
+    pad = ""
+    while True:
+        t = corp(keys, pad=pad, jti="fixed")
+        if len(t) >= length:
+            break
+        pad += "x" * max(1, (length - len(t)) * 3 // 4)
+    while len(t) > length:
+        pad = pad[:-1]
+        t = corp(keys, pad=pad, jti="fixed")
+    return t
+
+
+def test_max_token_size_boundary(gw, keys):
+    """max_token_size is 4096: a token of exactly 4096 bytes is parsed, 4097+ is token_too_large."""
+    exact = None
+    for n in range(4096, 4080, -1):  # base64 granularity: find a length within 16 bytes of the limit
+        t = _token_of_length(keys, n)
+        if len(t) == n:
+            exact = t
+            break
+    assert exact is not None and len(exact) <= 4096
+    r = gw.get("/orders", token=exact)
+    assert r.status == 200, f"a {len(exact)}-byte token was rejected: {r}"
+    over = _token_of_length(keys, 4110)
+    assert len(over) > 4096
+    assert_401_invalid(gw.get("/orders", token=over), "token_too_large")
+
+
+def test_param_and_cookie_names_match_exactly(gw, keys):
+    token = corp(keys, sub="exact")
+    up = gw.get(f"/orders?xaccess_token=keep&access_token={token}&access_token_x=keep2").upstream()
+    assert hdrs(up, "x-user-id") == ["exact"]
+    assert path_query(up["path"]) == {"xaccess_token": ["keep"], "access_token_x": ["keep2"]}, up["path"]
+    token = corp(keys, sub="exact2")
+    up = gw.get("/orders", headers=[("Cookie", f"mysession=keep; session={token}; session_x=keep2")]).upstream()
+    assert hdrs(up, "x-user-id") == ["exact2"]
+    cookies = "; ".join(hdrs(up, "cookie"))
+    assert "mysession=keep" in cookies and "session_x=keep2" in cookies and token not in cookies, cookies
+
+
+def test_param_first_in_query_is_stripped(gw, keys):
+    token = corp(keys, sub="first")
+    up = gw.get(f"/orders?access_token={token}&a=1").upstream()
+    assert hdrs(up, "x-user-id") == ["first"]
+    assert up["path"] == "/orders?a=1", up["path"]
+
+
+def test_repeated_spoofed_header_all_removed(gw, keys):
+    spoof = [("x-user-id", "evil-1"), ("x-user-id", "evil-2"), ("x-jwt-payload", "e30"), ("x-jwt-payload", "e30")]
+    up = gw.get("/public/x", headers=spoof).upstream()
+    assert "x-user-id" not in up["headers"] and "x-jwt-payload" not in up["headers"]
+    up = gw.get("/orders", token=corp(keys, sub="real"), headers=spoof).upstream()
+    assert hdrs(up, "x-user-id") == ["real"]
+    assert len(hdrs(up, "x-jwt-payload")) == 1
+
+
+def test_any_passes_when_one_alternative_is_valid(gw, keys):
+    bad_corp = tamper_signature(corp(keys))
+    up = gw.get("/any", token=bad_corp, headers=[("x-partner-token", partner(keys, sub="p9"))]).upstream()
+    assert hdrs(up, "x-partner-sub") == ["p9"] and "x-user-id" not in up["headers"]
+    r = gw.get("/any", token=bad_corp, headers=[("x-partner-token", tamper_signature(partner(keys)))])
+    assert r.status == 401 and r.json()["error"] == "invalid_token", r
+
+
+@pytest.mark.parametrize("sig", ["zeros64", "rsa_255_bytes", "empty"])
+def test_degenerate_signatures_are_rejected(gw, keys, sig):
+    if sig == "rsa_255_bytes":
+        good = corp(keys, keys.corp_rs)
+        token = good.rsplit(".", 1)[0] + "." + b64url(b64url_decode(good.rsplit(".", 1)[1])[:255])
+    else:
+        good = corp(keys)
+        token = good.rsplit(".", 1)[0] + "." + (b64url(bytes(64)) if sig == "zeros64" else "")
+    r = gw.get("/orders", token=token)
+    assert r.status == 401 and r.json()["error"] == "invalid_token", r
+    assert r.json()["reason"] in ("bad_signature", "token_malformed"), r
+
+
+def test_header_supplied_keys_are_never_trusted(gw, keys, shared_jwks):
+    """`jku` and embedded `jwk` headers must not be fetched or used."""
+    from tokens import jwks as make_jwks
+
+    evil = keys.stranger_es
+    shared_jwks.set_jwks(make_jwks(evil), path="/evil/jwks.json")
+    before = shared_jwks.count("/evil/jwks.json")
+    t1 = corp(keys, evil, header_extra={"jku": shared_jwks.url("/evil/jwks.json")})
+    assert_401_invalid(gw.get("/orders", token=t1), "unknown_kid", token=t1)
+    t2 = corp(keys, evil, header_extra={"jwk": evil.jwk()})
+    assert_401_invalid(gw.get("/orders", token=t2), "unknown_kid", token=t2)
+    t3 = corp(keys, evil, kid=None, header_extra={"jwk": evil.jwk()})
+    assert_401_invalid(gw.get("/orders", token=t3), "bad_signature", token=t3)
+    assert shared_jwks.count("/evil/jwks.json") == before
+
+
+@pytest.mark.parametrize("sub", ["a\r\nx-injected: 1", "a\nx-injected: 1", "a\x00b", "Jos\u00e9 \u2603"])
+def test_claim_values_cannot_inject_headers(gw, keys, sub):
+    r = gw.get("/orders", token=corp(keys, sub=sub))
+    assert r.status in (200, 401), r
+    if r.status == 200:
+        up = r.upstream()
+        assert "x-injected" not in up["headers"], up["headers"]
+        for v in hdrs(up, "x-user-id"):
+            assert "\r" not in v and "\n" not in v and "\x00" not in v, repr(v)
+    # and the VM is fine afterwards
+    assert hdrs(gw.get("/orders", token=corp(keys, sub="ok")).upstream(), "x-user-id") == ["ok"]
+
+
+def test_query_stripping_keeps_other_params_byte_for_byte(gw, keys):
+    token = corp(keys, sub="enc")
+    up = gw.get(f"/p/a%2Fb?x=%20y&access_token={token}&z=c%26d&e=").upstream()
+    assert hdrs(up, "x-user-id") == ["enc"]
+    assert up["path"] == "/p/a%2Fb?x=%20y&z=c%26d&e=", up["path"]
+
+
+def test_token_in_second_cookie_header(gw, keys):
+    """HTTP/1.1 clients may send several Cookie headers; Envoy keeps them apart (a single-value
+    lookup sees only the first)."""
+    token = corp(keys, sub="cookie2")
+    up = gw.get("/orders", headers=[("Cookie", "theme=dark"), ("Cookie", f"session={token}; lang=en")]).upstream()
+    assert hdrs(up, "x-user-id") == ["cookie2"]
+    cookies = "; ".join(hdrs(up, "cookie"))
+    assert token not in cookies and "theme=dark" in cookies and "lang=en" in cookies, cookies
