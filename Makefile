@@ -16,7 +16,7 @@ target:
 
 ## build: the release filter (.wasm)
 build: target
-	cargo build --release --target $(WASM_TARGET) --lib
+	cargo build --release --target $(WASM_TARGET) --lib --no-default-features
 	@ls -l $(WASM) | awk '{print "built " $$9 " (" $$5 " bytes)"}'
 
 ## cli: the native jwtgate command (check, config validate, demo-idp, demo-echo)
@@ -39,7 +39,7 @@ test-e2e: build venv
 check: target
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --release --target $(WASM_TARGET) --lib -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) --lib --no-default-features -- -D warnings
 
 ## run: Envoy + the filter + demo identity provider + echo upstream, with example requests
 run: build cli

@@ -2,7 +2,6 @@
 //! `cargo run --release --example hotpath`. What a request costs in the core, without the host.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::*;
@@ -18,9 +17,12 @@ fn main() {
     let cfg = parse_config(&cfg_json);
     let keys = Keys::from_config(&cfg);
     let token = es_token(&claims_with(json!({"roles": ["a", "b"]})));
-    let headers = request("/orders/1", &[("authorization", &format!("Bearer {token}"))]);
+    let headers = request(
+        "/orders/1",
+        &[("authorization", &format!("Bearer {token}"))],
+    );
     let mut cache = TokenCache::new(cfg.providers.len(), 4096);
-    let mut run = |cache: &mut TokenCache| {
+    let run = |cache: &mut TokenCache| {
         let Start::Check(prep) = gate::prepare(&cfg, &headers) else {
             panic!("no check")
         };

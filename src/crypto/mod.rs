@@ -2,12 +2,18 @@
 //!
 //! The rest of the crate sees only [`EcKey`] and [`RsaKey`]: a public key validated and
 //! prepared once, when a key set is loaded, and a `verify` that takes the signing input and
-//! the raw signature bytes. Which backend sits behind them is decided here alone.
+//! the raw signature bytes. Which backend sits behind them is decided here alone: the [`fast`]
+//! one, written for wasm (32-bit limbs, precomputed tables per key), reached through
+//! jwt-compact's `Algorithm` trait. RustCrypto's stays as [`reference`] (feature `rustcrypto`)
+//! for differential tests.
 
+pub mod fast;
+mod jws;
+#[cfg(feature = "rustcrypto")]
 pub mod reference;
 pub mod roca;
 
-pub use reference::{EcKey, RsaKey};
+pub use jws::{EcKey, FastEs256, FastRs256, NoSigningKey, RawSignature, RsaKey};
 
 /// Smallest RSA modulus jwtgate accepts, in bits (contract: "Keys").
 pub const MIN_RSA_BITS: usize = 2048;
