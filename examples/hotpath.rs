@@ -32,19 +32,25 @@ fn main() {
         }
     };
     run(&mut cache);
-    let n = 200_000;
+    let n: u32 = std::env::var("HOT_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let t = Instant::now();
     let mut sink = 0;
     for _ in 0..n {
         sink += run(&mut cache);
     }
-    let hit = t.elapsed().as_nanos() as f64 / n as f64;
+    let hit = t.elapsed().as_nanos() as f64 / f64::from(n);
     let mut cold = TokenCache::new(cfg.providers.len(), 0);
-    let m = 200;
+    let m: u32 = std::env::var("HOT_MISS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let t = Instant::now();
     for _ in 0..m {
         sink += run(&mut cold);
     }
-    let miss = t.elapsed().as_nanos() as f64 / m as f64;
+    let miss = t.elapsed().as_nanos() as f64 / f64::from(m.max(1));
     println!("cache hit: {hit:.0} ns/request, miss (ES256 verify): {miss:.0} ns/request ({sink})");
 }

@@ -6,6 +6,43 @@
 
 use crate::authenticator::Verified;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast non-cryptographic hash for token keys. Flooding is not a concern: only tokens that
+/// passed verification are ever inserted, so no client can fill a bucket with colliding keys.
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn finish(&self) -> u64 {
+        // Final avalanche so the low bits hashbrown uses depend on every input word.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
+    }
+}
+
+impl TokenHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95);
+    }
+}
+
+type TokenMap = HashMap<Box<str>, usize, BuildHasherDefault<TokenHasher>>;
 use std::rc::Rc;
 
 struct Slot {
@@ -19,7 +56,7 @@ struct Slot {
 /// A per-VM cache of verified tokens, at most `capacity` entries.
 pub struct TokenCache {
     capacity: usize,
-    index: Vec<HashMap<Box<str>, usize>>,
+    index: Vec<TokenMap>,
     slots: Vec<Slot>,
     hand: usize,
     hits: u64,
@@ -31,7 +68,7 @@ impl TokenCache {
     pub fn new(providers: usize, capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            index: (0..providers).map(|_| HashMap::new()).collect(),
+            index: (0..providers).map(|_| TokenMap::default()).collect(),
             slots: Vec::new(),
             hand: 0,
             hits: 0,

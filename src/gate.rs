@@ -57,6 +57,7 @@ pub struct Prepared {
     authority: String,
     path: String,
     cookie: Option<String>,
+    identity: Vec<String>,
 }
 
 /// The first step: either a decision right away, or the state to decide on.
@@ -86,9 +87,19 @@ fn joined_cookies(headers: &[(String, String)]) -> Option<String> {
     (!all.is_empty()).then(|| all.join("; "))
 }
 
-fn scrub(cfg: &Config) -> Mutations {
+/// The identity headers this request carries: only those need removing (no allocation and no
+/// host call for the usual request that carries none).
+fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
+    cfg.identity_headers
+        .iter()
+        .filter(|h| headers.iter().any(|(n, _)| n == *h))
+        .cloned()
+        .collect()
+}
+
+fn scrub(cfg: &Config, headers: &[(String, String)]) -> Mutations {
     Mutations {
-        remove: cfg.identity_headers.clone(),
+        remove: present_identity(cfg, headers),
         set: Vec::new(),
     }
 }
@@ -102,7 +113,7 @@ fn is_preflight(headers: &[(String, String)]) -> bool {
 /// Reads the request headers (lowercase names, pseudo-headers included, repeats kept).
 pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
     if cfg.bypass_cors_preflight && is_preflight(headers) {
-        return Start::Done(Decision::Forward(scrub(cfg), Outcome::Preflight));
+        return Start::Done(Decision::Forward(scrub(cfg, headers), Outcome::Preflight));
     }
     let path = header(headers, ":path").unwrap_or("/");
     let rule = matcher::rule_for(cfg, path);
@@ -110,7 +121,7 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         matcher::requirement(cfg, rule),
         crate::config::Requirement::None
     ) {
-        return Start::Done(Decision::Forward(scrub(cfg), Outcome::NotRequired));
+        return Start::Done(Decision::Forward(scrub(cfg, headers), Outcome::NotRequired));
     }
     let query = path.split_once('?').map(|(_, q)| q);
     let parts = RequestParts { headers, query };
@@ -128,6 +139,7 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         authority: authority.to_owned(),
         path: path.to_owned(),
         cookie: joined_cookies(headers),
+        identity: present_identity(cfg, headers),
     }))
 }
 
@@ -157,7 +169,10 @@ pub fn decide<K: KeyLookup>(
     };
     if cfg.mode == Mode::Report {
         return Decision::Forward(
-            scrub(cfg),
+            Mutations {
+                remove: prep.identity.clone(),
+                set: Vec::new(),
+            },
             Outcome::Denied {
                 denial,
                 reported: true,
@@ -175,7 +190,10 @@ pub fn decide<K: KeyLookup>(
 }
 
 fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
-    let mut m = scrub(cfg);
+    let mut m = Mutations {
+        remove: prep.identity.clone(),
+        set: Vec::new(),
+    };
     let mut path = prep.path.clone();
     let mut cookie = prep.cookie.clone();
     for s in ok {

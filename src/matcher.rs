@@ -1,11 +1,20 @@
 //! Which rule applies to a request: first match on the normalized path wins.
 
 use crate::config::{Config, PathMatch, Requirement};
+use std::borrow::Cow;
 
 /// The path part of `:path`, normalized so that `/a//b`, `/a/./b`, `/x/../a/b` and `/%61/b`
 /// all match a rule written for `/a/b`: a rule must not be bypassed by spelling.
-pub fn normalize(path: &str) -> String {
+pub fn normalize(path: &str) -> Cow<'_, str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
+    // Most paths are already canonical: no copy on the request path for them.
+    let canonical = path.starts_with('/')
+        && !path.contains("//")
+        && !path.contains("/.")
+        && !path.contains('%');
+    if canonical {
+        return Cow::Borrowed(path);
+    }
     let decoded = decode_unreserved(path);
     let mut segs: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
@@ -25,7 +34,7 @@ pub fn normalize(path: &str) -> String {
     if out.is_empty() || (decoded.ends_with('/') && !segs.is_empty()) {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Decodes `%XX` only where XX is an unreserved character (RFC 3986 §2.3), which every server

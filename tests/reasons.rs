@@ -475,7 +475,7 @@ fn requirement_allow_missing_or_failed() {
 
     // A failed token is passed on unchanged and annotates nothing.
     let bad = es_token(&claims_with(json!({"exp": NOW - 3600})));
-    let d = run(&cfg, &bearer(&bad));
+    let d = run(&cfg, &spoofed(bearer(&bad), &["x-user-id"]));
     let m = mutations(&d);
     assert!(!m.remove.contains(&"authorization".to_owned()), "{m:?}");
     assert!(m.remove.contains(&"x-user-id".to_owned()));
@@ -507,7 +507,15 @@ fn claim_to_headers_shapes() {
         "org": {"team": {"name": "core"}}
     }));
     let t = es_token(&c);
-    let d = run(&cfg, &bearer(&t));
+    let forged = [
+        "x-user-id",
+        "x-n",
+        "x-roles",
+        "x-team",
+        "x-absent",
+        "x-jwt-payload",
+    ];
+    let d = run(&cfg, &spoofed(bearer(&t), &forged));
     let m = mutations(&d);
     assert_eq!(set_value(m, "x-user-id"), Some("user-1"));
     assert_eq!(set_value(m, "x-n"), Some("42"));
@@ -627,6 +635,12 @@ fn header_source_without_prefix_and_custom_prefix() {
 
 // ---------------------------------------------------------------- modes, CORS, rules
 
+/// `headers` plus client-sent values for `names`: identity headers a client tries to forge.
+fn spoofed(mut headers: Vec<(String, String)>, names: &[&str]) -> Vec<(String, String)> {
+    headers.extend(names.iter().map(|n| (n.to_string(), "forged".to_string())));
+    headers
+}
+
 #[test]
 fn report_mode_never_rejects_and_forwards_unchanged() {
     let mut v = base_config();
@@ -634,7 +648,7 @@ fn report_mode_never_rejects_and_forwards_unchanged() {
     v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user-id"}]);
     let cfg = parse_config(&v);
     let bad = es_token(&claims_with(json!({"exp": NOW - 3600})));
-    let d = run(&cfg, &bearer(&bad));
+    let d = run(&cfg, &spoofed(bearer(&bad), &["x-user-id"]));
     match &d {
         Decision::Forward(m, Outcome::Denied { denial, reported }) => {
             assert!(*reported);
@@ -896,7 +910,10 @@ fn claim_values_cannot_inject_headers() {
     for sub in ["a\r\nx-evil: 1", "a\nb", "a\u{0}b", "a\u{7f}b"] {
         let d = run(
             &cfg,
-            &bearer(&es_token(&claims_with(json!({ "sub": sub })))),
+            &spoofed(
+                bearer(&es_token(&claims_with(json!({ "sub": sub })))),
+                &["x-user-id"],
+            ),
         );
         let m = mutations(&d);
         assert_eq!(set_value(m, "x-user-id"), None, "{sub:?}");
@@ -947,4 +964,13 @@ fn cached_tokens_still_expire() {
     // Not valid before its nbf-free iat either, even when cached.
     assert_invalid_token(&at(NOW - 10 - 61), "token_not_yet_valid");
     assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn only_identity_headers_the_request_carries_are_removed() {
+    let cfg = cfg_with(json!({"claim_to_headers": [{"claim": "sub", "header": "x-user-id"}]}));
+    let d = run(&cfg, &bearer(&es_token(&claims())));
+    let m = mutations(&d);
+    assert!(!m.remove.contains(&"x-user-id".to_owned()), "{m:?}");
+    assert_eq!(set_value(m, "x-user-id"), Some("user-1"));
 }
