@@ -23,7 +23,9 @@ impl Hasher for TokenHasher {
         }
         let mut w = [0u8; 8];
         let rest = chunks.remainder();
-        w[..rest.len()].copy_from_slice(rest);
+        if let Some(head) = w.get_mut(..rest.len()) {
+            head.copy_from_slice(rest);
+        }
         self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
     }
 
@@ -38,7 +40,7 @@ impl Hasher for TokenHasher {
 
 impl TokenHasher {
     fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 

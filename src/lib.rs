@@ -6,6 +6,21 @@
 //! rule applies), [`verifier`] (the requirement tree), [`authenticator`] (one token), [`keys`]
 //! (a provider's JWKS), with [`gate`] tying them together for one request.
 
+// A panic traps the wasm VM and fails every later request on it: nothing reachable from a token,
+// a JWKS, the config or a header may panic, and the compiler is asked to hold us to it.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod authenticator;
 pub mod cache;
 pub mod claims;
