@@ -43,16 +43,11 @@ impl std::error::Error for ConfigError {}
 
 /// Parses and validates plugin JSON.
 pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        // serde's message ends with a position that means nothing to a one-line config.
-        let msg = e.inner().to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-        ConfigError::new(field, msg)
+    let value = crate::json::parse(json).map_err(|e| {
+        // serde_json's message ends with a position that means nothing to a one-line config.
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg);
+        ConfigError::new("", format!("invalid JSON: {msg}"))
     })?;
-    de.end()
-        .map_err(|_| ConfigError::new("", "trailing data after the JSON object"))?;
-    validate::validate(raw)
+    validate::validate(raw::RawConfig::read(&value)?)
 }

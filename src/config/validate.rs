@@ -1,4 +1,4 @@
-//! Meaning checks: every rule of the contract that serde's shape check cannot express.
+//! Meaning checks: every rule of the contract that the shape check in `raw` cannot express.
 
 use super::model::*;
 use super::raw::*;
@@ -121,7 +121,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
             "OIDC discovery is not supported yet; set remote_jwks.uri instead",
         );
     }
-    if p.revocation.is_some() {
+    if p.revocation {
         return err(
             format!("{at}.revocation"),
             "token revocation is not supported yet",
@@ -522,7 +522,7 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
         }
         let mut claims = Vec::new();
         for (name, values) in r.claims.unwrap_or_default() {
-            let cat = format!("{at}.claims.{name}");
+            let cat = child(&format!("{at}.claims"), &name);
             if values.is_empty() {
                 return err(cat, "must list at least one accepted value");
             }
