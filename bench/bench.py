@@ -1,0 +1,616 @@
+"""jwtgate throughput benchmark: Envoy 1.40 with five filter setups under wrk, side by side.
+
+Targets: (a) no auth, (b) native jwt_authn, (c) native jwt_authn with its token cache,
+(d) jwtgate, (e) the floor (a proxy-wasm filter that reads Authorization and sets one header).
+Workloads: one repeated token, and a round-robin pool of distinct tokens larger than every
+cache (so every request is a cache miss), each for ES256 and RS256-2048. Every target runs
+back to back within each workload, each in a fresh Envoy (`--concurrency 1`), Envoy pinned to
+one core and wrk to the other when `taskset` exists. Also a microbenchmark of one verify
+natively and in wasm runtimes. Writes bench/RESULTS.md,
+bench/results.png and the raw numbers in bench/results.json.
+
+Environment: BENCH_DURATION (s per point, default 8), BENCH_WARMUP (s, default 2),
+BENCH_REPEAT (runs per point, median reported, default 3), BENCH_POOL (distinct tokens, default
+12000), BENCH_CONNECTIONS (default 4), BENCH_WORKLOADS (e.g. "repeated-ES256,distinct-RS256"),
+BENCH_TARGETS (e.g. "bde"), BENCH_REPORT_ONLY (re-render from bench/results.json), BENCH_SOAK (seconds: run only the memory soak, writes bench/SOAK.md),
+BENCH_VERIFY_ITERS (verify microbenchmark iterations, default 100), JWTGATE_WASM, FLOOR_WASM,
+VERIFY_NATIVE, VERIFY_WASM, VENV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import envoy_config  # noqa: E402
+import report  # noqa: E402
+from tokens import SigningKey  # noqa: E402
+
+REPO = BENCH_DIR.parent
+ALGS = ("ES256", "RS256")
+KINDS = ("repeated", "distinct")
+
+
+def env_float(name: str, default: float) -> float:
+    """A positive number from the environment, or `default`."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        sys.exit(f"{name}={raw!r} is not a number")
+    return value if value > 0 else default
+
+
+def env_path(name: str, default: Path) -> Path:
+    """A path from the environment, or `default`."""
+    raw = os.environ.get(name, "").strip()
+    return Path(raw) if raw else default
+
+
+@dataclass
+class Settings:
+    """Everything a run is parametrized by."""
+
+    venv: Path
+    duration: int
+    warmup: int
+    repeat: int
+    pool: int
+    connections: int
+    jwtgate_wasm: Path
+    floor_wasm: Path
+    verify_native: Path
+    verify_wasm: Path
+    verify_iters: int
+    workloads: list[tuple[str, str]]
+    targets: list[str]
+    soak: int
+    pin: bool
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        venv = env_path("VENV", REPO / ".venv")
+        all_workloads = [(kind, alg) for kind in KINDS for alg in ALGS]
+        chosen = os.environ.get("BENCH_WORKLOADS", "").strip()
+        workloads = all_workloads
+        if chosen:
+            names = {w.strip() for w in chosen.split(",") if w.strip()}
+            workloads = [w for w in all_workloads if f"{w[0]}-{w[1]}" in names]
+            if not workloads:
+                sys.exit(f"BENCH_WORKLOADS={chosen!r} names none of "
+                         + ", ".join(f"{k}-{a}" for k, a in all_workloads))
+        targets = [t for t in os.environ.get("BENCH_TARGETS", "abcde") if t in envoy_config.TARGETS]
+        return cls(
+            venv=venv,
+            duration=int(env_float("BENCH_DURATION", 8)),
+            warmup=int(env_float("BENCH_WARMUP", 2)),
+            repeat=int(env_float("BENCH_REPEAT", 3)),
+            pool=int(env_float("BENCH_POOL", 12000)),
+            connections=int(env_float("BENCH_CONNECTIONS", 4)),
+            jwtgate_wasm=env_path("JWTGATE_WASM", REPO / "target/wasm32-wasip1/release/jwtgate.wasm"),
+            floor_wasm=env_path(
+                "FLOOR_WASM", REPO / "target/bench-floor/wasm32-wasip1/release/jwtgate_bench_floor.wasm"
+            ),
+            verify_native=env_path("VERIFY_NATIVE", REPO / "target/bench-verify/release/verify-bench"),
+            verify_wasm=env_path(
+                "VERIFY_WASM", REPO / "target/bench-verify/wasm32-wasip1/release/verify-bench.wasm"
+            ),
+            verify_iters=int(env_float("BENCH_VERIFY_ITERS", 100)),
+            workloads=workloads,
+            targets=targets or list(envoy_config.TARGETS),
+            soak=int(env_float("BENCH_SOAK", 0)) if os.environ.get("BENCH_SOAK") else 0,
+            pin=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2,
+        )
+
+    @property
+    def envoy(self) -> Path:
+        return self.venv / "bin" / "envoy"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of a GET; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+def http_post(url: str, timeout: float = 5.0) -> int:
+    """Status of an empty POST."""
+    req = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process in KiB (0 if unknown)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Envoy:
+    """One Envoy process in its own session, pinned to core 0 when possible."""
+
+    def __init__(self, settings: Settings, workdir: Path, name: str, filters: list[dict[str, Any]]):
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.dir = workdir
+        self.config = workdir / f"envoy-{name}.json"
+        self.log = workdir / f"envoy-{name}.log"
+        self.config.write_text(json.dumps(envoy_config.bootstrap(self.port, self.admin_port, filters), indent=1))
+        cmd = [
+            str(settings.envoy), "-c", str(self.config), "--concurrency", "1", "--disable-hot-restart",
+            "-l", "warn", "--log-path", str(self.log),
+        ]
+        if settings.pin:
+            cmd = ["taskset", "-c", "0", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bench"
+
+    def admin(self, path: str) -> tuple[int, str]:
+        return http_get(f"http://127.0.0.1:{self.admin_port}{path}")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy exited ({self.proc.returncode}); log:\n{self.log_tail()}")
+            try:
+                if self.admin("/ready")[0] == 200 and http_get(self.url, timeout=1)[0] in (200, 401):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"envoy not ready after {timeout}s; log:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stats(self, needle: str) -> dict[str, int]:
+        """Counters whose name contains `needle`."""
+        status, body = self.admin(f"/stats?filter={needle}")
+        out: dict[str, int] = {}
+        if status != 200:
+            return out
+        for line in body.splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[name.strip()] = int(value)
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%.0f,"duration_us":%.0f,"p50_us":%.1f,"p90_us":%.1f,"p99_us":%.1f,' ..
+    '"mean_us":%.1f,"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def lua_repeated(token: str) -> str:
+    """A wrk script sending the same Authorization header on every request."""
+    return f'wrk.headers["Authorization"] = "Bearer {token}"\n' + LUA_DONE
+
+
+def lua_distinct(token_file: Path) -> str:
+    """A wrk script cycling round-robin through the tokens of `token_file` (one per line)."""
+    return (
+        f"local path = {json.dumps(str(token_file))}\n"
+        + r"""
+local reqs = {}
+local n = 0
+local i = 0
+init = function(args)
+  -- args[1]: requests already sent from this pool (by the warm-up), so that the measured run
+  -- continues the round robin instead of replaying tokens the caches still hold.
+  local offset = tonumber(args[1]) or 0
+  for line in io.lines(path) do
+    if #line > 0 then
+      n = n + 1
+      reqs[n] = wrk.format(nil, nil, {["Authorization"] = "Bearer " .. line})
+    end
+  end
+  if n > 0 then i = offset % n end
+end
+request = function()
+  i = i % n + 1
+  return reqs[i]
+end
+"""
+        + LUA_DONE
+    )
+
+
+def run_wrk(settings: Settings, url: str, script: Path, duration: int, offset: int = 0) -> dict[str, Any]:
+    """One wrk run (-t1 -c<N>); the summary printed by the script's done(). `offset` is passed to
+    the script (where the distinct-token round robin starts)."""
+    cmd = ["wrk", "-t1", f"-c{settings.connections}", f"-d{duration}s", "--latency", "-s", str(script), url,
+           "--", str(offset)]
+    if settings.pin:
+        cmd = ["taskset", "-c", "1", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCHJSON "):
+            result = json.loads(line[len("BENCHJSON "):])
+            result["rps"] = result["requests"] / max(result["duration_us"], 1) * 1e6
+            return result
+    raise RuntimeError(f"wrk gave no summary (rc {out.returncode}):\n{out.stdout}\n{out.stderr}")
+
+
+@dataclass
+class Point:
+    """The measurement of one target on one workload (the median of the repeats)."""
+
+    workload: str
+    target: str
+    rps: float
+    requests: int
+    p50_us: float
+    p99_us: float
+    cpu_us_per_req: float
+    errors: int
+    non_2xx: int
+    counters: dict[str, int] = field(default_factory=dict)
+    runs: list[float] = field(default_factory=list)
+
+
+def measure(settings: Settings, workdir: Path, workload: str, target: str, filters: list[dict[str, Any]],
+            script: Path, sample_token: str) -> dict[str, Any]:
+    """Starts Envoy for one target, checks it, warms up, measures, collects counters, stops it."""
+    envoy = Envoy(settings, workdir, f"{workload}-{target}", filters)
+    try:
+        envoy.wait_ready()
+        good = http_get(envoy.url, {"Authorization": f"Bearer {sample_token}"})[0]
+        bare = http_get(envoy.url)[0]
+        expect_bare = 200 if target in ("a", "e") else 401
+        if good != 200 or bare != expect_bare:
+            raise RuntimeError(
+                f"{workload}/{target}: sanity check failed (token -> {good}, no token -> {bare}, "
+                f"expected 200 and {expect_bare}); log:\n{envoy.log_tail()}"
+            )
+        sent = 0
+        if settings.warmup > 0:
+            warm = run_wrk(settings, envoy.url, script, settings.warmup)
+            # completed requests plus the ones in flight when wrk stopped
+            sent = int(warm["requests"]) + settings.connections
+        http_post(f"http://127.0.0.1:{envoy.admin_port}/reset_counters")
+        cpu0 = cpu_seconds(envoy.proc.pid)
+        result = run_wrk(settings, envoy.url, script, settings.duration, offset=sent)
+        cpu1 = cpu_seconds(envoy.proc.pid)
+        time.sleep(0.3)  # let jwtgate's batched counters flush on its tick
+        counters = {}
+        for needle in ("jwt_authn", "jwtgate"):
+            counters.update(envoy.stats(needle))
+        result["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / max(result["requests"], 1)
+        result["counters"] = {k: v for k, v in counters.items() if v}
+        return result
+    finally:
+        envoy.stop()
+
+
+def run_throughput(settings: Settings, workdir: Path) -> list[Point]:
+    """All workloads x targets; returns the median point of each."""
+    keys = {alg: SigningKey.generate(alg) for alg in {a for _, a in settings.workloads}}
+    points: list[Point] = []
+    for kind, alg in settings.workloads:
+        workload = f"{kind}-{alg}"
+        key = keys[alg]
+        if kind == "repeated":
+            token = key.mint("user-repeated")
+            script = workdir / f"{workload}.lua"
+            script.write_text(lua_repeated(token))
+            sample = token
+        else:
+            t0 = time.monotonic()
+            pool = key.pool(settings.pool)
+            token_file = workdir / f"{workload}.tokens"
+            token_file.write_text("\n".join(pool) + "\n")
+            script = workdir / f"{workload}.lua"
+            script.write_text(lua_distinct(token_file))
+            sample = key.mint("user-sample")
+            print(f"  minted {len(pool)} {alg} tokens in {time.monotonic() - t0:.1f}s", flush=True)
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in settings.targets}
+        for rep in range(settings.repeat):
+            for target in settings.targets:
+                filters = envoy_config.auth_filters(target, key.jwks_json(), settings.jwtgate_wasm,
+                                                    settings.floor_wasm)
+                r = measure(settings, workdir, workload, target, filters, script, sample)
+                runs[target].append(r)
+                print(f"  {workload:16s} ({target}) {envoy_config.TARGETS[target]:26s} run {rep + 1}: "
+                      f"{r['rps']:9.0f} req/s  p50 {r['p50_us']:7.0f} us  p99 {r['p99_us']:7.0f} us  "
+                      f"cpu {r['cpu_us_per_req']:6.1f} us/req"
+                      + (f"  non-2xx {r['status']:.0f}" if r["status"] else ""), flush=True)
+        for target in settings.targets:
+            ordered = sorted(runs[target], key=lambda r: r["rps"])
+            med = ordered[len(ordered) // 2]
+            points.append(Point(
+                workload=workload, target=target, rps=med["rps"], requests=int(med["requests"]),
+                p50_us=med["p50_us"], p99_us=med["p99_us"], cpu_us_per_req=med["cpu_us_per_req"],
+                errors=int(med["connect"] + med["read"] + med["write"] + med["timeout"]),
+                non_2xx=int(med["status"]), counters=med["counters"],
+                runs=[r["rps"] for r in runs[target]],
+            ))
+    return points
+
+
+def run_verify_micro(settings: Settings, workdir: Path) -> dict[str, Any]:
+    """ns per verify (ES256, RS256) natively, in wasmtime, and in Node's V8 when present."""
+    iters = str(settings.verify_iters)
+    args = [iters, iters, "5"]
+    out: dict[str, Any] = {"iters": settings.verify_iters}
+    if settings.verify_native.exists():
+        res = subprocess.run([str(settings.verify_native), *args], capture_output=True, text=True, check=True)
+        out["native"] = json.loads(res.stdout.strip().splitlines()[-1])
+    if settings.verify_wasm.exists():
+        try:
+            out["wasmtime"] = run_wasmtime(settings.verify_wasm, args, workdir)
+        except Exception as err:  # noqa: BLE001 - reported, not fatal
+            out["wasmtime_error"] = f"{type(err).__name__}: {err}"
+        node = shutil.which("node")
+        if node:
+            runner = BENCH_DIR / "verify" / "node_wasi.mjs"
+            res = subprocess.run([node, "--no-warnings", str(runner), str(settings.verify_wasm), *args],
+                                 capture_output=True, text=True, check=False)
+            if res.returncode == 0 and res.stdout.strip():
+                out["node"] = json.loads(res.stdout.strip().splitlines()[-1])
+                out["node_version"] = subprocess.run([node, "--version"], capture_output=True,
+                                                     text=True).stdout.strip()
+            else:
+                out["node_error"] = res.stderr.strip()[-300:]
+    return out
+
+
+def run_wasmtime(wasm: Path, args: list[str], workdir: Path) -> dict[str, Any]:
+    """Runs a WASI command module under the `wasmtime` Python package; its JSON output."""
+    import wasmtime  # installed into the venv by run.sh
+
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = [wasm.name, *args]
+    stdout = workdir / "verify-wasmtime.out"
+    wasi.stdout_file = str(stdout)
+    wasi.inherit_stderr()
+    store.set_wasi(wasi)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    # The jwtgate rlib brings the proxy-wasm ABI imports along; the benchmark never calls them.
+    for imp in module.imports:
+        if imp.module == "env" and isinstance(imp.type, wasmtime.FuncType):
+            linker.define_func("env", imp.name, imp.type, _unexpected_host_call(imp.name))
+    instance = linker.instantiate(store, module)
+    start = instance.exports(store)["_start"]
+    try:
+        start(store)
+    except wasmtime.ExitTrap as trap:
+        if trap.code != 0:
+            raise
+    result = json.loads(stdout.read_text().strip().splitlines()[-1])
+    try:
+        from importlib.metadata import version
+        result["runtime"] = f"wasmtime (Python package {version('wasmtime')})"
+    except Exception:  # noqa: BLE001
+        result["runtime"] = "wasmtime"
+    return result
+
+
+def _unexpected_host_call(name: str):
+    def trap(*_args: Any) -> Any:
+        raise wasmtime_trap(f"unexpected host call {name}")
+    return trap
+
+
+def wasmtime_trap(message: str) -> Exception:
+    """A wasmtime Trap (imported lazily: the package lives in the venv)."""
+    import wasmtime
+
+    return wasmtime.Trap(message)
+
+
+def run_soak(settings: Settings, workdir: Path) -> list[dict[str, Any]]:
+    """jwtgate under the distinct ES256 workload for settings.soak seconds, memory every 10 s."""
+    key = SigningKey.generate("ES256")
+    pool = key.pool(settings.pool)
+    token_file = workdir / "soak.tokens"
+    token_file.write_text("\n".join(pool) + "\n")
+    script = workdir / "soak.lua"
+    script.write_text(lua_distinct(token_file))
+    filters = envoy_config.auth_filters("d", key.jwks_json(), settings.jwtgate_wasm, settings.floor_wasm)
+    envoy = Envoy(settings, workdir, "soak", filters)
+    samples: list[dict[str, Any]] = []
+    try:
+        envoy.wait_ready()
+        cmd = ["wrk", "-t1", f"-c{settings.connections}", f"-d{settings.soak}s", "-s", str(script), envoy.url]
+        if settings.pin:
+            cmd = ["taskset", "-c", "1", *cmd]
+        wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+        t0 = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - t0
+            status, body = envoy.admin("/memory")
+            mem = json.loads(body) if status == 200 else {}
+            counters = envoy.stats("jwtgate")
+            samples.append({
+                "t": round(elapsed),
+                "rss_kib": rss_kib(envoy.proc.pid),
+                "allocated": int(mem.get("allocated", 0)),
+                "heap_size": int(mem.get("heap_size", 0)),
+                "allowed": counters.get("wasmcustom.jwtgate.allowed", 0),
+                "misses": counters.get("wasmcustom.jwtgate.token_cache_miss", 0),
+            })
+            print(f"  soak t={samples[-1]['t']:4d}s rss {samples[-1]['rss_kib'] / 1024:7.1f} MiB "
+                  f"allocated {samples[-1]['allocated'] / 2**20:7.1f} MiB "
+                  f"allowed {samples[-1]['allowed']}", flush=True)
+            if wrk.poll() is not None or elapsed >= settings.soak:
+                break
+            time.sleep(max(0.0, 10 - (time.monotonic() - t0 - elapsed)))
+        wrk.wait(timeout=60)
+    finally:
+        envoy.stop()
+    return samples
+
+
+def git_describe() -> str:
+    """Short HEAD commit of the repository, with "+ local changes" when the tree is dirty."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + local changes" if dirty else "")
+
+
+def machine_info(settings: Settings) -> dict[str, Any]:
+    """nproc, CPU model, Envoy and wrk versions, date, load, pinning, .wasm sizes."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    envoy_version = subprocess.run([str(settings.envoy), "--version"], capture_output=True,
+                                   text=True).stdout.strip().split("version:")[-1].strip()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[:1]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "envoy": envoy_version,
+        "wrk": wrk_version[0].split(" Copyright")[0] if wrk_version else "wrk",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+        "pinned": settings.pin,
+        "wasm_size": settings.jwtgate_wasm.stat().st_size,
+        "wasm_sha256": hashlib.sha256(settings.jwtgate_wasm.read_bytes()).hexdigest()[:16],
+        "commit": git_describe(),
+        "floor_size": settings.floor_wasm.stat().st_size,
+        "duration": settings.duration,
+        "warmup": settings.warmup,
+        "repeat": settings.repeat,
+        "pool": settings.pool,
+        "connections": settings.connections,
+    }
+
+
+def write_report(info: dict[str, Any], points: list[Point], micro: dict[str, Any]) -> None:
+    """RESULTS.md (with SOAK.md's summary when present) and results.png."""
+    soak_file = BENCH_DIR / "SOAK.md"
+    soak_text = soak_file.read_text() if soak_file.exists() else None
+    (BENCH_DIR / "RESULTS.md").write_text(report.results_markdown(info, points, micro, soak_text))
+    report.chart(points, BENCH_DIR / "results.png", info)
+    print(f"wrote {BENCH_DIR / 'RESULTS.md'}, {BENCH_DIR / 'results.png'} and {BENCH_DIR / 'results.json'}")
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    for path in (settings.envoy, settings.jwtgate_wasm, settings.floor_wasm):
+        if not path.exists():
+            sys.exit(f"missing {path} (run bench/run.sh, or make bench)")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found (bench/run.sh installs it)")
+    # A SIGTERM unwinds like Ctrl-C, so the Envoy of the current point is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    workdir = Path(tempfile.mkdtemp(prefix="jwtgate-bench-"))
+    try:
+        # Snapshot the filters: a rebuild during the run must not change what later points load.
+        for attr in ("jwtgate_wasm", "floor_wasm"):
+            copy = workdir / getattr(settings, attr).name
+            shutil.copyfile(getattr(settings, attr), copy)
+            setattr(settings, attr, copy)
+        info = machine_info(settings)
+        if settings.soak:
+            print(f"memory soak: jwtgate, distinct ES256 tokens, {settings.soak}s", flush=True)
+            samples = run_soak(settings, workdir)
+            (BENCH_DIR / "SOAK.md").write_text(report.soak_markdown(info, settings.soak, samples))
+            print(f"wrote {BENCH_DIR / 'SOAK.md'}")
+            return
+        raw = BENCH_DIR / "results.json"
+        if os.environ.get("BENCH_REPORT_ONLY"):
+            saved = json.loads(raw.read_text())
+            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+            return
+        print(f"verify microbenchmark ({settings.verify_iters} iterations x 5 rounds)", flush=True)
+        micro = run_verify_micro(settings, workdir)
+        print("  " + json.dumps({k: v for k, v in micro.items() if k != "iters"}), flush=True)
+        total = len(settings.workloads) * len(settings.targets) * settings.repeat
+        print(f"throughput: {total} points x ({settings.warmup}s warm-up + {settings.duration}s), "
+              f"pinned={settings.pin}", flush=True)
+        points = run_throughput(settings, workdir)
+        raw.write_text(json.dumps({"info": info, "points": [asdict(p) for p in points], "micro": micro},
+                                  indent=1) + "\n")
+        write_report(info, points, micro)
+    finally:
+        if os.environ.get("BENCH_KEEP_WORKDIR"):
+            print(f"work files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

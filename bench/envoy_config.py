@@ -1,0 +1,151 @@
+"""Envoy bootstraps for the benchmark targets.
+
+Every bootstrap is the same proxy: an admin listener, one HTTP listener on 127.0.0.1, the HTTP
+connection manager with the filter under test (if any) then the router, and a single route
+answering 200 with a small body (`direct_response`), so no upstream is involved and every
+difference comes from the filter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tokens import AUDIENCE, ISSUER
+
+TARGETS = {
+    "a": "no auth",
+    "b": "native jwt_authn",
+    "c": "native jwt_authn + cache",
+    "d": "jwtgate",
+    "e": "floor (wasm)",
+}
+PROVIDER = "bench"
+NATIVE_CACHE_SIZE = 10000
+
+
+def _socket(port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def _wasm_filter(name: str, wasm: Path, configuration: str) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": name,
+                "failure_policy": "FAIL_RELOAD",
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(wasm)}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration,
+                },
+            },
+        },
+    }
+
+
+def _jwt_authn(jwks_json: str, cache: bool) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "forward": True,
+        "local_jwks": {"inline_string": jwks_json},
+    }
+    if cache:
+        provider["jwt_cache_config"] = {"jwt_cache_size": NATIVE_CACHE_SIZE}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {PROVIDER: provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": PROVIDER}}],
+        },
+    }
+
+
+def jwtgate_config(jwks_json: str) -> str:
+    """The plugin JSON: one provider, inline keys, token forwarded, default token cache."""
+    return json.dumps(
+        {
+            "providers": [
+                {
+                    "name": PROVIDER,
+                    "issuer": ISSUER,
+                    "audiences": [AUDIENCE],
+                    "local_jwks": {"inline": json.loads(jwks_json)},
+                    "forward": True,
+                }
+            ]
+        },
+        separators=(",", ":"),
+    )
+
+
+def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Path) -> list[dict[str, Any]]:
+    """The HTTP filters placed before the router for `target` (a key of TARGETS)."""
+    if target == "a":
+        return []
+    if target == "b":
+        return [_jwt_authn(jwks_json, cache=False)]
+    if target == "c":
+        return [_jwt_authn(jwks_json, cache=True)]
+    if target == "d":
+        return [_wasm_filter("jwtgate", jwtgate_wasm, jwtgate_config(jwks_json))]
+    if target == "e":
+        return [_wasm_filter("floor", floor_wasm, "{}")]
+    raise ValueError(f"unknown target {target}")
+
+
+def bootstrap(listen_port: int, admin_port: int, filters: list[dict[str, Any]]) -> dict[str, Any]:
+    """A complete bootstrap with `filters` in front of the router."""
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "bench",
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": "local",
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"prefix": "/"},
+                            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
+                        }
+                    ],
+                }
+            ],
+        },
+        "http_filters": [*filters, router],
+    }
+    return {
+        "admin": {"address": _socket(admin_port)},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "bench",
+                    "address": _socket(listen_port),
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ]
+        },
+    }

@@ -1,0 +1,15 @@
+//! Fixed test vectors for the verify microbenchmark, generated once with Python `cryptography`
+//! (a P-256 key and an RSA-2048 key, e = 65537, each with one valid signature). Public data only.
+
+use crate::hex;
+
+pub const MESSAGE_ES256: &[u8] = b"eyJhbGciOiJFUzI1NiIsImtpZCI6ImJlbmNoIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci5iZW5jaC5sb2NhbC8iLCJzdWIiOiJiZW5jaCJ9";
+pub const EC_X: [u8; 32] = hex("514ec4b55d3c3718dda649799c298935a55f4c3f1374b91b4a21157c9501fbdf");
+pub const EC_Y: [u8; 32] = hex("21640ee4bece1628412d031109f4c8ba6994c20689fb501d9da1abcff6832dcf");
+pub const EC_SIG: [u8; 64] = hex("dddc7f0f5f15c00be6e37c1eb9890b0462c95120bc0aef4f1dab66abb743c373791eeae8aefd8d3128ff733c0a2fddbe07f63c303cc2bc096a5c9c0863b9da81");
+
+pub const MESSAGE_RS256: &[u8] = b"eyJhbGciOiJSUzI1NiIsImtpZCI6ImJlbmNoIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci5iZW5jaC5sb2NhbC8iLCJzdWIiOiJiZW5jaCJ9";
+pub const RSA_N: [u8; 256] = hex("d5df2c27548610ab8bfb931b797e9258fb0203f2c133aa742c6b27bf4757564e1ca31aea4f9a60caa5bb669fec254ff82c8eb50b6b25d96770f25b6b1f65d7110e5fa81ca775889d89d3025fc52731571b9ebf1085b944263a59e56602c9bb2eb5849a182678f43c112923ec9bad90a2793e41e5138ea886f4a442d64288b9a2e63588d848f9859e8d4869c6ee10db5bb192d459a4ad37270bfe4bd6d2758e9eb349a10acc3120752b9092b55adf4a5c149fd2ef083c24895018cc836ea45897221266ae326fa2428567edc22bbca531d1c4acf272320a376db35d0ae53b0c8e3278945cd6c492947970847fde0bc81ca9b5cc61e7a49dc5cf5b6ccd9bd0ba37");
+pub const RSA_E: [u8; 3] = hex("010001");
+pub const RSA_SIG: [u8; 256] = hex("d086c7b901fc206953ed30812b6f9794050bd88dfa419afce184f7b8b66c3bcc5901b752f6d2efbab1e13e9788410ffe523b3216af9c0650fd048926955839dfe75ca4a53f360e5a4da81d4d13b77b2e499e9b3438e08357dc1bd2b2e388bb26caed71d7c12d2792c78ac015cd7406facdc93f2e8c1bebc536489e4c2c853e4aeb36d70a64a33c70b4b965e311c82a96645e73c55cc0d60b8534db7a4c32d1542f1247dcc5cfbb5a10239eea9fdb52a71bf37dce1af793a53e4deb79dd92c6e8b23fb41971f32292860fa5d5dcb2bc5f167d798b5d76e135d4719da919851d2eb4fa6a63832401780f99dc55b87d1a39b45339fc9cafc9cd08225a4acc1ca07a");
+
