@@ -5,6 +5,7 @@ use crate::cache::TokenCache;
 use crate::claims::{self, Dates};
 use crate::config::Provider;
 use crate::keys::{Candidates, KeySet};
+use crate::revocation::RevocationList;
 use crate::token::{self, Alg};
 use crate::Reason;
 use serde_json::{Map, Value};
@@ -34,6 +35,8 @@ pub enum KeyState<'a> {
         version: u64,
         /// An unknown `kid` may trigger a refetch for this request.
         refetch_allowed: bool,
+        /// Revoked `jti`s, when the provider has a list.
+        revoked: Option<&'a RevocationList>,
     },
     /// No keys yet, but they may arrive: the request can wait.
     Pending,
@@ -83,9 +86,17 @@ pub fn authenticate(
     if token.len() > max_token_size {
         return fail(Reason::TokenTooLarge, None);
     }
-    if let KeyState::Ready { version, .. } = keys {
+    if let KeyState::Ready {
+        version, revoked, ..
+    } = keys
+    {
         if let Some(hit) = cache.get(index, token, version) {
-            return match hit.dates.check(p, now) {
+            // Revocation is checked on every hit: a list may name a token verified earlier.
+            return match hit
+                .dates
+                .check(p, now)
+                .and_then(|()| not_revoked(&hit.claims, revoked))
+            {
                 Ok(()) => Auth::Valid(hit),
                 Err(r) => fail(r, hit.kid.as_deref()),
             };
@@ -102,12 +113,13 @@ pub fn authenticate(
     // Waiting for (or refetching) keys only makes sense for a token that claims this issuer;
     // any other token fails later with wrong_issuer whatever the keys are.
     let claims_issuer = t.claims.get("iss").and_then(Value::as_str) == Some(p.issuer.as_str());
-    let (set, version, refetch_allowed) = match keys {
+    let (set, version, refetch_allowed, revoked) = match keys {
         KeyState::Ready {
             keys,
             version,
             refetch_allowed,
-        } => (keys, version, refetch_allowed),
+            revoked,
+        } => (keys, version, refetch_allowed, revoked),
         KeyState::Pending if claims_issuer => return Auth::NeedKeys,
         KeyState::Unavailable if claims_issuer => return fail(Reason::JwksUnavailable, kid),
         _ => return fail(Reason::WrongIssuer, kid),
@@ -133,6 +145,10 @@ pub fn authenticate(
     if let Err(r) = claims::check_identity(p, &t.claims, t.header.typ.as_deref()) {
         return fail(r, kid);
     }
+    let verified_claims_ok = not_revoked(&t.claims, revoked);
+    if let Err(r) = verified_claims_ok {
+        return fail(r, kid);
+    }
     let verified = Rc::new(Verified {
         dates,
         payload_b64: t.payload_b64.to_owned(),
@@ -141,6 +157,17 @@ pub fn authenticate(
     });
     cache.insert(index, token, version, verified.clone());
     Auth::Valid(verified)
+}
+
+/// `token_revoked` when the token's `jti` is on the provider's list.
+fn not_revoked(
+    claims: &Map<String, Value>,
+    revoked: Option<&RevocationList>,
+) -> Result<(), Reason> {
+    match (revoked, claims.get("jti").and_then(Value::as_str)) {
+        (Some(list), Some(jti)) if list.contains(jti) => Err(Reason::TokenRevoked),
+        _ => Ok(()),
+    }
 }
 
 /// The JWS layer alone (size, parse, algorithm allow-list, key choice, signature), for

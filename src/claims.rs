@@ -109,6 +109,11 @@ pub fn check_identity(
             return Err(Reason::WrongType);
         }
     }
+    // A `cnf` claim binds the token to a key its sender must prove (DPoP, RFC 9449; mTLS,
+    // RFC 8705). Nothing here checks that proof, so accepting it as Bearer would void the binding.
+    if claims.contains_key("cnf") {
+        return Err(Reason::TokenBound);
+    }
     Ok(())
 }
 
@@ -177,11 +182,15 @@ fn scalar_text(v: &Value) -> Option<String> {
 }
 
 /// A claim rendered as a header value: scalars as text, arrays joined with ",", objects as JSON.
-/// `None` when absent, null, or not safe in a header (control characters).
+/// `None` when absent, null, or not safe in a header (control characters), and for an array
+/// with an element holding `,`: the joined value could not be split back unambiguously.
 pub fn header_value(v: &Value) -> Option<String> {
     let text = match v {
         Value::Array(items) => {
             let parts: Vec<String> = items.iter().filter_map(scalar_text).collect();
+            if parts.iter().any(|p| p.contains(',')) {
+                return None;
+            }
             parts.join(",")
         }
         other => scalar_text(other)?,
@@ -238,6 +247,17 @@ mod tests {
         );
         assert_eq!(header_value(&json!(42)).as_deref(), Some("42"));
         assert_eq!(header_value(&json!("x\r\ny")), None);
+        assert_eq!(header_value(&json!(["a,b", "c"])), None, "ambiguous join");
+        assert_eq!(
+            header_value(&json!([["a", "b"]])),
+            None,
+            "nested array joins with ','"
+        );
+        assert_eq!(
+            header_value(&json!("a,b")).as_deref(),
+            Some("a,b"),
+            "a string is as is"
+        );
         assert_eq!(header_value(&json!(null)), None);
     }
 

@@ -14,7 +14,8 @@ pub enum Location {
     Cookie(String),
 }
 
-/// One distinct token and every place it was found.
+/// One distinct token and every place it was found. The same token under two spellings of
+/// one header counts once, with both spellings as locations (each must be removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     /// The token text.
@@ -23,7 +24,7 @@ pub struct Found {
     pub locations: Vec<Location>,
 }
 
-/// The parts of a request that extraction reads. Header names are lowercase.
+/// The parts of a request that extraction reads. Header names come in any case.
 pub struct RequestParts<'a> {
     /// All request headers, repeated names kept as separate entries.
     pub headers: &'a [(String, String)],
@@ -55,8 +56,9 @@ fn strip_prefix_ci<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
         .flatten()
 }
 
-fn from_header(found: &mut Vec<Found>, src: &HeaderSource, value: &str) {
-    let at = || Location::Header(src.name.clone());
+/// `name` is the header's name as the request spelled it: that spelling is what to remove.
+fn from_header(found: &mut Vec<Found>, src: &HeaderSource, name: &str, value: &str) {
+    let at = || Location::Header(name.to_owned());
     match &src.value_prefix {
         None => add(found, value.trim(), at()),
         Some(prefix) => {
@@ -125,8 +127,8 @@ pub fn extract(sources: &TokenSources, req: &RequestParts<'_>) -> Vec<Found> {
     let mut found = Vec::new();
     for src in &sources.headers {
         for (name, value) in req.headers {
-            if *name == src.name {
-                from_header(&mut found, src, value);
+            if name.eq_ignore_ascii_case(&src.name) {
+                from_header(&mut found, src, name, value);
             }
         }
     }
@@ -139,7 +141,7 @@ pub fn extract(sources: &TokenSources, req: &RequestParts<'_>) -> Vec<Found> {
     }
     if !sources.cookies.is_empty() {
         for (name, value) in req.headers {
-            if name == "cookie" {
+            if name.eq_ignore_ascii_case("cookie") {
                 for (k, v) in cookie_pairs(value) {
                     if sources.cookies.iter().any(|c| c == k) {
                         add(&mut found, v, Location::Cookie(k.to_owned()));

@@ -57,6 +57,7 @@ pub struct Prepared {
     authority: String,
     path: String,
     cookie: Option<String>,
+    cookie_names: Vec<String>,
     identity: Vec<String>,
 }
 
@@ -69,11 +70,24 @@ pub enum Start {
     Check(Box<Prepared>),
 }
 
+/// The first value of header `name` (lowercase), whatever spelling the host hands over.
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// Every spelling of header `name` the request carries, each once: hosts that keep the
+/// client's case (nginx) need each removed by name.
+fn spellings(headers: &[(String, String)], name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (n, _) in headers {
+        if n.eq_ignore_ascii_case(name) && !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
 }
 
 /// Every `cookie` header as one value: HTTP/2 may split cookies over several headers, and a
@@ -81,20 +95,24 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn joined_cookies(headers: &[(String, String)]) -> Option<String> {
     let all: Vec<&str> = headers
         .iter()
-        .filter(|(n, _)| n == "cookie")
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
         .map(|(_, v)| v.as_str())
         .collect();
     (!all.is_empty()).then(|| all.join("; "))
 }
 
-/// The identity headers this request carries: only those need removing (no allocation and no
-/// host call for the usual request that carries none).
+/// The identity headers this request carries, in every spelling it uses: only those need
+/// removing (no allocation and no host call for the usual request that carries none).
 fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
-    cfg.identity_headers
-        .iter()
-        .filter(|h| headers.iter().any(|(n, _)| n == *h))
-        .cloned()
-        .collect()
+    let mut out = Vec::new();
+    for h in &cfg.identity_headers {
+        for (n, _) in headers {
+            if n.eq_ignore_ascii_case(h) && !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+    }
+    out
 }
 
 fn scrub(cfg: &Config, headers: &[(String, String)]) -> Mutations {
@@ -110,7 +128,7 @@ fn is_preflight(headers: &[(String, String)]) -> bool {
         && header(headers, "access-control-request-method").is_some()
 }
 
-/// Reads the request headers (lowercase names, pseudo-headers included, repeats kept).
+/// Reads the request headers (names in any case, pseudo-headers included, repeats kept).
 pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
     if cfg.bypass_cors_preflight && is_preflight(headers) {
         return Start::Done(Decision::Forward(scrub(cfg, headers), Outcome::Preflight));
@@ -130,8 +148,10 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         .iter()
         .map(|p| extract::extract(&p.sources, &parts))
         .collect();
-    let authority = header(headers, ":authority")
-        .or_else(|| header(headers, "host"))
+    // The realm names the host the client asked for: nginx puts its own server name in
+    // `:authority` and keeps the client's in `host`; Envoy folds `host` into `:authority`.
+    let authority = header(headers, "host")
+        .or_else(|| header(headers, ":authority"))
         .unwrap_or("");
     Start::Check(Box::new(Prepared {
         rule,
@@ -139,6 +159,7 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         authority: authority.to_owned(),
         path: path.to_owned(),
         cookie: joined_cookies(headers),
+        cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
     }))
 }
@@ -152,12 +173,22 @@ pub fn decide<K: KeyLookup>(
     now: i64,
 ) -> Decision {
     let req = matcher::requirement(cfg, prep.rule);
-    let eval = Evaluator::new(cfg, &prep.tokens, keys, cache, now).eval(req);
+    let mut evaluator = Evaluator::new(cfg, &prep.tokens, keys, cache, now);
+    let eval = evaluator.eval(req);
+    let swallowed = std::mem::take(&mut evaluator.reported);
     let denial = match eval {
         Eval::Wait(needs) => return Decision::Wait(needs),
         Eval::Pass(ok) => {
-            let providers = ok.iter().map(|s| s.provider).collect();
-            return Decision::Forward(annotate(cfg, prep, &ok), Outcome::Allowed(providers));
+            let providers: Vec<usize> = ok.iter().map(|s| s.provider).collect();
+            // A pass that only `allow_missing_or_failed` made is a failure reported, not an allow.
+            let outcome = match swallowed.into_iter().next() {
+                Some(denial) if providers.is_empty() => Outcome::Denied {
+                    denial,
+                    reported: true,
+                },
+                _ => Outcome::Allowed(providers),
+            };
+            return Decision::Forward(annotate(cfg, prep, &ok), outcome);
         }
         Eval::Missing => Denial {
             reason: Reason::TokenMissing,
@@ -212,6 +243,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
             .unwrap_or(&[]);
         for loc in locations {
             match loc {
+                // The name as the request spelled it (extraction records that).
                 Location::Header(h) => {
                     if !m.remove.contains(h) {
                         m.remove.push(h.clone());
@@ -228,8 +260,12 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
         m.set.push((":path".to_owned(), path));
     }
     if cookie != prep.cookie {
-        // Remove every cookie header first: they were joined into one value above.
-        m.remove.push("cookie".to_owned());
+        // Remove every cookie header first, in each spelling: they were joined into one value above.
+        for n in &prep.cookie_names {
+            if !m.remove.contains(n) {
+                m.remove.push(n.clone());
+            }
+        }
         if let Some(c) = cookie {
             m.set.push(("cookie".to_owned(), c));
         }

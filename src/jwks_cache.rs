@@ -234,6 +234,7 @@ mod tests {
             cache_duration_s: 100,
             min_refetch_interval_s: 30,
             max_stale_s: 50,
+            discovery: None,
         }
     }
 

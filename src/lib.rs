@@ -34,6 +34,7 @@ pub mod keys;
 pub mod matcher;
 pub mod outcome;
 mod reason;
+pub mod revocation;
 pub mod token;
 pub mod verifier;
 

@@ -42,11 +42,14 @@ pub enum Reason {
     JwksUnavailable,
     /// The token's `jti` is revoked.
     TokenRevoked,
+    /// The token is sender-constrained (`cnf`: DPoP or mTLS-bound) but was presented as a
+    /// plain Bearer token, whose proof of possession nothing here checks.
+    TokenBound,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -64,6 +67,7 @@ impl Reason {
         Reason::ClaimMismatch,
         Reason::JwksUnavailable,
         Reason::TokenRevoked,
+        Reason::TokenBound,
     ];
 
     /// The contract's snake_case code.
@@ -86,6 +90,7 @@ impl Reason {
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::TokenRevoked => "token_revoked",
+            Reason::TokenBound => "token_bound",
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::authenticator::{self, Auth, Failure, KeyState, Verified};
 use crate::cache::TokenCache;
 use crate::claims;
-use crate::config::{Config, Requirement};
+use crate::config::{Config, Requirement, Revocation};
 use crate::extract::Found;
 use crate::Reason;
 use std::rc::Rc;
@@ -72,6 +72,8 @@ pub struct Evaluator<'a, K: KeyLookup> {
     pub cache: &'a mut TokenCache,
     /// Seconds since the epoch.
     pub now: i64,
+    /// Failures that `allow_missing_or_failed` let pass: logged and counted as report-only.
+    pub reported: Vec<Denial>,
     memo: Vec<Option<Auth>>,
 }
 
@@ -91,6 +93,7 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
             keys,
             cache,
             now,
+            reported: Vec::new(),
         }
     }
 
@@ -110,7 +113,11 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
                 other => other,
             },
             Requirement::AllowMissingOrFailed(inner) => match self.eval(inner) {
-                Eval::Missing | Eval::Fail(_) => Eval::Pass(Vec::new()),
+                Eval::Missing => Eval::Pass(Vec::new()),
+                Eval::Fail(d) => {
+                    self.reported.push(d);
+                    Eval::Pass(Vec::new())
+                }
                 other => other,
             },
         }
@@ -126,7 +133,12 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
                 kid: None,
             });
         };
-        let state = self.keys.key_state(provider);
+        let mut state = self.keys.key_state(provider);
+        if let (KeyState::Ready { revoked, .. }, Some(Revocation::Inline(list))) =
+            (&mut state, &p.revocation)
+        {
+            *revoked = Some(list);
+        }
         let auth = authenticator::authenticate(
             p,
             provider,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use jwtgate::config::{self, ConfigError, JwksSource, Mode, PathMatch, Requirement};
+use jwtgate::config::{self, ConfigError, JwksSource, Mode, PathMatch, Requirement, Revocation};
 use jwtgate::token::Alg;
 use serde_json::{json, Value};
 
@@ -73,16 +73,20 @@ fn provider_mut(v: &mut Value) -> &mut serde_json::Map<String, Value> {
 }
 
 #[test]
-fn spec_example_revocation_is_refused_by_name() {
-    let v = spec_example();
-    let e = refused(&v, "providers[0].revocation");
-    assert!(e.problem.contains("not supported"), "{e}");
+fn spec_example_revocation_is_read() {
+    let mut v = spec_example();
+    provider_mut(&mut v).remove("local_jwks");
+    v["rules"] = json!([]);
+    let cfg = parse_config(&v);
+    let Some(Revocation::Inline(list)) = &cfg.providers[0].revocation else {
+        panic!("inline revocation expected");
+    };
+    assert!(list.contains("jti-1") && list.len() == 1);
 }
 
 #[test]
-fn spec_example_parses_once_unsupported_and_alternative_parts_are_resolved() {
+fn spec_example_parses_once_alternative_parts_are_resolved() {
     let mut v = spec_example();
-    provider_mut(&mut v).remove("revocation");
     // The example shows remote_jwks and local_jwks side by side as alternatives.
     refused(&v, "providers[0]");
     provider_mut(&mut v).remove("local_jwks");
@@ -164,12 +168,32 @@ fn spec_example_local_jwks_placeholder_is_refused_as_a_jwks() {
 }
 
 #[test]
-fn discovery_true_is_refused_by_name() {
+fn discovery_needs_remote_jwks_and_an_http_issuer() {
     let mut v = base_config();
     v["providers"][0]["discovery"] = json!(true);
-    refused(&v, "providers[0].discovery");
+    refused(&v, "providers[0].remote_jwks");
     v["providers"][0]["discovery"] = json!(false);
     parse_config(&v);
+
+    let mut v = remote(json!(null), json!({}));
+    provider_mut(&mut v)
+        .get_mut("remote_jwks")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("uri");
+    refused(&v, "providers[0].remote_jwks.uri");
+    v["providers"][0]["discovery"] = json!(true);
+    v["providers"][0]["issuer"] = json!("https://login.example.com/tenant/v2.0/");
+    let cfg = parse_config(&v);
+    let JwksSource::Remote(r) = &cfg.providers[0].jwks else {
+        panic!("remote expected");
+    };
+    let d = r.discovery.as_ref().expect("discovery endpoint");
+    assert_eq!(d.authority, "login.example.com");
+    assert_eq!(d.path, "/tenant/v2.0/.well-known/openid-configuration");
+    v["providers"][0]["issuer"] = json!("corp");
+    refused(&v, "providers[0].discovery");
 }
 
 /// An edit that introduces one unknown field.
@@ -335,22 +359,24 @@ fn zero_timeouts_are_refused() {
         "providers[0].remote_jwks.timeout_ms",
     );
     refused(
-        &remote(uri, json!({"timeout_ms": "5000"})),
+        &remote(uri.clone(), json!({"timeout_ms": "5000"})),
         "providers[0].remote_jwks.timeout_ms",
     );
+    // Contract v1.1: min_refetch_interval_s is at least 1 (0 would let every unknown kid refetch).
+    refused(
+        &remote(uri.clone(), json!({"min_refetch_interval_s": 0})),
+        "providers[0].remote_jwks.min_refetch_interval_s",
+    );
+    let cfg = parse_config(&remote(uri, json!({"min_refetch_interval_s": 1})));
+    let jwtgate::config::JwksSource::Remote(r) = &cfg.providers[0].jwks else {
+        panic!("remote expected");
+    };
+    assert_eq!(r.min_refetch_interval_s, 1);
 }
 
 #[test]
-fn header_names_must_be_lowercase_tokens() {
-    for bad in [
-        "X-User",
-        "x user",
-        ":path",
-        "",
-        "x-user\r\n",
-        "x\"y",
-        "ümlaut",
-    ] {
+fn header_names_must_be_tokens() {
+    for bad in ["x user", ":path", "", "x-user\r\n", "x\"y", "ümlaut"] {
         let mut v = base_config();
         v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": bad}]);
         refused(&v, "providers[0].claim_to_headers[0].header");
@@ -366,6 +392,44 @@ fn header_names_must_be_lowercase_tokens() {
     let mut v = base_config();
     v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user_id.1"}]);
     parse_config(&v);
+}
+
+/// Contract v1.1 "Headers": a configured name in any case means the same header, so the
+/// model holds it lowercased and every comparison downstream is case-blind.
+#[test]
+fn header_names_in_any_case_mean_the_same_header() {
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "X-User-Id"}]);
+    v["providers"][0]["forward_payload_header"] = json!("X-JWT-Payload");
+    v["providers"][0]["from_headers"] = json!([{"name": "X-Partner-Token"}]);
+    let cfg = parse_config(&v);
+    let p = &cfg.providers[0];
+    assert_eq!(p.claim_to_headers[0].header, "x-user-id");
+    assert_eq!(p.forward_payload_header.as_deref(), Some("x-jwt-payload"));
+    assert_eq!(p.sources.headers[0].name, "x-partner-token");
+    assert!(cfg.identity_headers.contains(&"x-user-id".to_owned()));
+    // A claim header spelled differently from a token source header is still the same header.
+    let mut v = base_config();
+    v["providers"][0]["from_headers"] = json!([{"name": "X-Token"}]);
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-token"}]);
+    refused(&v, "providers[0].claim_to_headers[0].header");
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "Cookie"}]);
+    refused(&v, "providers[0].claim_to_headers[0].header");
+}
+
+/// Contract v1.1: `null` is not "omitted", at any depth.
+#[test]
+fn null_fields_are_refused_naming_the_field() {
+    let mut v = base_config();
+    v["providers"][0]["audiences"] = json!(null);
+    refused(&v, "providers[0].audiences");
+    let mut v = base_config();
+    v["mode"] = json!(null);
+    refused(&v, "mode");
+    let mut v = base_config();
+    v["providers"][0]["from_headers"] = json!([{"name": "authorization", "value_prefix": null}]);
+    refused(&v, "providers[0].from_headers[0].value_prefix");
 }
 
 #[test]

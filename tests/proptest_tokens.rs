@@ -44,6 +44,7 @@ fn accepted(token: &str) -> bool {
         keys,
         version: 1,
         refetch_allowed: false,
+        revoked: None,
     };
     let mut cache = TokenCache::new(1, 0);
     let auth =

@@ -117,6 +117,7 @@ fn authenticate(cfg: &Config, token: &str, now: i64) -> Auth {
         keys,
         version: 1,
         refetch_allowed: false,
+        revoked: None,
     };
     let mut cache = TokenCache::new(1, 0);
     authenticator::authenticate(&cfg.providers[0], 0, token, state, 8192, now, &mut cache)

@@ -381,6 +381,7 @@ fn json_web_key_cases() {
                 keys: set.unwrap_or(&empty),
                 version: 1,
                 refetch_allowed: false,
+                revoked: None,
             };
             let full =
                 authenticator::authenticate(provider, 0, jws, state, 8192, common::NOW, &mut cache);
@@ -418,6 +419,7 @@ fn json_web_key_cases() {
                     keys: set.unwrap_or(&empty),
                     version: 1,
                     refetch_allowed: false,
+                    revoked: None,
                 };
                 let full = authenticator::authenticate(
                     provider,

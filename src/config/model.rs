@@ -1,6 +1,7 @@
 //! The validated, immutable configuration the filter and the CLI run on.
 
 use crate::keys::KeySet;
+use crate::revocation::RevocationList;
 use crate::token::Alg;
 use serde_json::Value;
 use std::rc::Rc;
@@ -64,6 +65,41 @@ pub struct Provider {
     pub claim_to_headers: Vec<ClaimHeader>,
     /// Header for the base64url payload.
     pub forward_payload_header: Option<String>,
+    /// Revoked `jti`s, inline or fetched.
+    pub revocation: Option<Revocation>,
+}
+
+/// Where a provider's revoked `jti`s come from.
+#[derive(Debug)]
+pub enum Revocation {
+    /// Given in the config.
+    Inline(Rc<RevocationList>),
+    /// Fetched and refreshed like a JWKS.
+    Remote(RemoteRevocation),
+}
+
+/// A fetched revocation list.
+#[derive(Debug, Clone)]
+pub struct RemoteRevocation {
+    /// Upstream for `proxy_http_call`.
+    pub cluster: String,
+    /// The document's location.
+    pub endpoint: Endpoint,
+    /// Callout timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// Refresh period in seconds (jittered).
+    pub cache_duration_s: u64,
+}
+
+/// An HTTP document reached through a callout: its URI and the callout's `:authority`/`:path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The full URI (for logs).
+    pub uri: String,
+    /// `:authority` of the callout.
+    pub authority: String,
+    /// `:path` of the callout.
+    pub path: String,
 }
 
 /// Where a provider's keys come from.
@@ -94,6 +130,9 @@ pub struct RemoteJwks {
     pub min_refetch_interval_s: u64,
     /// Seconds past expiry the last good keys are still served while fetches fail.
     pub max_stale_s: u64,
+    /// OIDC discovery: the `openid-configuration` document whose `jwks_uri` names the JWKS
+    /// (then `uri`, `authority` and `path` are empty until discovered).
+    pub discovery: Option<Endpoint>,
 }
 
 /// Token locations of a provider.

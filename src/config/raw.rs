@@ -27,8 +27,7 @@ pub(super) struct RawProvider {
     pub remote_jwks: Option<RawRemoteJwks>,
     pub local_jwks: Option<RawLocalJwks>,
     pub discovery: Option<bool>,
-    /// Whether the key is present at all: any value is refused until revocation is built.
-    pub revocation: bool,
+    pub revocation: Option<RawRevocation>,
     pub from_headers: Option<Vec<RawHeaderSource>>,
     pub from_params: Option<Vec<String>>,
     pub from_cookies: Option<Vec<String>>,
@@ -52,6 +51,14 @@ pub(super) struct RawRemoteJwks {
 
 pub(super) struct RawLocalJwks {
     pub inline: Value,
+}
+
+pub(super) struct RawRevocation {
+    pub inline: Option<Value>,
+    pub uri: Option<String>,
+    pub cluster: Option<String>,
+    pub cache_duration_s: Option<u64>,
+    pub timeout_ms: Option<u64>,
 }
 
 pub(super) struct RawHeaderSource {
@@ -147,7 +154,7 @@ impl RawProvider {
         p.remote_jwks = o.object("remote_jwks", RawRemoteJwks::read)?;
         p.local_jwks = o.object("local_jwks", RawLocalJwks::read)?;
         p.discovery = o.boolean("discovery")?;
-        p.revocation = o.map.contains_key("revocation");
+        p.revocation = o.object("revocation", RawRevocation::read)?;
         p.from_headers = o.list("from_headers", RawHeaderSource::read)?;
         p.from_params = o.strings("from_params")?;
         p.from_cookies = o.strings("from_cookies")?;
@@ -194,6 +201,23 @@ impl RawLocalJwks {
         let (_, inline) = o.required("inline")?;
         Ok(RawLocalJwks {
             inline: inline.clone(),
+        })
+    }
+}
+
+impl RawRevocation {
+    fn read(at: String, v: &Value) -> R<Self> {
+        let o = Obj::new(
+            at,
+            v,
+            &["inline", "uri", "cluster", "cache_duration_s", "timeout_ms"],
+        )?;
+        Ok(RawRevocation {
+            inline: o.get("inline")?.map(|(_, v)| v.clone()),
+            uri: o.string("uri")?,
+            cluster: o.string("cluster")?,
+            cache_duration_s: o.uint("cache_duration_s")?,
+            timeout_ms: o.uint("timeout_ms")?,
         })
     }
 }
@@ -304,25 +328,30 @@ impl<'a> Obj<'a> {
         Ok(Obj { at, map })
     }
 
-    /// The field's path and value; `null` counts as absent, as serde's `Option` had it.
-    fn get(&self, key: &str) -> Option<(String, &'a Value)> {
+    /// The field's path and value. `null` is not "omitted" (contract v1.1): a field given as
+    /// `null` is an error, so a templating slip cannot silently turn a check off.
+    fn get(&self, key: &str) -> R<Option<(String, &'a Value)>> {
         match self.map.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some((child(&self.at, key), v)),
+            None => Ok(None),
+            Some(Value::Null) => Err(ConfigError::new(
+                child(&self.at, key),
+                "must not be null (omit the field to use its default)",
+            )),
+            Some(v) => Ok(Some((child(&self.at, key), v))),
         }
     }
 
     fn required(&self, key: &str) -> R<(String, &'a Value)> {
-        self.get(key)
+        self.get(key)?
             .ok_or_else(|| ConfigError::new(child(&self.at, key), "is required"))
     }
 
     fn object<T>(&self, key: &str, read: impl FnOnce(String, &'a Value) -> R<T>) -> R<Option<T>> {
-        self.get(key).map(|(at, v)| read(at, v)).transpose()
+        self.get(key)?.map(|(at, v)| read(at, v)).transpose()
     }
 
     fn list<T>(&self, key: &str, read: impl FnMut(String, &'a Value) -> R<T>) -> R<Option<Vec<T>>> {
-        self.get(key).map(|(at, v)| array(at, v, read)).transpose()
+        self.get(key)?.map(|(at, v)| array(at, v, read)).transpose()
     }
 
     fn strings(&self, key: &str) -> R<Option<Vec<String>>> {
@@ -445,8 +474,9 @@ mod tests {
     #[test]
     fn base_config_parses() {
         assert!(parse(with_provider_field("").as_bytes()).is_ok());
-        // `null` reads as absent, as serde's `Option` had it.
-        assert!(parse(with_provider_field(r#","audiences":null"#).as_bytes()).is_ok());
+        // Contract v1.1: `null` is not "omitted".
+        let e = refused(with_provider_field(r#","audiences":null"#));
+        assert_eq!(e.field, "providers[0].audiences", "{e}");
     }
 
     #[test]
@@ -491,11 +521,26 @@ mod tests {
     }
 
     #[test]
-    fn revocation_is_refused_whatever_its_value() {
-        for v in ["null", "false", "{\"inline\":[\"j\"]}"] {
+    fn revocation_shapes() {
+        for v in ["null", "false", "[\"j\"]"] {
             let e = refused(with_provider_field(&format!(r#","revocation":{v}"#)));
             assert_eq!(e.field, "providers[0].revocation", "{e}");
         }
+        let e = refused(with_provider_field(r#","revocation":{"inline":[1]}"#));
+        assert_eq!(e.field, "providers[0].revocation.inline", "{e}");
+        let e = refused(with_provider_field(r#","revocation":{}"#));
+        assert_eq!(e.field, "providers[0].revocation", "{e}");
+        let e = refused(with_provider_field(
+            r#","revocation":{"inline":["a"],"uri":"http://r/x","cluster":"r"}"#,
+        ));
+        assert_eq!(e.field, "providers[0].revocation", "{e}");
+        let e = refused(with_provider_field(r#","revocation":{"uri":"http://r/x"}"#));
+        assert_eq!(e.field, "providers[0].revocation.cluster", "{e}");
+        assert!(parse(with_provider_field(r#","revocation":{"inline":["a"]}"#).as_bytes()).is_ok());
+        assert!(parse(
+            with_provider_field(r#","revocation":{"uri":"http://r/x","cluster":"r"}"#).as_bytes()
+        )
+        .is_ok());
     }
 
     #[test]

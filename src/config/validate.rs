@@ -4,6 +4,7 @@ use super::model::*;
 use super::raw::*;
 use super::ConfigError;
 use crate::keys::KeySet;
+use crate::revocation::RevocationList;
 use crate::token::Alg;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -115,25 +116,27 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
     if p.issuer.is_empty() {
         return err(format!("{at}.issuer"), "must not be empty");
     }
-    if p.discovery == Some(true) {
+    let discovery = match p.discovery {
+        Some(true) => Some(discovery_endpoint(&format!("{at}.discovery"), &p.issuer)?),
+        _ => None,
+    };
+    if discovery.is_some() && p.remote_jwks.is_none() {
         return err(
-            format!("{at}.discovery"),
-            "OIDC discovery is not supported yet; set remote_jwks.uri instead",
+            format!("{at}.remote_jwks"),
+            "is required with discovery: true (its cluster carries the discovery callout)",
         );
     }
-    if p.revocation {
-        return err(
-            format!("{at}.revocation"),
-            "token revocation is not supported yet",
-        );
-    }
+    let revocation = match p.revocation {
+        None => None,
+        Some(r) => Some(revocation(&format!("{at}.revocation"), r)?),
+    };
     let audiences = match p.audiences {
         None => None,
         Some(a) => Some(non_empty_strings(&format!("{at}.audiences"), a)?),
     };
     let algorithms = algorithms(&format!("{at}.algorithms"), p.algorithms)?;
     let jwks = match (p.remote_jwks, p.local_jwks) {
-        (Some(r), None) => JwksSource::Remote(remote(&format!("{at}.remote_jwks"), r)?),
+        (Some(r), None) => JwksSource::Remote(remote(&format!("{at}.remote_jwks"), r, discovery)?),
         (None, Some(l)) => JwksSource::Local(local(&format!("{at}.local_jwks.inline"), l)?),
         (Some(_), Some(_)) => {
             return err(
@@ -196,7 +199,80 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         forward: p.forward.unwrap_or(false),
         claim_to_headers,
         forward_payload_header,
+        revocation,
     })
+}
+
+/// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4), reached
+/// through the JWKS cluster.
+fn discovery_endpoint(at: &str, issuer: &str) -> R<Endpoint> {
+    let uri = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
+        ConfigError::new(
+            at,
+            format!("needs an issuer that is an absolute http(s) URL, not {issuer:?}"),
+        )
+    })?;
+    Ok(Endpoint {
+        uri,
+        authority,
+        path,
+    })
+}
+
+fn revocation(at: &str, r: RawRevocation) -> R<Revocation> {
+    match (r.inline, r.uri) {
+        (Some(list), None) => {
+            if r.cluster.is_some() || r.cache_duration_s.is_some() || r.timeout_ms.is_some() {
+                return err(
+                    at,
+                    "cluster, cache_duration_s and timeout_ms belong to a fetched list (uri)",
+                );
+            }
+            match RevocationList::from_value(&list) {
+                Ok(l) => Ok(Revocation::Inline(Rc::new(l))),
+                Err(e) => err(format!("{at}.inline"), e.to_string()),
+            }
+        }
+        (None, Some(uri)) => {
+            let Some(cluster) = r.cluster.filter(|c| !c.is_empty()) else {
+                return err(format!("{at}.cluster"), "is required with uri");
+            };
+            let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{at}.uri"),
+                    format!("{uri:?} is not an absolute http(s) URI with a host"),
+                )
+            })?;
+            Ok(Revocation::Remote(RemoteRevocation {
+                cluster,
+                endpoint: Endpoint {
+                    uri,
+                    authority,
+                    path,
+                },
+                timeout_ms: bounded(
+                    format!("{at}.timeout_ms"),
+                    r.timeout_ms,
+                    DEFAULT_TIMEOUT_MS,
+                    1,
+                    MAX_TIMEOUT_MS,
+                )?,
+                cache_duration_s: bounded(
+                    format!("{at}.cache_duration_s"),
+                    r.cache_duration_s,
+                    DEFAULT_CACHE_DURATION_S,
+                    1,
+                    MAX_SECONDS,
+                )?,
+            }))
+        }
+        (Some(_), Some(_)) => err(at, "set exactly one of inline and uri, not both"),
+        (None, None) => err(at, "one of inline or uri is required"),
+    }
 }
 
 fn non_empty_strings(at: &str, v: Vec<String>) -> R<Vec<String>> {
@@ -242,19 +318,25 @@ fn bounded(at: String, v: Option<u64>, default: u64, min: u64, max: u64) -> R<u6
     Ok(v)
 }
 
-fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
+fn remote(at: &str, r: RawRemoteJwks, discovery: Option<Endpoint>) -> R<RemoteJwks> {
     if r.cluster.is_empty() {
         return err(format!("{at}.cluster"), "must not be empty");
     }
-    let Some(uri) = r.uri else {
-        return err(format!("{at}.uri"), "is required");
+    // With discovery the JWKS location comes from the issuer's document; a configured uri
+    // is not consulted (the document is the authority on where the keys are).
+    let (uri, authority, path) = match (r.uri, &discovery) {
+        (_, Some(_)) => (String::new(), String::new(), String::new()),
+        (None, None) => return err(format!("{at}.uri"), "is required (or set discovery: true)"),
+        (Some(uri), None) => {
+            let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{at}.uri"),
+                    format!("{uri:?} is not an absolute http(s) URI with a host"),
+                )
+            })?;
+            (uri, authority, path)
+        }
     };
-    let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
-        ConfigError::new(
-            format!("{at}.uri"),
-            format!("{uri:?} is not an absolute http(s) URI with a host"),
-        )
-    })?;
     Ok(RemoteJwks {
         cluster: r.cluster,
         authority,
@@ -277,7 +359,7 @@ fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
             format!("{at}.min_refetch_interval_s"),
             r.min_refetch_interval_s,
             DEFAULT_MIN_REFETCH_S,
-            0,
+            1,
             MAX_SECONDS,
         )?,
         max_stale_s: bounded(
@@ -288,6 +370,7 @@ fn remote(at: &str, r: RawRemoteJwks) -> R<RemoteJwks> {
             MAX_SECONDS,
         )?,
         uri,
+        discovery,
     })
 }
 
@@ -402,16 +485,19 @@ const RESERVED_HEADERS: [&str; 9] = [
     "keep-alive",
 ];
 
+/// A configured header name, lowercased: names are case-insensitive (RFC 9110 §5.1), so
+/// `X-User-Id` and `x-user-id` mean the same header and compare equal everywhere after this.
 fn header_name(at: &str, name: String) -> R<String> {
-    let tchar =
-        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(tchar) {
         return err(
             at,
-            format!("{name:?} is not a lowercase HTTP header name (token characters, no ':' pseudo-headers)"),
+            format!(
+                "{name:?} is not an HTTP header name (token characters, no ':' pseudo-headers)"
+            ),
         );
     }
-    Ok(name)
+    Ok(name.to_ascii_lowercase())
 }
 
 fn claim_path(at: &str, claim: &str) -> R<Vec<String>> {

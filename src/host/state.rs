@@ -221,6 +221,7 @@ impl KeyLookup for RequestKeys<'_> {
                     keys: set,
                     version: slot.version,
                     refetch_allowed: false,
+                    revoked: None,
                 },
                 None => KeyState::Unavailable,
             };
@@ -241,6 +242,7 @@ impl KeyLookup for RequestKeys<'_> {
                     keys: set,
                     version: slot.version,
                     refetch_allowed: !already && (rate_ok || in_flight),
+                    revoked: None,
                 }
             }
             _ if !hopeless

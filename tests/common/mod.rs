@@ -290,6 +290,7 @@ impl KeyLookup for Keys {
                 keys,
                 version: 1,
                 refetch_allowed: self.refetch_allowed,
+                revoked: None,
             },
             Some(Slot::Pending) => KeyState::Pending,
             _ => KeyState::Unavailable,

@@ -111,6 +111,7 @@ fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
         forward: false,
         claim_to_headers: Vec::new(),
         forward_payload_header: None,
+        revocation: None,
     }
 }
 
@@ -211,6 +212,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, UsageError> {
         keys: &keys,
         version: 1,
         refetch_allowed: false,
+        revoked: None,
     };
     let mut cache = TokenCache::new(index + 1, 0);
     let r = match authenticator::authenticate(
