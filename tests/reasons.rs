@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use jwtgate::gate::{Decision, Outcome};
+use jwtgate::cache::TokenCache;
+use jwtgate::gate::{self, Decision, Outcome, Start};
 use serde_json::{json, Value};
 
 fn cfg_with(patch_provider: Value) -> jwtgate::config::Config {
@@ -360,12 +361,49 @@ fn jwks_unavailable() {
 }
 
 #[test]
-fn token_revoked_is_not_configurable_yet() {
-    let mut v = base_config();
-    v["providers"][0]["revocation"] = json!({"inline": ["jti-1"]});
-    let e = config_error(&v);
-    assert_eq!(e.field, "providers[0].revocation");
-    assert!(e.to_string().contains("revocation"), "{e}");
+fn token_revoked() {
+    let cfg = cfg_with(json!({"revocation": {"inline": ["jti-1"]}}));
+    let revoked = es_token(&claims_with(json!({"jti": "jti-1"})));
+    assert_invalid_token(&run(&cfg, &bearer(&revoked)), "token_revoked");
+    let other = es_token(&claims_with(json!({"jti": "jti-2"})));
+    assert!(allowed(&run(&cfg, &bearer(&other))));
+    // No jti: nothing to look up, nothing revoked.
+    assert!(allowed(&run(&cfg, &bearer(&es_token(&claims())))));
+}
+
+#[test]
+fn token_revoked_also_when_already_cached() {
+    let plain = parse_config(&base_config());
+    let listed = cfg_with(json!({"revocation": {"inline": ["jti-1"]}}));
+    let t = es_token(&claims_with(json!({"jti": "jti-1"})));
+    let mut cache = TokenCache::new(1, 16);
+    let keys = Keys::from_config(&plain);
+    let decide = |cfg: &jwtgate::config::Config, cache: &mut TokenCache| match gate::prepare(
+        cfg,
+        &bearer(&t),
+    ) {
+        Start::Check(prep) => gate::decide(cfg, &prep, &keys, cache, NOW),
+        Start::Done(d) => d,
+    };
+    assert!(allowed(&decide(&plain, &mut cache)));
+    assert_eq!(cache.len(), 1, "the token is cached");
+    cache.take_stats();
+    let d = decide(&listed, &mut cache);
+    assert_eq!(cache.take_stats(), (1, 0), "decided from the cache");
+    assert_invalid_token(&d, "token_revoked");
+}
+
+#[test]
+fn token_bound_for_dpop_and_mtls_bound_tokens() {
+    let cfg = parse_config(&base_config());
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({}),
+    ] {
+        let t = es_token(&claims_with(json!({ "cnf": cnf })));
+        assert_invalid_token(&run(&cfg, &bearer(&t)), "token_bound");
+    }
 }
 
 #[test]
@@ -485,6 +523,121 @@ fn requirement_allow_missing_or_failed() {
     let m = mutations(&d);
     assert_eq!(set_value(m, "x-user-id"), Some("user-1"));
     assert!(m.remove.contains(&"authorization".to_owned()));
+}
+
+/// Contract v1.1: a failure under allow_missing_or_failed is counted and logged like a
+/// report-mode failure, though the request passes.
+#[test]
+fn allow_missing_or_failed_reports_the_failure() {
+    let mut v = base_config();
+    v["rules"] = json!([{ "match": {"prefix": "/"},
+        "requires": {"allow_missing_or_failed": {"provider": "corp"}} }]);
+    let cfg = parse_config(&v);
+    let bad = es_token(&claims_with(json!({"exp": NOW - 3600})));
+    match run(&cfg, &bearer(&bad)) {
+        Decision::Forward(_, Outcome::Denied { denial, reported }) => {
+            assert!(reported);
+            assert_eq!(denial.reason.as_str(), "token_expired");
+        }
+        other => panic!("expected a reported failure, got {other:?}"),
+    }
+    // No token is not a failure to report.
+    assert!(matches!(
+        run(&cfg, &request("/", &[])),
+        Decision::Forward(_, Outcome::Allowed(_))
+    ));
+}
+
+// ---------------------------------------------------------------- header case (nginx keeps the client's)
+
+#[test]
+fn header_names_in_the_clients_spelling() {
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "X-User-Id"}]);
+    v["providers"][0]["from_cookies"] = json!(["session"]);
+    let cfg = parse_config(&v);
+    let t = es_token(&claims());
+    // Authorization as nginx hands it over, with a forged identity header in two spellings.
+    let h = request(
+        "/",
+        &[
+            ("Authorization", &format!("Bearer {t}")),
+            ("X-User-Id", "root"),
+            ("x-USER-id", "root"),
+        ],
+    );
+    let d = run(&cfg, &h);
+    let m = mutations(&d);
+    for name in ["Authorization", "X-User-Id", "x-USER-id"] {
+        assert!(
+            m.remove.contains(&name.to_owned()),
+            "{name} not removed: {m:?}"
+        );
+    }
+    assert_eq!(set_value(m, "x-user-id"), Some("user-1"));
+
+    // Two spellings of Authorization with different tokens are two tokens.
+    let other = es_token(&claims_with(json!({"sub": "someone-else"})));
+    let h = request(
+        "/",
+        &[
+            ("Authorization", &format!("Bearer {t}")),
+            ("authorization", &format!("Bearer {other}")),
+        ],
+    );
+    assert_invalid_token(&run(&cfg, &h), "token_malformed");
+
+    // A token in a Cookie header spelled as the client did is found and stripped from it.
+    let h = request("/", &[("Cookie", &format!("theme=dark; session={t}"))]);
+    let d = run(&cfg, &h);
+    let m = mutations(&d);
+    assert!(m.remove.contains(&"Cookie".to_owned()), "{m:?}");
+    assert_eq!(set_value(m, "cookie"), Some("theme=dark"));
+}
+
+#[test]
+fn realm_is_the_host_the_client_asked_for() {
+    let cfg = parse_config(&base_config());
+    // nginx: `:authority` is its own server name, `host` is the client's.
+    let mut h = request("/", &[]);
+    h.retain(|(n, _)| n != ":authority");
+    h.push((":authority".into(), "vm:44391".into()));
+    h.push(("Host".into(), "orders.example.com".into()));
+    let r = rejection(&run(&cfg, &h)).clone();
+    assert_eq!(
+        resp_header(&r, "www-authenticate"),
+        Some("Bearer realm=\"orders.example.com\"")
+    );
+    // Envoy: no host header, `:authority` is the client's Host.
+    let r = rejection(&run(&cfg, &request("/", &[]))).clone();
+    assert_eq!(
+        resp_header(&r, "www-authenticate"),
+        Some(format!("Bearer realm=\"{AUTHORITY}\"").as_str())
+    );
+}
+
+#[test]
+fn array_claims_with_commas_are_not_set() {
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([
+        {"claim": "groups", "header": "x-groups"},
+        {"claim": "sub", "header": "x-user-id"}
+    ]);
+    let cfg = parse_config(&v);
+    let t = es_token(&claims_with(json!({"groups": ["a,b", "c"]})));
+    let d = run(&cfg, &bearer(&t));
+    let m = mutations(&d);
+    assert_eq!(set_value(m, "x-groups"), None, "{m:?}");
+    assert_eq!(
+        set_value(m, "x-user-id"),
+        Some("user-1"),
+        "the request is not failed"
+    );
+    let t = es_token(&claims_with(json!({"groups": ["a", "b"]})));
+    assert_eq!(
+        set_value(mutations(&run(&cfg, &bearer(&t))), "x-groups"),
+        Some("a,b")
+    );
 }
 
 // ---------------------------------------------------------------- header edits
