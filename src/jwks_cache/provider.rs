@@ -286,6 +286,7 @@ impl ProviderKeys {
     }
 
     /// Handles the answer of callout `token` for document `id`.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish(
         &mut self,
         id: DocId,
