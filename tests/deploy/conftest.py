@@ -9,22 +9,14 @@ target that provides it.
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))  # envoy.STATS_TAGS: the e2e bootstrap's tag extractors
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def artifact(env: str, default: Path, make_target: str) -> Path:
-    path = Path(os.environ.get(env) or default)
-    if not path.exists():
-        pytest.fail(f"{path} is missing: run `make {make_target}` (or set ${env})", pytrace=False)
-    return path
+from deployutil import REPO, artifact  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +27,3 @@ def cli() -> Path:
 @pytest.fixture(scope="session")
 def wasm() -> Path:
     return artifact("JWTGATE_WASM", REPO / "target" / "wasm32-wasip1" / "release" / "jwtgate.wasm", "build")
-
-
-def cargo_version() -> str:
-    m = re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M)
-    assert m, "no version in Cargo.toml"
-    return m.group(1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from deployutil import REPO
 
 from envoy import STATS_TAGS
 

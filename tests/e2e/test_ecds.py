@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from configs import remote
-from envoy import REPO, Envoy, request
+from envoy import REPO, Envoy, request, wasm_path
 from helpers import CORP_ISS, HOST, PARTNER_ISS
 from servers import JwksServer
 from tokens import EcKey, jwks, mint
@@ -205,9 +205,8 @@ def ecds_envoy(echo, idp, tmp_path, request):
     started = []
 
     def make(cfg, concurrency: int = 2):
-        from conftest import require_wasm
-
-        require_wasm()
+        if not wasm_path().is_file():
+            pytest.fail(f"jwtgate wasm not found at {wasm_path()}: run `make build` or set $JWTGATE_WASM", pytrace=False)
         env = EcdsEnvoy(cfg, upstream_port=echo.port, idp_port=idp.port, workdir=tmp_path / f"envoy{len(started)}",
                         concurrency=concurrency)
         started.append(env)
