@@ -280,6 +280,8 @@ def test_config_update_applies_live_without_failing_requests_and_reuses_keys(ecd
         # the event: the new audience and the new rule are observed (not a fixed sleep)
         wait_for(lambda: traffic._one(None, "api2") == "200" and traffic._one(None, "open") == "200", 15,
                  "the new config to take effect")
+        # seen once; then 8 times in a row on fresh connections (spread over both workers)
+        wait_for(lambda: all(traffic._one(None, "api2") == "200" for _ in range(8)), 10, "every worker on the new config")
         switched_at = time.monotonic()
         settle = switched_at + 1.0  # the other worker may take its new config a moment later
         wait_for(lambda: sum(1 for r in list(traffic.results) if r[0] > settle) >= 60, 30, "traffic on the new config")
