@@ -148,6 +148,7 @@ def test_wasmplugin_fields():
         assert spec["failStrategy"] == "FAIL_CLOSE"
         assert spec["url"].startswith("oci://"), spec["url"]
         assert spec["selector"]["matchLabels"], "a WasmPlugin without selector applies to the whole namespace"
+        assert spec["pluginName"] == "jwtgate", "Istio passes pluginName as root_id (as envoy.yaml's root_id)"
 
 
 CLUSTER_RE = re.compile(r"^outbound\|(\d+)\|([^|]*)\|([^|]+)$")
