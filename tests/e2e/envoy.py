@@ -49,6 +49,18 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------ bootstrap
 
+# Envoy tag extractors that turn jwtgate's counter names into Prometheus labels:
+#   wasmcustom.jwtgate.provider.<name>.denied.<reason> -> jwtgate_provider_denied{provider, reason}
+#   wasmcustom.jwtgate.provider.<name>.<counter>       -> jwtgate_provider_<counter>{provider}
+#   wasmcustom.jwtgate.denied.<reason>                 -> jwtgate_denied{reason}
+# The first capture group is cut from the name, the second is the tag's value. The same list is
+# in /envoy.yaml, deploy/envoy/ecds.yaml and deploy/istio/ (tests/deploy checks they agree).
+STATS_TAGS = [
+    {"tag_name": "provider", "regex": r"^wasmcustom\.jwtgate\.provider(\.([^.]+))\."},
+    {"tag_name": "reason", "regex": r"^wasmcustom\.jwtgate\.(?:provider\.[^.]+\.)?denied(\.([^.]+))$"},
+]
+
+
 
 def wasm_filter(plugin_config: Any, wasm: Path, failure_policy: str = "FAIL_RELOAD") -> dict:
     value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
@@ -122,6 +134,7 @@ def bootstrap(
     }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "stats_config": {"stats_tags": STATS_TAGS},
         "static_resources": {
             "listeners": [
                 {
