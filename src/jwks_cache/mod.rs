@@ -137,6 +137,14 @@ impl KeyCache {
             let Some(keys) = self.providers.get_mut(p) else {
                 continue;
             };
+            // Another VM (or the previous config's) may have published since this VM's last
+            // tick: never fetch what shared data already holds.
+            if keys.sync(store) {
+                return Plan {
+                    fetches: Vec::new(),
+                    decide_now: true,
+                };
+            }
             // Documents in order: the first one that can be fetched (discovery before JWKS).
             for doc in keys.missing(now_ms, refetch) {
                 let doc_refetch = refetch && doc == DocId::Jwks;

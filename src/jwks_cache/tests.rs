@@ -435,3 +435,21 @@ fn portable_hosts_fetch_per_request_but_share_backoff_and_the_window() {
         "backing off: decide now"
     );
 }
+
+#[test]
+fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // A VM of a new config (live update) gets its first request before its first tick.
+    let mut b = Vm::new(2);
+    let mut refetched = vec![false];
+    let plan = b
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, true, 10);
+    assert!(plan.fetches.is_empty() && plan.decide_now);
+    assert_eq!(b.state(10, false), "ready n=1 gen=1 refetch=true");
+}
