@@ -42,11 +42,13 @@ pub enum Reason {
     JwksUnavailable,
     /// The token's `jti` is revoked.
     TokenRevoked,
+    /// The request path has a spelling servers disagree on (refused with 400 before any rule).
+    PathAmbiguous,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -64,6 +66,7 @@ impl Reason {
         Reason::ClaimMismatch,
         Reason::JwksUnavailable,
         Reason::TokenRevoked,
+        Reason::PathAmbiguous,
     ];
 
     /// The contract's snake_case code.
@@ -86,6 +89,7 @@ impl Reason {
             Reason::ClaimMismatch => "claim_mismatch",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::TokenRevoked => "token_revoked",
+            Reason::PathAmbiguous => "path_ambiguous",
         }
     }
 

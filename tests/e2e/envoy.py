@@ -88,6 +88,15 @@ def _static_cluster(name: str, port: int) -> dict:
     }
 
 
+# The HTTP connection manager's path settings of the shipped envoy.yaml: they agree with the
+# contract's Paths section (Envoy normalizes first, and leaves %2F/%5C for the filter to refuse).
+SHIPPED_HCM_PATH_SETTINGS = {
+    "normalize_path": True,
+    "merge_slashes": True,
+    "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+}
+
+
 def bootstrap(
     *,
     plugin_config: Any | None,
@@ -97,10 +106,13 @@ def bootstrap(
     idp_port: int,
     wasm: Path | None = None,
     failure_policy: str = "FAIL_RELOAD",
+    hcm_settings: dict | None = None,
 ) -> dict:
     """An Envoy bootstrap: one listener -> [jwtgate wasm] -> router -> cluster `upstream`.
 
     plugin_config None builds the same proxy without the wasm filter (to check the harness).
+    hcm_settings are merged into the HTTP connection manager (None: Envoy's defaults; see
+    SHIPPED_HCM_PATH_SETTINGS for the shipped envoy.yaml's path settings).
     """
     http_filters = []
     if plugin_config is not None:
@@ -120,6 +132,7 @@ def bootstrap(
         },
         "http_filters": http_filters,
     }
+    hcm.update(hcm_settings or {})
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
@@ -240,6 +253,7 @@ class Envoy:
         log_level: str = "info",
         component_log_level: str | None = "wasm:debug",
         workdir: Path | None = None,
+        hcm_settings: dict | None = None,
     ) -> None:
         self.plugin_config = plugin_config
         self.concurrency = concurrency
@@ -255,6 +269,7 @@ class Envoy:
             idp_port=idp_port,
             wasm=self.wasm,
             failure_policy=failure_policy,
+            hcm_settings=hcm_settings,
         )
         self._write_config()
         self.cmd = [
