@@ -105,7 +105,10 @@ fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
 fn scrub(cfg: &Config, headers: &[(String, String)], normalized: Option<String>) -> Mutations {
     Mutations {
         remove: present_identity(cfg, headers),
-        set: normalized.map(|p| (":path".to_owned(), p)).into_iter().collect(),
+        set: normalized
+            .map(|p| (":path".to_owned(), p))
+            .into_iter()
+            .collect(),
     }
 }
 

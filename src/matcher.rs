@@ -125,13 +125,22 @@ mod tests {
         let cafe = rule(PathMatch::Prefix("/caf\u{e9}".into()), true);
         assert!(hit(&cafe, "/CAF\u{e9}/x"));
         assert!(!hit(&cafe, "/CAF\u{c9}"));
-        assert!(!hit(&rule(PathMatch::Prefix("/ab".into()), true), "/\u{e9}"));
+        assert!(!hit(
+            &rule(PathMatch::Prefix("/ab".into()), true),
+            "/\u{e9}"
+        ));
     }
 
     #[test]
     fn prefix_is_a_string_prefix_of_the_match_form() {
         let p = rule(PathMatch::Prefix("/healthz".into()), false);
-        for ok in ["/healthz", "/healthz/x", "/healthzz", "/healthz;v=1", "//healthz"] {
+        for ok in [
+            "/healthz",
+            "/healthz/x",
+            "/healthzz",
+            "/healthz;v=1",
+            "//healthz",
+        ] {
             assert!(hit(&p, ok), "{ok}");
         }
         for no in ["/HEALTHZ", "/health", "/x/healthz", "/healthz/../admin"] {

@@ -372,7 +372,10 @@ mod tests {
             assert!(ambiguous(p, false), "{p:?} should be refused");
         }
         for p in ["/a%2Fb", "/a%2fb", "/a%5Cb", "/a%5cb"] {
-            assert!(!ambiguous(p, true), "{p:?} is kept with escaped_slashes keep");
+            assert!(
+                !ambiguous(p, true),
+                "{p:?} is kept with escaped_slashes keep"
+            );
         }
         for p in ["/a\\b", "/a%00", "/a%", "*"] {
             assert!(ambiguous(p, true), "{p:?}: keep lets only %2F/%5C through");

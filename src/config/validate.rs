@@ -482,14 +482,18 @@ fn path_match(at: &str, m: RawMatch, escaped: EscapedSlashes) -> R<PathMatch> {
         if crate::path::ambiguous(&p, escaped == EscapedSlashes::Keep) {
             return err(
                 format!("{at}.{field}"),
-                format!("{p:?} can never match: request paths like it are refused (path_ambiguous)"),
+                format!(
+                    "{p:?} can never match: request paths like it are refused (path_ambiguous)"
+                ),
             );
         }
         let canonical = crate::path::canonical_rule(&p);
         if canonical != p {
             return err(
                 format!("{at}.{field}"),
-                format!("{p:?} can never match: requests are matched normalized, write {canonical:?}"),
+                format!(
+                    "{p:?} can never match: requests are matched normalized, write {canonical:?}"
+                ),
             );
         }
         Ok(p)
