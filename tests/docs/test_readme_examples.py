@@ -73,6 +73,8 @@ BAD = {
     "two forms": {"providers": [BASE], "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p", "any": [{"provider": "p"}]}}]},
     "match without form": {"providers": [BASE], "rules": [{"match": {}}]},
     "discovery on": {"providers": [dict(BASE, discovery=True)]},
+    "bad escaped_slashes": {"providers": [BASE], "escaped_slashes": "allow"},
+    "ignore_case not a boolean": {"providers": [BASE], "rules": [{"match": {"path": "/a", "ignore_case": "yes"}}]},
 }
 
 
