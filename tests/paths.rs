@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use jwtgate::config::Config;
+use jwtgate::config::{Config, PathMatch, Requirement, Rule};
 use jwtgate::gate::{Decision, Outcome};
 use jwtgate::{matcher, path};
 use proptest::prelude::*;
@@ -470,6 +470,43 @@ proptest! {
             // And a server that strips `;` parameters itself sees the same resource.
             let stripped: String = path::match_form(&forwarded).into_owned();
             prop_assert_eq!(rule_index(cfg, &stripped), rule_index(cfg, &forwarded));
+        }
+    }
+
+    #[test]
+    fn any_rule_reads_the_forwarded_path_as_the_request(
+        rule in tricky_path(),
+        p in tricky_path(),
+        exact in any::<bool>(),
+        ignore_case in any::<bool>(),
+    ) {
+        let keep = true;
+        // Config validation takes only origin-form rules, and only in this form.
+        let rule = path::canonical_rule(&format!("/{rule}"));
+        let p = format!("/{p}");
+        if path::ambiguous(&rule, keep) || path::ambiguous(&p, keep) {
+            return Ok(());
+        }
+        prop_assert_eq!(path::canonical_rule(&rule), rule.clone());
+        let rule = Rule {
+            matcher: if exact { PathMatch::Exact(rule) } else { PathMatch::Prefix(rule) },
+            ignore_case,
+            requires: Requirement::None,
+        };
+        let request = path::normalize(&p).into_owned();
+        let forwarded = path::normalize(&request).into_owned();
+        let stripped = path::match_form(&request).into_owned();
+        let hit = |x: &str| matcher::matches(&rule, &path::match_form(&path::normalize(x)));
+        prop_assert_eq!(hit(&p), hit(&forwarded));
+        prop_assert_eq!(hit(&p), hit(&stripped));
+        // The rule's own path (and, for an exact rule, with one trailing slash) matches it.
+        let own = match &rule.matcher {
+            PathMatch::Exact(r) | PathMatch::Prefix(r) => r.clone(),
+        };
+        prop_assert!(hit(&own));
+        if exact && !own.ends_with('/') {
+            let slashed = format!("{own}/");
+            prop_assert!(hit(&slashed));
         }
     }
 
