@@ -348,6 +348,7 @@ mod tests {
             "/a%5cb",
             "/a\\b",
             "/a#frag",
+            "/admin#frag",
             "/a%00b",
             "/a\u{0}b",
             "/a%0ab",

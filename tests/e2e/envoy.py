@@ -97,6 +97,15 @@ SHIPPED_HCM_PATH_SETTINGS = {
 }
 
 
+def hcm_from_env() -> dict:
+    """$JWTGATE_E2E_HCM: "default" (Envoy's defaults, the default) or "shipped" (the shipped
+    envoy.yaml's path settings), so that the whole suite can run with either."""
+    name = os.environ.get("JWTGATE_E2E_HCM", "default")
+    if name not in ("default", "shipped"):
+        raise RuntimeError(f"JWTGATE_E2E_HCM={name!r}: expected 'default' or 'shipped'")
+    return dict(SHIPPED_HCM_PATH_SETTINGS) if name == "shipped" else {}
+
+
 def bootstrap(
     *,
     plugin_config: Any | None,
@@ -255,6 +264,7 @@ class Envoy:
         workdir: Path | None = None,
         hcm_settings: dict | None = None,
     ) -> None:
+        """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults."""
         self.plugin_config = plugin_config
         self.concurrency = concurrency
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
@@ -269,7 +279,7 @@ class Envoy:
             idp_port=idp_port,
             wasm=self.wasm,
             failure_policy=failure_policy,
-            hcm_settings=hcm_settings,
+            hcm_settings=hcm_from_env() if hcm_settings is None else hcm_settings,
         )
         self._write_config()
         self.cmd = [

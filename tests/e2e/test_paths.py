@@ -202,7 +202,7 @@ CASES: list[tuple[bytes, str, object]] = [
     (b"/..", PLAIN, ("up", "/")),
 ]
 
-HCM = {"default": None, "shipped": SHIPPED_HCM_PATH_SETTINGS}
+HCM = {"default": {}, "shipped": SHIPPED_HCM_PATH_SETTINGS}
 
 
 @pytest.fixture(scope="module", params=sorted(HCM))
