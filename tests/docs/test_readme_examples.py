@@ -77,6 +77,8 @@ BAD = {
     "two forms": {"providers": [BASE], "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p", "any": [{"provider": "p"}]}}]},
     "match without form": {"providers": [BASE], "rules": [{"match": {}}]},
     "discovery with local keys": {"providers": [{"name": "p", "issuer": "https://i/", "discovery": True, "local_jwks": {"inline": {"keys": []}}}]},
+    "bad escaped_slashes": {"providers": [BASE], "escaped_slashes": "allow"},
+    "ignore_case not a boolean": {"providers": [BASE], "rules": [{"match": {"path": "/a", "ignore_case": "yes"}}]},
 }
 
 

@@ -1,7 +1,8 @@
 """Fixtures for the jwtgate end-to-end suite (real Envoy, real JWKS server, echo upstream).
 
 Run:  scripts/venv.sh && cargo build --release --target wasm32-wasip1 --lib && .venv/bin/pytest tests/e2e -q
-Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's).
+Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's),
+      JWTGATE_E2E_HCM=shipped (run with the shipped envoy.yaml's path settings; test_paths.py runs both).
 
 Layout: tokens.py (keys, JWKs, minting), servers.py (JWKS server whose behaviour tests change
 live; echo upstream), envoy.py (bootstrap generation, process, HTTP client, /stats), helpers.py

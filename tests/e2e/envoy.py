@@ -100,6 +100,24 @@ def _static_cluster(name: str, port: int) -> dict:
     }
 
 
+# The HTTP connection manager's path settings of the shipped envoy.yaml: they agree with the
+# contract's Paths section (Envoy normalizes first, and leaves %2F/%5C for the filter to refuse).
+SHIPPED_HCM_PATH_SETTINGS = {
+    "normalize_path": True,
+    "merge_slashes": True,
+    "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+}
+
+
+def hcm_from_env() -> dict:
+    """$JWTGATE_E2E_HCM: "default" (Envoy's defaults, the default) or "shipped" (the shipped
+    envoy.yaml's path settings), so that the whole suite can run with either."""
+    name = os.environ.get("JWTGATE_E2E_HCM", "default")
+    if name not in ("default", "shipped"):
+        raise RuntimeError(f"JWTGATE_E2E_HCM={name!r}: expected 'default' or 'shipped'")
+    return dict(SHIPPED_HCM_PATH_SETTINGS) if name == "shipped" else {}
+
+
 def bootstrap(
     *,
     plugin_config: Any | None,
@@ -109,10 +127,13 @@ def bootstrap(
     idp_port: int,
     wasm: Path | None = None,
     failure_policy: str = "FAIL_RELOAD",
+    hcm_settings: dict | None = None,
 ) -> dict:
     """An Envoy bootstrap: one listener -> [jwtgate wasm] -> router -> cluster `upstream`.
 
     plugin_config None builds the same proxy without the wasm filter (to check the harness).
+    hcm_settings are merged into the HTTP connection manager (None: Envoy's defaults; see
+    SHIPPED_HCM_PATH_SETTINGS for the shipped envoy.yaml's path settings).
     """
     http_filters = []
     if plugin_config is not None:
@@ -132,6 +153,7 @@ def bootstrap(
         },
         "http_filters": http_filters,
     }
+    hcm.update(hcm_settings or {})
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "stats_config": {"stats_tags": STATS_TAGS},
@@ -253,7 +275,9 @@ class Envoy:
         log_level: str = "info",
         component_log_level: str | None = "wasm:debug",
         workdir: Path | None = None,
+        hcm_settings: dict | None = None,
     ) -> None:
+        """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults."""
         self.plugin_config = plugin_config
         self.concurrency = concurrency
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
@@ -268,6 +292,7 @@ class Envoy:
             idp_port=idp_port,
             wasm=self.wasm,
             failure_policy=failure_policy,
+            hcm_settings=hcm_from_env() if hcm_settings is None else hcm_settings,
         )
         self._write_config()
         self.cmd = [

@@ -228,9 +228,13 @@ class _EchoHandler(_QuietHandler):
         headers: dict[str, list[str]] = {}
         for k, v in self.headers.items():
             headers.setdefault(k.lower(), []).append(v)
+        parts = self.requestline.split(" ")
         doc = {
             "method": self.command,
             "path": self.path,
+            # The request-target exactly as received: http.server reduces a leading "//" in
+            # `path` to "/" (gh-87389), which would hide what the proxy really sent.
+            "target": parts[1] if len(parts) == 3 else self.path,
             "headers": headers,
             "body": body.decode("latin-1"),
         }
@@ -241,7 +245,8 @@ class _EchoHandler(_QuietHandler):
 
 
 class EchoServer(_Base):
-    """Answers 200 with {"method","path","headers":{name:[values]},"body"} of what it received."""
+    """Answers 200 with {"method","path","target","headers":{name:[values]},"body"} of what it
+    received (`target`: the request line's, unaltered)."""
 
     handler_cls = _EchoHandler
 
