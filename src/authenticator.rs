@@ -2,6 +2,7 @@
 //! dates, issuer, audience, type — in that fixed order, each failure a reason code.
 
 use crate::cache::TokenCache;
+pub use crate::claims::Verified;
 use crate::claims::{self, Dates};
 use crate::config::Provider;
 use crate::keys::{Candidates, KeySet};
@@ -10,19 +11,6 @@ use crate::token::{self, Alg};
 use crate::Reason;
 use serde_json::{Map, Value};
 use std::rc::Rc;
-
-/// A token whose signature and claims passed every check of its provider.
-#[derive(Debug)]
-pub struct Verified {
-    /// The payload.
-    pub claims: Map<String, Value>,
-    /// Its dates, already range-checked.
-    pub dates: Dates,
-    /// The payload segment as received (for `forward_payload_header`).
-    pub payload_b64: String,
-    /// The header's `kid`.
-    pub kid: Option<String>,
-}
 
 /// What the key source can offer a provider right now.
 #[derive(Clone, Copy)]

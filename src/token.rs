@@ -117,6 +117,15 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Reason> {
     })
 }
 
+/// `typ` compared case-insensitively, with the optional `application/` prefix removed (RFC 7515 §4.1.9).
+pub fn normalize_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
