@@ -270,7 +270,10 @@ mod tests {
         assert!(Scalar::from_be_bytes_nonzero(&to_be(&n_minus_1)).is_some());
         assert!(Scalar::from_be_bytes_nonzero(&to_be(&one)).is_some());
         for bad in [[0u32; 8], N, n_plus_1, [u32::MAX; 8]] {
-            assert!(Scalar::from_be_bytes_nonzero(&to_be(&bad)).is_none(), "{bad:x?}");
+            assert!(
+                Scalar::from_be_bytes_nonzero(&to_be(&bad)).is_none(),
+                "{bad:x?}"
+            );
         }
         // r + n for a small r: still below 2^256, and refused.
         let small_plus_n = u256::adc(&N, &[5, 0, 0, 0, 0, 0, 0, 0]).0;
