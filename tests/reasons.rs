@@ -293,6 +293,13 @@ fn insufficient_scope() {
     assert!(allowed(&run(&cfg, &bearer(&t))));
     let t = es_token(&claims_with(json!({"scp": ["admin", "write"]})));
     assert!(allowed(&run(&cfg, &bearer(&t))));
+    // And the other way round: an array `scope` (Istio's samples), a string `scp` (Entra ID).
+    let t = es_token(&claims_with(json!({"scope": ["admin", "write"]})));
+    assert!(allowed(&run(&cfg, &bearer(&t))));
+    let t = es_token(&claims_with(json!({"scp": "admin write"})));
+    assert!(allowed(&run(&cfg, &bearer(&t))));
+    let t = es_token(&claims_with(json!({"scope": ["admin"], "scp": "write"})));
+    assert!(allowed(&run(&cfg, &bearer(&t))), "granted across both claims");
     // A scope is a whole word, not a substring.
     let t = es_token(&claims_with(json!({"scope": "administrator write"})));
     assert_eq!(reason_of(&run(&cfg, &bearer(&t))), "insufficient_scope");

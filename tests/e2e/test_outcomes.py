@@ -205,6 +205,11 @@ def test_scope_string_and_scp_array_grant(gw, keys):
     assert gw.get("/admin", token=corp(keys, scp=["admin"])).status == 200
     assert gw.get("/scoped/x", token=corp(keys, scope="write read extra")).status == 200
     assert gw.get("/scoped/x", token=corp(keys, scp=["read", "write"])).status == 200
+    # Istio's samples send an array `scope`, Entra ID a string `scp`: both forms of both claims.
+    assert gw.get("/admin", token=corp(keys, scope=["read", "admin"])).status == 200
+    assert gw.get("/admin", token=corp(keys, scp="read admin")).status == 200
+    denied = corp(keys, scope=["read", "administrator"])
+    assert_403(gw.get("/admin", token=denied), "insufficient_scope", scope="admin", token=denied)
 
 
 def test_claim_mismatch_is_403_without_scope_param(gw, keys):
