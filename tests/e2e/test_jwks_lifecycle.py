@@ -333,8 +333,15 @@ def test_failing_endpoint_is_retried_with_backoff_not_hammered(envoy_factory, jw
     while time.monotonic() < end:  # steady traffic during a 5 s outage
         statuses += [r.status for r in parallel(4, lambda i: gw.get("/h", token=tok(key), timeout=20))]
     assert set(statuses) == {503}, statuses
-    n = jwks_server.count(JWKS_PATH)
-    assert 2 <= n <= 10, f"{n} JWKS fetches in 5 s of outage (expected retries with exponential backoff)"
+    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # Retry n waits 0.5 s * 2^(n-1), its lower quarter jittered (contract: 0.5 s doubling, at
+    # most 30 s): gaps of ~0.375-0.5, 0.75-1, 1.5-2, 3-4 s, give or take a 100 ms tick.
+    assert len(gaps) >= 3, f"expected at least 4 fetches in 5 s, got {len(times)}"
+    for i, gap in enumerate(gaps[:3]):
+        base = 0.5 * 2**i
+        assert 0.75 * base - 0.05 <= gap <= base + 0.35, f"retry {i + 1} after {gap:.2f} s: gaps {gaps}"
+    assert len(times) <= 6, f"{len(times)} JWKS fetches in 5 s of outage: hammered, not backed off"
 
 
 def test_two_remote_providers_one_fetch_each(envoy_factory, jwks_server):
