@@ -115,6 +115,10 @@ pub fn authenticate(
     let candidates = match set.candidates(alg, kid) {
         Candidates::Keys(k) => k,
         Candidates::None if refetch_allowed && claims_issuer => return Auth::NeedRefetch,
+        // A key this provider never had, for a token that is not even its issuer's: the token
+        // is another provider's, and saying so tells more than "unknown kid" (and under `any`
+        // lets that provider's own verdict speak).
+        Candidates::None if !claims_issuer => return fail(Reason::WrongIssuer, kid),
         Candidates::None => return fail(Reason::UnknownKid, kid),
     };
     if !candidates
