@@ -133,8 +133,9 @@ fn reason(a: &Auth) -> Option<Reason> {
 
 fn check_example(token: &str, jwk: Value, alg: Alg) {
     let set = keyset(jwk.clone());
-    let (header, claims) = authenticator::check_signature(&[alg], &set, token, 8192)
+    let (header, payload) = authenticator::check_signature(&[alg], &set, token, 8192)
         .unwrap_or_else(|f| panic!("{f:?}"));
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(header.alg, alg.name());
     assert_eq!(claims["iss"], "joe");
     assert_eq!(claims["exp"], RFC7515_EXP);
@@ -241,10 +242,23 @@ fn rfc7520_4_1_rs256_signature_verifies() {
     assert_eq!(keys.len(), 1);
     assert!(keys[0].verify(input.as_bytes(), &sig));
     assert!(!keys[0].verify(format!("{input}x").as_bytes(), &sig));
-    // As a JWT it is not one: the payload is not a JSON object.
+    // The JWS layer verifies the text payload (RFC 7515 signs octets)...
     let token = format!("{input}.{R7520_41_SIG}");
-    let r = authenticator::check_signature(&[Alg::Rs256], &set, &token, 8192);
-    assert_eq!(r.err().map(|f| f.reason), Some(Reason::TokenMalformed));
+    let (_, payload) = authenticator::check_signature(&[Alg::Rs256], &set, &token, 8192)
+        .unwrap_or_else(|f| panic!("{f:?}"));
+    assert!(String::from_utf8(payload)
+        .unwrap()
+        .starts_with("It\u{2019}s a dangerous business, Frodo"));
+    // ...but as a JWT it is not one: the payload is not a JSON object.
+    let cfg = common::parse_config(&json!({"providers": [{
+        "name": "rfc", "issuer": "joe", "require_expiration": false,
+        "local_jwks": {"inline": {"keys": [
+            {"kty": "RSA", "kid": R7520_KID, "use": "sig", "n": R7520_N, "e": "AQAB"}]}}
+    }]}));
+    assert_eq!(
+        reason(&authenticate(&cfg, &token, 0)),
+        Some(Reason::TokenMalformed)
+    );
 }
 
 #[test]
