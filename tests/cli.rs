@@ -227,7 +227,7 @@ fn admin_rules() -> Value {
     ])
 }
 
-fn request(cfg: &PathBuf, path: &str, extra: &[&str]) -> Output {
+fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
     let mut args = owned(&[
         "check",
         "--config",
@@ -700,7 +700,7 @@ fn signature_only_verifies_the_rfc_7515_and_7520_examples() {
         (a2_token(), a2_jwk(), "RS256"),
         (a3_token(), a3_jwk(), "ES256"),
     ] {
-        let o = sig_only(&jwks(&[jwk.clone()]), &token);
+        let o = sig_only(&jwks(std::slice::from_ref(&jwk)), &token);
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -713,7 +713,7 @@ fn signature_only_verifies_the_rfc_7515_and_7520_examples() {
         assert_eq!(v["header"]["alg"], json!(alg));
         assert_eq!(v["claims"]["iss"], json!("joe"));
         assert_eq!(v["payload"], Value::Null);
-        let o = sig_only(&jwks(&[jwk.clone()]), &tamper(&token));
+        let o = sig_only(&jwks(std::slice::from_ref(&jwk)), &tamper(&token));
         assert_eq!(o.status.code(), Some(1), "{alg} tampered");
         assert_eq!(json_out(&o)["reason"], json!("bad_signature"));
         // The full validation of the same example (expired since 2011) is another question.
@@ -801,7 +801,7 @@ fn signature_only_with_unusable_keys_is_invalid_unknown_kid() {
         (json!({"kty": "RSA", "n": A2_N, "e": "AQ"}), "rsa_invalid"),
     ];
     for (jwk, why) in cases {
-        let o = sig_only(&jwks(&[jwk.clone()]), &token);
+        let o = sig_only(&jwks(std::slice::from_ref(&jwk)), &token);
         assert_eq!(
             o.status.code(),
             Some(1),

@@ -421,7 +421,7 @@ fn report_token(
             let text = if a.json {
                 let mut v = json!({"valid": true, "claims": claims});
                 if let Some(p) = provider {
-                    v["provider"] = json!(p);
+                    crate::out::set(&mut v, "provider", json!(p));
                 }
                 format!("{v}\n")
             } else {
@@ -457,7 +457,7 @@ fn report_token(
             let text = if a.json {
                 let mut v = json!({"valid": false, "reason": reason.as_str(), "kid": kid});
                 if let Some(p) = provider {
-                    v["provider"] = json!(p);
+                    crate::out::set(&mut v, "provider", json!(p));
                 }
                 format!("{v}\n")
             } else {
@@ -494,6 +494,13 @@ impl KeyLookup for CliKeys {
 }
 
 fn cli_keys(cfg: &Config, files: &JwksFiles) -> Result<CliKeys, UsageError> {
+    let any_remote = cfg
+        .providers
+        .iter()
+        .any(|p| matches!(p.jwks, JwksSource::Remote(_)));
+    if files.all.is_some() && !any_remote {
+        out::warn("jwtgate: every provider has local_jwks: --jwks is not used");
+    }
     let mut slots = Vec::new();
     for p in &cfg.providers {
         if let Some(Revocation::Remote(r)) = &p.revocation {
@@ -625,14 +632,14 @@ fn requirement_json(cfg: &Config, r: &Requirement) -> Value {
         } => {
             let mut v = json!({ "provider": provider_name(cfg, *provider) });
             if !scopes.is_empty() {
-                v["scopes"] = json!(scopes);
+                crate::out::set(&mut v, "scopes", json!(scopes));
             }
             if !claims.is_empty() {
                 let m: Map<String, Value> = claims
                     .iter()
                     .map(|c| (claim_path(c), Value::Array(c.values.clone())))
                     .collect();
-                v["claims"] = Value::Object(m);
+                crate::out::set(&mut v, "claims", Value::Object(m));
             }
             v
         }

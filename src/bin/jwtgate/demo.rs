@@ -105,10 +105,14 @@ impl Idp {
                     "exp": now() + exp_in,
                 });
                 if let Some(scope) = req.param("scope") {
-                    claims["scope"] = json!(scope);
+                    crate::out::set(&mut claims, "scope", json!(scope));
                 }
                 if let Some(roles) = req.param("roles") {
-                    claims["roles"] = json!(roles.split(',').collect::<Vec<_>>());
+                    crate::out::set(
+                        &mut claims,
+                        "roles",
+                        json!(roles.split(',').collect::<Vec<_>>()),
+                    );
                 }
                 ok("text/plain", format!("{}\n", mint(current, &claims)))
             }

@@ -318,7 +318,7 @@ fn any_of(list: Vec<Option<Value>>) -> Option<Value> {
 fn provider_req(name: &str, claims: &Map<String, Value>) -> Value {
     let mut v = json!({ "provider": name });
     if !claims.is_empty() {
-        v["claims"] = Value::Object(claims.clone());
+        crate::out::set(&mut v, "claims", Value::Object(claims.clone()));
     }
     v
 }

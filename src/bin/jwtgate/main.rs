@@ -5,6 +5,17 @@
 //! Exit status: 0 valid (the request goes upstream), 1 invalid, 2 usage or configuration error.
 //! Output goes through `writeln!`: a closed pipe ends the command quietly, never a panic.
 
+// Nothing a user types, and no token, JWKS, config or YAML file, may make the command panic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::indexing_slicing
+)]
+
 mod check;
 mod demo;
 mod istio;

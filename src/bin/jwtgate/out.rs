@@ -19,3 +19,10 @@ pub fn print(text: &str) -> Result<(), UsageError> {
 pub fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
+
+/// `v[key] = value` for a JSON object (indexing would panic on any other value).
+pub fn set(v: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_owned(), value);
+    }
+}
