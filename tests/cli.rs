@@ -1074,3 +1074,44 @@ fn from_istio_refuses_what_it_cannot_map() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.yaml"));
 }
+
+#[test]
+fn token_in_places_the_token_where_the_provider_looks() {
+    let cfg = rules_config(admin_rules());
+    let t = es_token(&claims());
+    let o = request(
+        &cfg,
+        "/orders?x=1",
+        &["--token-in", "param:access_token", &t],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(json_out(&o)["set_headers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!([":path", "/orders?x=1"])));
+    let o = request(
+        &cfg,
+        "/orders",
+        &["--token-in", "cookie:session", "-H", "cookie: a=1", &t],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(json_out(&o)["set_headers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(["cookie", "a=1"])));
+    // A header the provider does not read: the token is not seen.
+    let o = request(&cfg, "/orders", &["--token-in", "header:x-jwt", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json_out(&o)["reason"], json!("token_missing"));
+
+    let mut c = base_config();
+    c["providers"][0]["from_headers"] = json!([{"name": "x-jwt"}]);
+    let c = temp_file("xjwt.json", &c.to_string());
+    let o = request(&c, "/", &["--token-in", "header:X-JWT", &t]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json_out(&o)["remove_headers"], json!(["X-JWT"]));
+    let o = request(&c, "/", &[&t]);
+    assert_eq!(json_out(&o)["reason"], json!("token_missing"));
+    let o = request(&c, "/", &["--token-in", "somewhere", &t]);
+    assert_eq!(o.status.code(), Some(2));
+}

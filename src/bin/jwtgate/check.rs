@@ -81,6 +81,15 @@ pub struct CheckArgs {
     /// The request carries no TOKEN (only what --header and --path give).
     #[arg(long, requires = "path", conflicts_with = "token")]
     no_token: bool,
+    /// Where TOKEN goes: `bearer` (`authorization: Bearer TOKEN`, the default), `header:NAME`
+    /// (the whole value), `param:NAME` (a query parameter), `cookie:NAME`.
+    #[arg(
+        long,
+        value_name = "WHERE",
+        requires = "path",
+        conflicts_with = "no_token"
+    )]
+    token_in: Option<String>,
     /// Check the JWS layer only (RFC 7515): the payload may be anything, claims are not read.
     #[arg(long)]
     signature_only: bool,
@@ -562,23 +571,91 @@ fn parse_header(arg: &str) -> Result<(String, String), UsageError> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
+/// Where `--token-in` puts TOKEN.
+enum Placement {
+    Bearer,
+    Header(String),
+    Param(String),
+    Cookie(String),
+}
+
+fn placement(arg: Option<&str>) -> Result<Placement, UsageError> {
+    let bad = |a: &str| {
+        UsageError(format!(
+            "--token-in {a:?}: expected bearer, header:NAME, param:NAME or cookie:NAME"
+        ))
+    };
+    let Some(a) = arg else {
+        return Ok(Placement::Bearer);
+    };
+    if a == "bearer" {
+        return Ok(Placement::Bearer);
+    }
+    let (kind, name) = a.split_once(':').ok_or_else(|| bad(a))?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(a));
+    }
+    match kind {
+        "header" => Ok(Placement::Header(name.to_owned())),
+        "param" => Ok(Placement::Param(name.to_owned())),
+        "cookie" => Ok(Placement::Cookie(name.to_owned())),
+        _ => Err(bad(a)),
+    }
+}
+
 /// The request headers as a host hands them over: pseudo-headers first, then `--header`s in
-/// order, then the token as `authorization: Bearer TOKEN` unless the request already carries it.
+/// order, then the token where `--token-in` says (`authorization: Bearer TOKEN` by default),
+/// unless the request already carries it.
 fn request_headers(
     a: &CheckArgs,
     path: &str,
     token: Option<&str>,
 ) -> Result<Vec<(String, String)>, UsageError> {
-    let user: Vec<(String, String)> = a
+    let mut user: Vec<(String, String)> = a
         .headers
         .iter()
         .map(|h| parse_header(h))
         .collect::<Result<_, _>>()?;
+    let place = placement(a.token_in.as_deref())?;
+    let mut path = path.to_owned();
+    let mut extra: Option<(String, String)> = None;
+    match token {
+        Some(t) if !a.no_token => {
+            let carried = path.contains(t) || user.iter().any(|(_, v)| v.contains(t));
+            if !carried {
+                match place {
+                    Placement::Bearer => {
+                        extra = Some(("authorization".to_owned(), format!("Bearer {t}")))
+                    }
+                    Placement::Header(name) => extra = Some((name, t.to_owned())),
+                    Placement::Param(name) => {
+                        let sep = if path.contains('?') { '&' } else { '?' };
+                        path = format!("{path}{sep}{name}={t}");
+                    }
+                    Placement::Cookie(name) => {
+                        // Into the request's cookie header when it has one, as a browser sends it.
+                        match user
+                            .iter_mut()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+                        {
+                            Some((_, v)) => *v = format!("{v}; {name}={t}"),
+                            None => extra = Some(("cookie".to_owned(), format!("{name}={t}"))),
+                        }
+                    }
+                }
+            }
+        }
+        Some(_) => {}
+        None if a.no_token || !a.headers.is_empty() => {}
+        None => {
+            return Err(UsageError(
+                "no token given: give TOKEN (or -), --no-token, or --header".into(),
+            ))
+        }
+    }
     let method = a.method.clone().unwrap_or_else(|| "GET".into());
-    let mut headers = vec![
-        (":method".to_owned(), method),
-        (":path".to_owned(), path.to_owned()),
-    ];
+    let mut headers = vec![(":method".to_owned(), method), (":path".to_owned(), path)];
     if !user
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case(":authority"))
@@ -595,21 +672,7 @@ fn request_headers(
         headers.push((":authority".to_owned(), authority));
     }
     headers.extend(user);
-    match token {
-        Some(t) if !a.no_token => {
-            let carried = path.contains(t) || headers.iter().any(|(_, v)| v.contains(t));
-            if !carried {
-                headers.push(("authorization".to_owned(), format!("Bearer {t}")));
-            }
-        }
-        Some(_) => {}
-        None if a.no_token || !a.headers.is_empty() => {}
-        None => {
-            return Err(UsageError(
-                "no token given: give TOKEN (or -), --no-token, or --header".into(),
-            ))
-        }
-    }
+    headers.extend(extra);
     Ok(headers)
 }
 
@@ -714,9 +777,13 @@ fn request_verdict(
             )
         }
     };
+    let sent_path = headers
+        .iter()
+        .find(|(n, _)| n == ":path")
+        .map_or(path, |(_, v)| v.as_str());
     let rule = match outcome {
         Outcome::Preflight => None,
-        _ => jwtgate::matcher::rule_for(cfg, path),
+        _ => jwtgate::matcher::rule_for(cfg, sent_path),
     };
     let requirement = match outcome {
         Outcome::Preflight => &Requirement::None,
