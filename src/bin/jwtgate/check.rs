@@ -14,7 +14,7 @@ use jwtgate::cache::TokenCache;
 use jwtgate::config::{self, Config, JwksSource, PathMatch, Provider, Requirement, Revocation};
 use jwtgate::config::{ClaimRequirement, TokenSources};
 use jwtgate::gate::{self, Decision, Mutations, Outcome, Start};
-use jwtgate::keys::{JwksError, KeySet, MAX_JWKS_BYTES};
+use jwtgate::keys::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES};
 use jwtgate::outcome::{self, Rejection};
 use jwtgate::token::{self, Alg};
 use jwtgate::verifier::{Denial, KeyLookup};
@@ -135,8 +135,14 @@ fn load_jwks(path: &Path) -> Result<LoadedKeys, UsageError> {
         Err(e) => return Err(UsageError(format!("{name}: {e}"))),
     };
     for s in &skipped {
+        let hint = match s.why {
+            SkipReason::PrivateMaterial => {
+                " (the filter never trusts a JWKS that publishes private keys: give the public part)"
+            }
+            _ => "",
+        };
         out::warn(&format!(
-            "jwtgate: {name}: key kid={} skipped: {}",
+            "jwtgate: {name}: key kid={} skipped: {}{hint}",
             s.kid.as_deref().map_or("-".into(), gate::log_safe),
             s.why.as_str()
         ));
@@ -917,10 +923,10 @@ impl View<'_> {
             None if matches!(self.outcome, Outcome::Preflight) => {}
             None => s.push_str("rule: none matched (any provider required)\n"),
         }
-        s.push_str(&format!(
-            "requires: {}\n",
-            requirement_json(self.cfg, self.requirement)
-        ));
+        match self.requirement {
+            Requirement::None => s.push_str("requires: nothing (no token needed)\n"),
+            r => s.push_str(&format!("requires: {}\n", requirement_json(self.cfg, r))),
+        }
         if let Some(d) = denial {
             if let Some(p) = d.provider.and_then(|i| self.cfg.providers.get(i)) {
                 let kid = d.kid.as_deref().map_or("-".into(), gate::log_safe);
