@@ -1115,3 +1115,61 @@ fn token_in_places_the_token_where_the_provider_looks() {
     let o = request(&c, "/", &["--token-in", "somewhere", &t]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn from_istio_deny_without_principal_requires_a_token_on_its_paths() {
+    // Through standard input, as `kubectl get … -o yaml | jwtgate config from-istio -`.
+    let text = std::fs::read_to_string(fixture("end-user-auth.yaml")).unwrap();
+    let mut child = bin()
+        .args(["config", "from-istio", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cfg = json_out(&o);
+    assert_eq!(
+        cfg["rules"],
+        json!([
+            {"match": {"path": "/headers"}, "requires": {"provider": "secure-istio-io"}},
+            {"match": {"prefix": "/"}, "requires": {"allow_missing": {"provider": "secure-istio-io"}}}
+        ])
+    );
+    // The verdicts: /headers without a token is 401, /ip without one passes, a bad token fails.
+    let f = temp_file("deny.json", &cfg.to_string());
+    let keys = jwks_file();
+    let base = |path: &str| {
+        owned(&[
+            "check",
+            "--config",
+            f.to_str().unwrap(),
+            "--jwks",
+            keys.to_str().unwrap(),
+            "--path",
+            path,
+            "--now",
+            NOW_S,
+            "--json",
+        ])
+    };
+    let mut a = base("/headers");
+    a.push("--no-token".into());
+    let o = run_bin(&refs(&a));
+    assert_eq!(json_out(&o)["status"], json!(401));
+    let mut a = base("/ip");
+    a.push("--no-token".into());
+    assert_eq!(run_bin(&refs(&a)).status.code(), Some(0));
+    let mut a = base("/ip");
+    a.push(es_token(&json!({"iss": "elsewhere", "exp": NOW + 60})));
+    let o = run_bin(&refs(&a));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json_out(&o)["reason"], json!("wrong_issuer"));
+}
