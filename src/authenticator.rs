@@ -162,21 +162,23 @@ fn not_revoked(
     }
 }
 
-/// The JWS layer alone (size, parse, algorithm allow-list, key choice, signature), for
-/// `jwtgate check --signature-only`: returns the header and the still unchecked claims.
+/// The JWS layer alone (RFC 7515: size, parse, algorithm allow-list, key choice, signature),
+/// for `jwtgate check --signature-only`. The payload may be any octets (RFC 7520 §4 signs a
+/// text); only this path accepts one that is not a JSON object. Returns the header and the
+/// verified, still unread payload.
 pub fn check_signature(
     algorithms: &[Alg],
     keys: &KeySet,
     token: &str,
     max_token_size: usize,
-) -> Result<(token::Header, Map<String, Value>), Failure> {
+) -> Result<(token::Header, Vec<u8>), Failure> {
     if token.len() > max_token_size {
         return Err(Failure {
             reason: Reason::TokenTooLarge,
             kid: None,
         });
     }
-    let t = token::parse(token).map_err(|reason| Failure { reason, kid: None })?;
+    let t = token::parse_jws(token).map_err(|reason| Failure { reason, kid: None })?;
     let kid = t.header.kid.clone();
     let failure = |reason| Failure {
         reason,
@@ -194,5 +196,5 @@ pub fn check_signature(
     {
         return Err(failure(Reason::BadSignature));
     }
-    Ok((t.header, t.claims))
+    Ok((t.header, t.payload))
 }
