@@ -26,6 +26,7 @@ pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod crypto;
+pub mod edits;
 pub mod extract;
 pub mod gate;
 pub mod json;

@@ -20,6 +20,7 @@ pub fn dispatch(vm: &mut VmState, f: &Fetch, context: Option<u32>, now_ms: u64) 
     let c = &f.callout;
     let headers = [
         (":method", "GET"),
+        (":scheme", c.scheme),
         (":path", c.path.as_str()),
         (":authority", c.authority.as_str()),
         ("accept", "application/json"),
@@ -67,8 +68,9 @@ pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
             .map(|(_, v)| v.trim().to_owned())
     };
     let status = value(":status").and_then(|s| s.parse::<u32>().ok());
-    // nginx says why a callout failed in a pseudo-header of its own.
-    if let Some(ds) = value(":dispatch_status").filter(|s| s != "ok" && status.is_none()) {
+    // nginx says why a callout failed in a pseudo-header of its own, also when a status and
+    // part of the body arrived before the connection broke.
+    if let Some(ds) = value(":dispatch_status").filter(|s| s != "ok") {
         return Answer::NoResponse(crate::logsafe::log_safe(&ds));
     }
     if headers.is_empty() && body_size == 0 {
@@ -85,8 +87,9 @@ pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
         Vec::new()
     } else {
         match abi::buffer(Buffer::CallResponseBody, 0, body_size) {
-            Ok(b) => b.unwrap_or_default(),
-            Err(_) => return Answer::NoResponse("answer cut off mid-body".into()),
+            // nginx announces the Content-Length as the size even when less arrived.
+            Ok(Some(b)) if b.len() == body_size => b,
+            _ => return Answer::NoResponse("answer cut off mid-body".into()),
         }
     };
     if matches!(status, Some(503) | Some(504)) {

@@ -5,6 +5,7 @@ use super::fetch;
 use super::metrics::{Event, ProviderEvent};
 use super::state::{RequestState, VmState};
 use super::store::HostStore;
+use crate::edits::{self, Edit, Removal};
 use crate::gate::{self, Decision, Mutations, Outcome, Start};
 use crate::jwks_cache::RequestView;
 use crate::outcome;
@@ -68,12 +69,17 @@ fn internal_error() {
     );
 }
 
-fn apply_mutations(m: &Mutations) {
-    for name in &m.remove {
-        let _ = abi::remove_header(name);
-    }
-    for (name, value) in &m.set {
-        let _ = abi::set_header(name, value);
+fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
+    // Only Envoy is known to really remove a header; elsewhere an empty value is dropped.
+    let removal = match vm.try_borrow() {
+        Ok(v) if v.resumable => Removal::Remove,
+        _ => Removal::Blank,
+    };
+    for e in edits::edits(m, removal) {
+        let _ = match e {
+            Edit::Remove(name) => abi::remove_header(&name),
+            Edit::Set(name, value) => abi::set_header(&name, &value),
+        };
     }
 }
 
@@ -134,7 +140,7 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
 fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
     match decision {
         Decision::Forward(m, outcome) => {
-            apply_mutations(&m);
+            apply_mutations(vm, &m);
             record(vm, &outcome, None);
             Step::Continue
         }
@@ -341,16 +347,32 @@ fn request_headers() -> Option<Vec<(String, String)>> {
     abi::headers(Map::RequestHeaders).ok()
 }
 
+/// nginx hands the filter a decoded, normalized `:path` (`%2F` already a `/`, `/x/../a`
+/// already `/a`): judge the request line as the client sent it, `$request_uri`, where the
+/// host has it. Paths rules then mean the same on every host.
+fn raw_path_from_nginx(headers: &mut [(String, String)]) {
+    let Ok(Some(raw)) = abi::property(&["ngx", "request_uri"]) else {
+        return;
+    };
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    if let Some((_, path)) = headers.iter_mut().find(|(n, _)| n == ":path") {
+        *path = raw;
+    }
+}
+
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let Some(vm) = self.vm.clone() else {
             internal_error();
             return Action::Pause;
         };
-        let Some(headers) = request_headers() else {
+        let Some(mut headers) = request_headers() else {
             internal_error();
             return Action::Pause;
         };
+        if vm.try_borrow().is_ok_and(|v| !v.resumable) {
+            raw_path_from_nginx(&mut headers);
+        }
         let cfg = match vm.try_borrow() {
             Ok(v) => v.cfg.clone(),
             Err(_) => {

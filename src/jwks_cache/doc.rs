@@ -43,6 +43,8 @@ pub enum Freshness {
 pub struct Callout {
     /// Upstream.
     pub cluster: String,
+    /// `:scheme`: hosts without clusters (nginx) choose TLS by it.
+    pub scheme: &'static str,
     /// `:authority`.
     pub authority: String,
     /// `:path`.
@@ -321,12 +323,13 @@ impl<T: Content> Doc<T> {
     }
 
     /// Whether the root should fetch now: nothing loaded, due for refresh, stale, or a
-    /// failed refetch wants a retry, or `demand` (requests wait) — and no fetch in flight.
-    pub fn due(&self, now_ms: u64, demand: bool) -> bool {
+    /// failed refetch wants a retry — and no fetch in flight. Paused requests add nothing:
+    /// what they wait for is one of these (a fresh document is never fetched for them).
+    pub fn due(&self, now_ms: u64) -> bool {
         if self.endpoint.is_none() || !self.lease.available(now_ms) || !self.inflight.is_empty() {
             return false;
         }
-        demand || self.lease.refetch || !matches!(self.freshness(now_ms), Freshness::Fresh)
+        self.lease.refetch || !matches!(self.freshness(now_ms), Freshness::Fresh)
     }
 
     /// Asks for a fetch. `shared`: take the lease (one fetch across VMs); otherwise a
@@ -377,6 +380,11 @@ impl<T: Content> Doc<T> {
         }
         Begin::Go(Callout {
             cluster: self.policy.cluster.clone(),
+            scheme: if endpoint.uri.starts_with("https://") {
+                "https"
+            } else {
+                "http"
+            },
             authority: endpoint.authority,
             path: endpoint.path,
             timeout_ms: self.policy.timeout_ms,

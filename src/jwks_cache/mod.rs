@@ -82,8 +82,8 @@ impl KeyCache {
         changed
     }
 
-    /// The periodic step: learn of other VMs' fetches, start due fetches (refresh, retries, and
-    /// fetches paused requests need that nobody is making), and pick the requests to wake.
+    /// The periodic step: learn of other VMs' fetches, start due fetches (first fetches,
+    /// refreshes, retries after backoff), and pick the requests to wake.
     pub fn tick(&mut self, store: &mut dyn SharedStore, now_ms: u64) -> Tick {
         let mut out = Tick::default();
         for p in &mut self.providers {
@@ -96,8 +96,7 @@ impl KeyCache {
             .waiters
             .ready(|p| providers.get(p).map_or(0, ProviderKeys::events), now_ms);
         for (i, p) in self.providers.iter_mut().enumerate() {
-            let demand = self.waiters.waiting_for(i);
-            for doc in p.due(now_ms, demand) {
+            for doc in p.due(now_ms) {
                 if let Begin::Go(callout) = p.begin(doc, store, self.owner, now_ms, false, true) {
                     out.fetches.push(Fetch {
                         provider: i,

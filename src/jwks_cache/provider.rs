@@ -158,12 +158,13 @@ impl ProviderKeys {
         }
     }
 
-    /// Counts successful fetches of every document: a waiter wakes when it moves.
+    /// Counts successful fetches of what a paused request waits for (keys, and a revocation
+    /// list): it wakes when this moves. Discovery is not counted: it only leads to a JWKS
+    /// fetch, and waking a request waiting for a refetch on it would fail it too early.
     pub fn events(&self) -> u64 {
         let j = self.jwks.as_ref().map_or(0, Doc::events);
-        let d = self.discovery.as_ref().map_or(0, Doc::events);
         let r = self.revocation.as_ref().map_or(0, Doc::events);
-        j.wrapping_add(d).wrapping_add(r)
+        j.wrapping_add(r)
     }
 
     /// The key-set generation verified tokens are cached under.
@@ -192,24 +193,16 @@ impl ProviderKeys {
         out
     }
 
-    /// The documents the root should fetch now (refresh, retry, or `demand` from waiters).
-    pub fn due(&self, now_ms: u64, demand: bool) -> Vec<DocId> {
+    /// The documents the root should fetch now (first fetch, refresh, retry).
+    pub fn due(&self, now_ms: u64) -> Vec<DocId> {
         let mut out = Vec::new();
-        if self
-            .discovery
-            .as_ref()
-            .is_some_and(|d| d.due(now_ms, demand))
-        {
+        if self.discovery.as_ref().is_some_and(|d| d.due(now_ms)) {
             out.push(DocId::Discovery);
         }
-        if self.jwks.as_ref().is_some_and(|d| d.due(now_ms, demand)) {
+        if self.jwks.as_ref().is_some_and(|d| d.due(now_ms)) {
             out.push(DocId::Jwks);
         }
-        if self
-            .revocation
-            .as_ref()
-            .is_some_and(|d| d.due(now_ms, demand))
-        {
+        if self.revocation.as_ref().is_some_and(|d| d.due(now_ms)) {
             out.push(DocId::Revocation);
         }
         out

@@ -1,0 +1,109 @@
+//! A decision's header edits as a host can carry them out.
+//!
+//! Envoy removes a header when asked. Kong's ngx_wasm_module (0.6) only marks a removed header,
+//! and nginx's proxy still forwards it; what nginx does drop is a header whose value is empty
+//! under `proxy_set_header Name $http_name` (deploy/nginx/nginx.conf). So on such hosts a
+//! removal becomes "set to empty", and a rewritten `:path` always carries its `?` (a path
+//! without one leaves nginx's original query in place).
+
+use crate::gate::Mutations;
+
+/// How the host takes a request header away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// A real removal (Envoy).
+    Remove,
+    /// Set to an empty value (nginx: dropped by `proxy_set_header`).
+    Blank,
+}
+
+/// One host call on the request headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Remove this header (every value).
+    Remove(String),
+    /// Set this header, replacing its values.
+    Set(String, String),
+}
+
+/// The host calls that carry out `m`, removals first.
+pub fn edits(m: &Mutations, removal: Removal) -> Vec<Edit> {
+    let mut out = Vec::with_capacity(m.remove.len() + m.set.len());
+    for name in &m.remove {
+        match removal {
+            Removal::Remove => out.push(Edit::Remove(name.clone())),
+            Removal::Blank => {
+                // A header that is set anyway is replaced by the set: blanking it first would
+                // leave a second, empty value behind on hosts that keep both.
+                if !m.set.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                    out.push(Edit::Set(name.clone(), String::new()));
+                }
+            }
+        }
+    }
+    for (name, value) in &m.set {
+        let value = match removal {
+            Removal::Blank if name == ":path" && !value.contains('?') => format!("{value}?"),
+            _ => value.clone(),
+        };
+        out.push(Edit::Set(name.clone(), value));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(remove: &[&str], set: &[(&str, &str)]) -> Mutations {
+        Mutations {
+            remove: remove.iter().map(|s| s.to_string()).collect(),
+            set: set
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn envoy_removes() {
+        let e = edits(
+            &m(&["Authorization", "x-user-id"], &[("x-user-id", "alice")]),
+            Removal::Remove,
+        );
+        assert_eq!(
+            e,
+            vec![
+                Edit::Remove("Authorization".into()),
+                Edit::Remove("x-user-id".into()),
+                Edit::Set("x-user-id".into(), "alice".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn nginx_blanks_what_it_cannot_remove_and_keeps_the_query_mark() {
+        let e = edits(
+            &m(
+                &["Authorization", "X-User-Id", "Cookie"],
+                &[
+                    ("x-user-id", "alice"),
+                    ("cookie", "theme=dark"),
+                    (":path", "/p"),
+                ],
+            ),
+            Removal::Blank,
+        );
+        assert_eq!(
+            e,
+            vec![
+                Edit::Set("Authorization".into(), String::new()),
+                Edit::Set("x-user-id".into(), "alice".into()),
+                Edit::Set("cookie".into(), "theme=dark".into()),
+                Edit::Set(":path".into(), "/p?".into()),
+            ]
+        );
+        let e = edits(&m(&[], &[(":path", "/p?a=1")]), Removal::Blank);
+        assert_eq!(e, vec![Edit::Set(":path".into(), "/p?a=1".into())]);
+    }
+}
