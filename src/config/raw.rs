@@ -401,6 +401,29 @@ mod tests {
         assert!(parse(rules(r#"{"role":["admin",1,true]}"#).as_bytes()).is_ok());
     }
 
+    /// A derived struct would also read an array of its fields: objects and arrays are taken
+    /// only as such, and the message says what was found.
+    #[test]
+    fn objects_and_arrays_only_as_such() {
+        let e = refused(r#"{"providers":{}}"#.into());
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: providers: expected an array, found an object"
+        );
+        let e = refused(r#"{"providers":[["p","i"]]}"#.into());
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: providers[0]: expected an object, found an array"
+        );
+        let e = refused(with_provider_field(r#","remote_jwks":["c","http://i/j"]"#));
+        assert_eq!(e.field, "providers[0].remote_jwks", "{e}");
+        let e = refused(with_provider_field(r#","from_headers":{"name":"x"}"#));
+        assert_eq!(e.problem, "expected an array, found an object", "{e}");
+        let e = refused(with_provider_field(r#","from_headers":["authorization"]"#));
+        assert_eq!(e.field, "providers[0].from_headers[0]", "{e}");
+        assert_eq!(e.problem, "expected an object, found a string", "{e}");
+    }
+
     /// Every field of every object, given as `null`, is refused naming it (contract v1.1).
     #[test]
     fn null_is_refused_for_every_field() {
