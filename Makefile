@@ -9,7 +9,7 @@ VENV ?= $(CURDIR)/.venv
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv test test-unit test-e2e check run bench clean oci skopeo
+.PHONY: all build cli target venv test test-unit test-e2e check run bench soak clean oci skopeo
 
 all: build
 
@@ -60,6 +60,10 @@ check: target
 ## run: Envoy + the filter + demo identity provider + echo upstream, with example requests
 run: build cli
 	@VENV=$(VENV) scripts/run.sh
+
+## soak: the trust soak (mixed tokens, two providers, rotation, outage, reset storm); SOAK_SECONDS=600
+soak: build venv
+	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python tests/soak/soak.py
 
 ## bench: throughput against native jwt_authn (writes bench/RESULTS.md)
 bench: build cli venv

@@ -2,6 +2,7 @@
 //! dates, issuer, audience, type — in that fixed order, each failure a reason code.
 
 use crate::cache::TokenCache;
+pub use crate::claims::Verified;
 use crate::claims::{self, Dates};
 use crate::config::Provider;
 use crate::keys::{Candidates, KeySet};
@@ -10,19 +11,6 @@ use crate::token::{self, Alg};
 use crate::Reason;
 use serde_json::{Map, Value};
 use std::rc::Rc;
-
-/// A token whose signature and claims passed every check of its provider.
-#[derive(Debug)]
-pub struct Verified {
-    /// The payload.
-    pub claims: Map<String, Value>,
-    /// Its dates, already range-checked.
-    pub dates: Dates,
-    /// The payload segment as received (for `forward_payload_header`).
-    pub payload_b64: String,
-    /// The header's `kid`.
-    pub kid: Option<String>,
-}
 
 /// What the key source can offer a provider right now.
 #[derive(Clone, Copy)]
@@ -127,6 +115,10 @@ pub fn authenticate(
     let candidates = match set.candidates(alg, kid) {
         Candidates::Keys(k) => k,
         Candidates::None if refetch_allowed && claims_issuer => return Auth::NeedRefetch,
+        // A key this provider never had, for a token that is not even its issuer's: the token
+        // is another provider's, and saying so tells more than "unknown kid" (and under `any`
+        // lets that provider's own verdict speak).
+        Candidates::None if !claims_issuer => return fail(Reason::WrongIssuer, kid),
         Candidates::None => return fail(Reason::UnknownKid, kid),
     };
     if !candidates
@@ -170,21 +162,23 @@ fn not_revoked(
     }
 }
 
-/// The JWS layer alone (size, parse, algorithm allow-list, key choice, signature), for
-/// `jwtgate check --signature-only`: returns the header and the still unchecked claims.
+/// The JWS layer alone (RFC 7515: size, parse, algorithm allow-list, key choice, signature),
+/// for `jwtgate check --signature-only`. The payload may be any octets (RFC 7520 §4 signs a
+/// text); only this path accepts one that is not a JSON object. Returns the header and the
+/// verified, still unread payload.
 pub fn check_signature(
     algorithms: &[Alg],
     keys: &KeySet,
     token: &str,
     max_token_size: usize,
-) -> Result<(token::Header, Map<String, Value>), Failure> {
+) -> Result<(token::Header, Vec<u8>), Failure> {
     if token.len() > max_token_size {
         return Err(Failure {
             reason: Reason::TokenTooLarge,
             kid: None,
         });
     }
-    let t = token::parse(token).map_err(|reason| Failure { reason, kid: None })?;
+    let t = token::parse_jws(token).map_err(|reason| Failure { reason, kid: None })?;
     let kid = t.header.kid.clone();
     let failure = |reason| Failure {
         reason,
@@ -202,5 +196,5 @@ pub fn check_signature(
     {
         return Err(failure(Reason::BadSignature));
     }
-    Ok((t.header, t.claims))
+    Ok((t.header, t.payload))
 }

@@ -4,7 +4,7 @@
 //! key-set version they were verified under and are ignored once the keys change; the checks
 //! that depend on the time are re-run by the caller on every hit.
 
-use crate::authenticator::Verified;
+use crate::claims::Verified;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -53,11 +53,24 @@ struct Slot {
     version: u64,
     value: Rc<Verified>,
     referenced: bool,
+    bytes: usize,
 }
 
-/// A per-VM cache of verified tokens, at most `capacity` entries.
+/// Most bytes of tokens and claims one VM keeps cached (contract v1.1): a few thousand
+/// 8 KB tokens must not grow a worker by hundreds of MB.
+pub const MAX_CACHE_BYTES: usize = 16 << 20;
+
+/// What an entry costs: the token, its payload segment, and the parsed claims (estimated
+/// from the payload's size: a map costs more than its JSON text).
+fn entry_bytes(token: &str, v: &Verified) -> usize {
+    token.len() + v.payload_b64.len() * 3 + 256
+}
+
+/// A per-VM cache of verified tokens, at most `capacity` entries and [`MAX_CACHE_BYTES`].
 pub struct TokenCache {
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     index: Vec<TokenMap>,
     slots: Vec<Slot>,
     hand: usize,
@@ -68,8 +81,15 @@ pub struct TokenCache {
 impl TokenCache {
     /// A cache for `providers` providers holding at most `capacity` tokens (0 disables it).
     pub fn new(providers: usize, capacity: usize) -> TokenCache {
+        Self::with_byte_limit(providers, capacity, MAX_CACHE_BYTES)
+    }
+
+    /// As [`TokenCache::new`] with another byte limit (tests).
+    pub fn with_byte_limit(providers: usize, capacity: usize, max_bytes: usize) -> TokenCache {
         TokenCache {
             capacity,
+            max_bytes,
+            bytes: 0,
             index: (0..providers).map(|_| TokenMap::default()).collect(),
             slots: Vec::new(),
             hand: 0,
@@ -81,6 +101,11 @@ impl TokenCache {
     /// Entries currently held.
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Bytes the entries are counted as.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// True when nothing is cached.
@@ -120,43 +145,77 @@ impl TokenCache {
         out
     }
 
-    /// Remembers a verified token, evicting a cold entry when full.
+    /// Remembers a verified token, evicting cold entries while over a limit.
     pub fn insert(&mut self, provider: usize, token: &str, version: u64, value: Rc<Verified>) {
         if self.capacity == 0 || provider >= self.index.len() {
             return;
         }
+        let bytes = entry_bytes(token, &value);
+        if bytes > self.max_bytes {
+            return;
+        }
         if let Some(&i) = self.index.get(provider).and_then(|m| m.get(token)) {
             if let Some(slot) = self.slots.get_mut(i) {
+                self.bytes = self.bytes - slot.bytes + bytes;
                 slot.version = version;
                 slot.value = value;
                 slot.referenced = true;
+                slot.bytes = bytes;
             }
+            self.shrink_to_limits(None);
             return;
         }
-        let slot = Slot {
+        self.bytes += bytes;
+        self.slots.push(Slot {
             provider,
             token: token.into(),
             version,
             value,
             referenced: false,
-        };
-        let at = if self.slots.len() < self.capacity {
-            self.slots.push(slot);
-            self.slots.len() - 1
-        } else {
-            let victim = self.find_victim();
-            let Some(old) = self.slots.get_mut(victim) else {
-                return;
-            };
-            let old = std::mem::replace(old, slot);
-            if let Some(m) = self.index.get_mut(old.provider) {
-                m.remove(&old.token);
-            }
-            victim
-        };
+            bytes,
+        });
+        let at = self.slots.len() - 1;
         if let Some(m) = self.index.get_mut(provider) {
             m.insert(token.into(), at);
         }
+        self.shrink_to_limits(Some(at));
+    }
+
+    /// Evicts until within both limits; `keep` (the entry just added) goes last.
+    fn shrink_to_limits(&mut self, mut keep: Option<usize>) {
+        while self.slots.len() > self.capacity || self.bytes > self.max_bytes {
+            let mut victim = self.find_victim();
+            if Some(victim) == keep && self.slots.len() > 1 {
+                victim = self.find_victim();
+            }
+            let last = self.slots.len().saturating_sub(1);
+            if keep == Some(last) {
+                keep = Some(victim);
+            }
+            if !self.remove_at(victim) {
+                return;
+            }
+        }
+    }
+
+    /// Removes slot `i` (the last slot moves into its place).
+    fn remove_at(&mut self, i: usize) -> bool {
+        if i >= self.slots.len() {
+            return false;
+        }
+        let old = self.slots.swap_remove(i);
+        self.bytes = self.bytes.saturating_sub(old.bytes);
+        if let Some(m) = self.index.get_mut(old.provider) {
+            m.remove(&old.token);
+        }
+        if let Some(moved) = self.slots.get(i) {
+            if let Some(m) = self.index.get_mut(moved.provider) {
+                if let Some(pos) = m.get_mut(&moved.token) {
+                    *pos = i;
+                }
+            }
+        }
+        true
     }
 
     fn find_victim(&mut self) -> usize {
@@ -211,6 +270,51 @@ mod tests {
         c.insert(0, "new", 1, v());
         assert!(c.get(0, "hot", 1).is_some());
         assert!(c.get(0, "cold", 1).is_none());
+    }
+
+    fn v_sized(payload: usize) -> Rc<Verified> {
+        Rc::new(Verified {
+            claims: Default::default(),
+            dates: Dates::default(),
+            payload_b64: "p".repeat(payload),
+            kid: None,
+        })
+    }
+
+    #[test]
+    fn bounded_in_bytes_too() {
+        let mut c = TokenCache::with_byte_limit(1, 1000, 10_000);
+        for i in 0..100 {
+            c.insert(0, &format!("t{i}"), 1, v_sized(1000));
+            assert!(c.bytes() <= 10_000, "{i}: {}", c.bytes());
+        }
+        assert!(c.len() >= 2 && c.len() < 10, "{}", c.len());
+        assert!(c.get(0, "t99", 1).is_some(), "the newest stays");
+        // Every entry still found at its own index after removals.
+        for i in 0..100 {
+            if let Some(hit) = c.get(0, &format!("t{i}"), 1) {
+                assert_eq!(hit.payload_b64.len(), 1000);
+            }
+        }
+        // An entry larger than the whole budget is not cached.
+        c.insert(0, "huge", 1, v_sized(20_000));
+        assert!(c.get(0, "huge", 1).is_none());
+        assert_eq!(TokenCache::new(1, 1).max_bytes, MAX_CACHE_BYTES);
+    }
+
+    #[test]
+    fn entry_count_bound_evicts_one_per_insert() {
+        let mut c = TokenCache::new(1, 3);
+        for t in ["a", "b", "c", "d"] {
+            c.insert(0, t, 1, v());
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.get(0, "d", 1).is_some());
+        let found = ["a", "b", "c"]
+            .iter()
+            .filter(|t| c.get(0, t, 1).is_some())
+            .count();
+        assert_eq!(found, 2);
     }
 
     #[test]

@@ -5,6 +5,19 @@ use crate::config::{ClaimRequirement, Provider};
 use crate::Reason;
 use serde_json::{Map, Value};
 
+/// A token whose signature and claims passed every check of its provider.
+#[derive(Debug)]
+pub struct Verified {
+    /// The payload.
+    pub claims: Map<String, Value>,
+    /// Its dates, already range-checked.
+    pub dates: Dates,
+    /// The payload segment as received (for `forward_payload_header`).
+    pub payload_b64: String,
+    /// The header's `kid`.
+    pub kid: Option<String>,
+}
+
 /// Largest NumericDate accepted (year 2286); anything larger is junk, not "never expires".
 const MAX_DATE: f64 = 1e10;
 
@@ -72,15 +85,6 @@ impl Dates {
     }
 }
 
-/// `typ` compared case-insensitively, with the optional `application/` prefix removed (RFC 7515 §4.1.9).
-pub fn normalize_typ(typ: &str) -> String {
-    let lower = typ.to_ascii_lowercase();
-    match lower.strip_prefix("application/") {
-        Some(rest) => rest.to_owned(),
-        None => lower,
-    }
-}
-
 /// Issuer, audience and type: the time-independent claim checks, in the contract's order.
 pub fn check_identity(
     p: &Provider,
@@ -104,7 +108,7 @@ pub fn check_identity(
         }
     }
     if let Some(types) = &p.token_types {
-        let ok = typ.is_some_and(|t| types.contains(&normalize_typ(t)));
+        let ok = typ.is_some_and(|t| types.contains(&crate::token::normalize_typ(t)));
         if !ok {
             return Err(Reason::WrongType);
         }

@@ -12,6 +12,8 @@ use crate::path;
 use crate::verifier::{Denial, Eval, Evaluator, KeyLookup, Need, Success};
 use crate::Reason;
 
+pub use crate::logsafe::log_safe;
+
 /// Header edits for a request that goes upstream. Removals apply before sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mutations {
@@ -319,12 +321,4 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
         }
     }
     m
-}
-
-/// A client-supplied string (a `kid`) made safe for one log line: printable ASCII, at most 64.
-pub fn log_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .take(64)
-        .collect()
 }

@@ -31,6 +31,7 @@ pub mod gate;
 pub mod json;
 pub mod jwks_cache;
 pub mod keys;
+pub mod logsafe;
 pub mod matcher;
 pub mod outcome;
 pub mod path;

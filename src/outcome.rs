@@ -74,7 +74,7 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
 }
 
 /// Headers a verified token sets: `claim_to_headers` and `forward_payload_header`.
-pub fn claim_headers(p: &Provider, v: &crate::authenticator::Verified) -> Vec<(String, String)> {
+pub fn claim_headers(p: &Provider, v: &claims::Verified) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for ch in &p.claim_to_headers {
         if let Some(value) = claims::lookup(&v.claims, &ch.claim).and_then(claims::header_value) {

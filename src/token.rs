@@ -67,30 +67,61 @@ fn b64(segment: &str) -> Result<Vec<u8>, Reason> {
         .map_err(|_| Reason::TokenMalformed)
 }
 
-/// Splits and decodes a compact JWS. Size limits are checked by the caller first.
-pub fn parse(token: &str) -> Result<Unverified<'_>, Reason> {
+/// A compact JWS split and decoded, its payload still bytes: the JWS layer alone (RFC 7515),
+/// where the payload may be any octets (RFC 7520 §4 signs a text), even empty.
+#[derive(Debug)]
+pub struct Jws<'a> {
+    /// Header fields.
+    pub header: Header,
+    /// The decoded payload octets.
+    pub payload: Vec<u8>,
+    /// `base64url(header) . base64url(payload)`: what the signature covers.
+    pub signing_input: &'a [u8],
+    /// The payload segment, still base64url.
+    pub payload_b64: &'a str,
+    /// The decoded signature bytes.
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWS without reading its payload (only `--signature-only`
+/// uses this directly; a JWT goes through [`parse`]).
+pub fn parse_jws(token: &str) -> Result<Jws<'_>, Reason> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Reason::TokenMalformed);
     };
-    if h.is_empty() || p.is_empty() || s.is_empty() {
+    if h.is_empty() || s.is_empty() {
         return Err(Reason::TokenMalformed);
     }
     let header = parse_header(&b64(h)?)?;
-    let claims = json::parse_object(&b64(p)?).ok_or(Reason::TokenMalformed)?;
+    let payload = b64(p)?;
     let signature = b64(s)?;
     let signing_input = token
         .get(..h.len() + 1 + p.len())
         .ok_or(Reason::TokenMalformed)?
         .as_bytes();
-    Ok(Unverified {
+    Ok(Jws {
         header,
-        claims,
+        payload,
         signing_input,
         payload_b64: p,
         signature,
+    })
+}
+
+/// Splits and decodes a compact JWS whose payload is a JWT claims set (a JSON object).
+/// Size limits are checked by the caller first.
+pub fn parse(token: &str) -> Result<Unverified<'_>, Reason> {
+    let jws = parse_jws(token)?;
+    let claims = json::parse_object(&jws.payload).ok_or(Reason::TokenMalformed)?;
+    Ok(Unverified {
+        header: jws.header,
+        claims,
+        signing_input: jws.signing_input,
+        payload_b64: jws.payload_b64,
+        signature: jws.signature,
     })
 }
 
@@ -115,6 +146,15 @@ fn parse_header(bytes: &[u8]) -> Result<Header, Reason> {
         kid: optional_string(&obj, "kid")?,
         typ: optional_string(&obj, "typ")?,
     })
+}
+
+/// `typ` compared case-insensitively, with the optional `application/` prefix removed (RFC 7515 §4.1.9).
+pub fn normalize_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
 }
 
 #[cfg(test)]
@@ -158,8 +198,29 @@ mod tests {
             format!("{}.{p}.AQID", enc(r#"{"alg":"ES256","kid":7}"#)),
             format!("{}.{p}.AQID", enc(r#"{"alg":"ES256","crit":["exp"]}"#)),
             format!("{}.{p}.AQID", enc(r#"{"kid":"x"}"#)),
+            format!("{h}..AQID"),
+            format!("{h}.{}.AQID", enc("It is a text")),
         ] {
             assert_eq!(parse(&bad).err(), Some(Reason::TokenMalformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_jws_layer_takes_any_payload_but_not_a_bad_header() {
+        let h = enc(r#"{"alg":"RS256"}"#);
+        let text = format!("{h}.{}.AQID", enc("It is a text"));
+        assert_eq!(parse_jws(&text).unwrap().payload, b"It is a text");
+        assert!(parse_jws(&format!("{h}..AQID")).unwrap().payload.is_empty());
+        for bad in [
+            format!("{h}.{}.", enc("x")),
+            format!(".{}.AQID", enc("x")),
+            format!("{h}.e=.AQID"),
+            format!(
+                "{}.eA.AQID",
+                enc(r#"{"alg":"RS256","crit":["b64"],"b64":false}"#)
+            ),
+        ] {
+            assert_eq!(parse_jws(&bad).err(), Some(Reason::TokenMalformed), "{bad}");
         }
     }
 }

@@ -126,23 +126,9 @@ fn ecdsa_zero_and_out_of_range_r_s() {
         let t = format!("{input}.{}", b64(&raw));
         assert_eq!(refused(&c, &t), "bad_signature", "{name}");
     }
-    // r or s shifted by n would verify in an implementation that reduces mod n first.
-    let plus_n = |v: &[u8]| {
-        let mut out = vec![0u8; 33];
-        let mut carry = 0u16;
-        for i in (0..32).rev() {
-            let sum = u16::from(v[i]) + u16::from(n[i]) + carry;
-            out[i + 1] = sum as u8;
-            carry = sum >> 8;
-        }
-        out[0] = carry as u8;
-        out
-    };
-    let r_plus_n = plus_n(r);
-    if r_plus_n[0] == 0 {
-        let t = format!("{input}.{}", b64([&r_plus_n[1..], s].concat()));
-        assert_eq!(refused(&c, &t), "bad_signature", "r+n");
-    }
+    // r or s shifted by n would verify in an implementation that reduces mod n first. For a
+    // real signature r + n < 2^256 only when r < 2^256 - n (odds ~2^-32), so the range rule is
+    // tested on the scalar parser itself (`p256_scalar::r_and_s_must_lie_in_one_to_n_minus_one`).
 }
 
 #[test]

@@ -189,18 +189,46 @@ proptest! {
         prop_assert!(!gate_accepts(&t));
     }
 
-    /// Any JSON header and payload, signed by the real key: only a well-formed, in-policy
-    /// token may pass, so at least its claims must be the ones the provider requires.
+    /// Any JSON header and payload, signed by the real key: never a panic, and only a token
+    /// whose claims are the provider's may pass.
     #[test]
-    fn signed_arbitrary_json_passes_only_with_valid_claims(
+    fn signed_arbitrary_json_never_passes_with_wrong_claims(
         header in json_value(2),
         payload in json_value(2),
     ) {
         let t = sign_raw(ec_a(), &header.to_string(), &payload.to_string());
-        if accepted(&t) {
-            prop_assert_eq!(&payload["iss"], &json!(ISSUER));
-            prop_assert_eq!(&header["alg"], &json!("ES256"));
+        prop_assert!(!accepted(&t) || payload["iss"] == json!(ISSUER));
+    }
+
+    /// Signed tokens built from each claim's good and bad values, plus arbitrary extra members:
+    /// the verdict is predicted both ways, so passing and failing are both exercised.
+    #[test]
+    fn signed_tokens_pass_exactly_when_every_checked_claim_is_good(
+        alg in prop_oneof![Just("ES256"), Just("RS256"), Just("none"), Just("HS256")],
+        iss_ok in any::<bool>(),
+        aud in prop_oneof![Just(json!(AUDIENCE)), Just(json!([AUDIENCE, "x"])), Just(json!("x")), Just(json!(5))],
+        exp in prop_oneof![Just(json!(NOW + 300)), Just(json!(NOW - 300)), Just(json!("soon")), Just(Value::Null)],
+        nbf_future in any::<bool>(),
+        cnf in any::<bool>(),
+        extra in prop::collection::btree_map("x_[a-z]{1,6}", json_value(1), 0..4),
+    ) {
+        let mut payload = json!({"iss": if iss_ok { ISSUER } else { "https://other/" }, "aud": aud, "sub": "s"});
+        if !exp.is_null() {
+            payload["exp"] = exp.clone();
         }
+        if nbf_future {
+            payload["nbf"] = json!(NOW + 3600);
+        }
+        if cnf {
+            payload["cnf"] = json!({"jkt": "x"});
+        }
+        for (k, v) in &extra {
+            payload[k.as_str()] = v.clone();
+        }
+        let t = sign_raw(ec_a(), &json!({"alg": alg, "typ": "JWT"}).to_string(), &payload.to_string());
+        let aud_ok = aud == json!(AUDIENCE) || aud == json!([AUDIENCE, "x"]);
+        let expected = alg == "ES256" && iss_ok && aud_ok && exp == json!(NOW + 300) && !nbf_future && !cnf;
+        prop_assert_eq!(accepted(&t), expected, "{}", payload);
     }
 }
 

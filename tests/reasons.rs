@@ -293,6 +293,16 @@ fn insufficient_scope() {
     assert!(allowed(&run(&cfg, &bearer(&t))));
     let t = es_token(&claims_with(json!({"scp": ["admin", "write"]})));
     assert!(allowed(&run(&cfg, &bearer(&t))));
+    // And the other way round: an array `scope` (Istio's samples), a string `scp` (Entra ID).
+    let t = es_token(&claims_with(json!({"scope": ["admin", "write"]})));
+    assert!(allowed(&run(&cfg, &bearer(&t))));
+    let t = es_token(&claims_with(json!({"scp": "admin write"})));
+    assert!(allowed(&run(&cfg, &bearer(&t))));
+    let t = es_token(&claims_with(json!({"scope": ["admin"], "scp": "write"})));
+    assert!(
+        allowed(&run(&cfg, &bearer(&t))),
+        "granted across both claims"
+    );
     // A scope is a whole word, not a substring.
     let t = es_token(&claims_with(json!({"scope": "administrator write"})));
     assert_eq!(reason_of(&run(&cfg, &bearer(&t))), "insufficient_scope");
@@ -1085,8 +1095,9 @@ fn unknown_kid_waits_for_a_refetch_only_when_allowed_and_issuer_matches() {
         matches!(&d, Decision::Wait(n) if n == &vec![jwtgate::verifier::Need::Refetch(0)]),
         "{d:?}"
     );
-    // A token for another issuer never triggers a fetch; key choice precedes the issuer
-    // check in the pipeline, so it fails as unknown_kid.
+    // A token for another issuer never triggers a fetch, and a kid this provider never had
+    // says the token is someone else's: wrong_issuer (under `any`, the other provider's own
+    // verdict then wins: see two_providers_any_reports_the_issuers_own_verdict).
     let t = jwt(
         ec_a(),
         &header(ec_a(), Some("rotated")),
@@ -1094,8 +1105,43 @@ fn unknown_kid_waits_for_a_refetch_only_when_allowed_and_issuer_matches() {
     );
     assert_eq!(
         reason_of(&run_with(&cfg, &bearer(&t), &keys, NOW)),
-        "unknown_kid"
+        "wrong_issuer"
     );
+}
+
+#[test]
+fn two_providers_any_reports_the_issuers_own_verdict() {
+    // corp (default keys) first, partner (key b) second: a partner token's failure must be
+    // reported as partner's verdict, not as "unknown kid" at corp.
+    let mut v = base_config();
+    let mut partner = provider("partner");
+    partner["issuer"] = json!("https://partner.test/");
+    partner["local_jwks"] = json!({"inline": jwks(&[ec_b().jwk(Some("pb"))])});
+    v["providers"].as_array_mut().unwrap().push(partner);
+    let cfg = parse_config(&v);
+    let partner_claims = |patch: Value| {
+        let mut c = claims_with(patch);
+        c["iss"] = json!("https://partner.test/");
+        c
+    };
+    let expired = jwt(
+        ec_b(),
+        &header(ec_b(), Some("pb")),
+        &partner_claims(json!({"exp": NOW - 3600})),
+    );
+    assert_invalid_token(&run(&cfg, &bearer(&expired)), "token_expired");
+    let forged = jwt(
+        ec_a(),
+        &header(ec_b(), Some("pb")),
+        &partner_claims(json!({})),
+    );
+    assert_invalid_token(&run(&cfg, &bearer(&forged)), "bad_signature");
+    let good = jwt(
+        ec_b(),
+        &header(ec_b(), Some("pb")),
+        &partner_claims(json!({})),
+    );
+    assert!(allowed(&run(&cfg, &bearer(&good))));
 }
 
 #[test]

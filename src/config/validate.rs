@@ -176,7 +176,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         Some(t) => Some(
             non_empty_strings(&format!("{at}.token_types"), t)?
                 .iter()
-                .map(|t| crate::claims::normalize_typ(t))
+                .map(|t| crate::token::normalize_typ(t))
                 .collect(),
         ),
     };

@@ -69,7 +69,7 @@ pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
     let status = value(":status").and_then(|s| s.parse::<u32>().ok());
     // nginx says why a callout failed in a pseudo-header of its own.
     if let Some(ds) = value(":dispatch_status").filter(|s| s != "ok" && status.is_none()) {
-        return Answer::NoResponse(crate::gate::log_safe(&ds));
+        return Answer::NoResponse(crate::logsafe::log_safe(&ds));
     }
     if headers.is_empty() && body_size == 0 {
         return Answer::NoResponse("connection refused, reset or timed out".into());
@@ -92,7 +92,7 @@ pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
     if matches!(status, Some(503) | Some(504)) {
         let text = String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or(&[]));
         if LOCAL_REPLIES.iter().any(|p| text.starts_with(p)) {
-            return Answer::NoResponse(crate::gate::log_safe(&text));
+            return Answer::NoResponse(crate::logsafe::log_safe(&text));
         }
     }
     Answer::Response {

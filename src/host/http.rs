@@ -113,7 +113,7 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
                 .provider
                 .and_then(|p| vm.cfg.providers.get(p))
                 .map_or("-", |p| p.name.as_str());
-            let kid = gate::log_safe(denial.kid.as_deref().unwrap_or("-"));
+            let kid = crate::logsafe::log_safe(denial.kid.as_deref().unwrap_or("-"));
             let action = match (reported, status) {
                 (true, _) => "report-only".to_owned(),
                 (false, Some(s)) => format!("denied status={s}"),

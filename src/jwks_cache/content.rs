@@ -28,7 +28,7 @@ impl Content for KeySet {
             .map(|s| {
                 format!(
                     "kid={} jwk skipped: {}",
-                    crate::gate::log_safe(s.kid.as_deref().unwrap_or("-")),
+                    crate::logsafe::log_safe(s.kid.as_deref().unwrap_or("-")),
                     s.why.as_str()
                 )
             })

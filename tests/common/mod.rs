@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod keys;
+pub mod rfc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import CORP_ISS, Gateway
+from helpers import CORP_ISS, Gateway, assert_401_missing
 from tokens import EcKey, jwks, mint
 
 _KEY = EcKey("cfg-1")
@@ -109,4 +109,4 @@ def test_base_config_of_bad_config_cases_starts(envoy_factory):
     """Control: the unmutated config is valid, so the failures above come from the mutation."""
     env = envoy_factory(json.loads(json.dumps(BASE)))
     assert Gateway(env).get("/", token=mint(_KEY, iss=CORP_ISS)).status == 200
-    assert Gateway(env).get("/").status == 401
+    assert_401_missing(Gateway(env).get("/"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from envoy import request
 from helpers import Gateway, assert_401_invalid, assert_503_unavailable, poll_until
 from tokens import EcKey, RsaKey, jwks, mint
@@ -61,6 +63,9 @@ def test_discovery_of_another_issuer_is_never_trusted(envoy_factory, jwks_server
     assert_503_unavailable(gw.get("/x", token=tok(key)))
     assert jwks_server.count(DISCOVERY) >= 1
     assert jwks_server.count("/keys") == 0 and jwks_server.count(KEYS) == 0, jwks_server.counts
+    deadline = time.monotonic() + 15  # Envoy flushes its log file in its own time
+    while not any("another issuer" in l for l in env.wasm_log_lines()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert any("another issuer" in l for l in env.wasm_log_lines()), env.tail(10)
 
 

@@ -129,11 +129,8 @@ def test_es256_signature_must_be_64_raw_bytes(gw, keys):
     signing_input = good.rsplit(".", 1)[0].encode()
     der = keys.corp_es.private.sign(signing_input, ec.ECDSA(hashes.SHA256()))  # DER, ~70 bytes
     token = signing_input.decode() + "." + b64url(der)
-    r = gw.get("/orders", token=token)
-    assert r.status == 401, r
-    reason = r.json().get("reason")
-    assert reason in ("bad_signature", "token_malformed"), r
-    assert_401_invalid(r, reason, token=token)
+    # ES256 signatures are exactly r||s, 64 bytes (contract "Keys"): a DER one does not verify.
+    assert_401_invalid(gw.get("/orders", token=token), "bad_signature", token=token)
 
 
 def test_clock_skew_default_60s(gw, keys):
@@ -147,27 +144,34 @@ def test_non_bearer_authorization_is_no_token(gw):
     assert_401_missing(gw.get("/orders", headers=[("Authorization", "Basic dXNlcjpwYXNz")]))
 
 
+# Each case with its exact verdict: a reason, or 200 with what x-user-id / x-user-roles carry.
 NASTY_CLAIMS = {
-    "nbf_far_past_overflow": {"nbf": -8334601228800},
-    "exp_far_future": {"exp": 10**18},
-    "exp_float_huge": {"exp": 1e300},
-    "exp_negative_huge": {"exp": -(10**18)},
-    "exp_string": {"exp": "tomorrow"},
-    "iat_overflow": {"iat": 2**70},
-    "aud_number": {"aud": 5},
-    "sub_object": {"sub": {"a": 1}},
-    "roles_nested_arrays": {"roles": [[1, [2]], {"x": None}]},
+    "nbf_far_past_overflow": ({"nbf": -8334601228800}, "token_malformed"),
+    "exp_far_future": ({"exp": 10**18}, "token_malformed"),
+    "exp_float_huge": ({"exp": 1e300}, "token_malformed"),
+    "exp_negative_huge": ({"exp": -(10**18)}, "token_malformed"),
+    "exp_string": ({"exp": "tomorrow"}, "token_malformed"),
+    "iat_overflow": ({"iat": 2**70}, "token_malformed"),
+    "aud_number": ({"aud": 5}, "wrong_audience"),
+    "sub_object": ({"sub": {"a": 1}}, ('{"a":1}', None)),
+    # An element renders as "[1,[2]]": joined with "," it would be ambiguous, so no header.
+    "roles_nested_arrays": ({"roles": [[1, [2]], {"x": None}]}, ("user-1", None)),
 }
 
 
 @pytest.mark.parametrize("case", list(NASTY_CLAIMS))
 def test_hostile_claims_never_trap_the_vm(gw, keys, case):
     """Validly signed tokens with absurd claim values: a clean answer, never a dead VM (FACTS)."""
-    token = corp(keys, **NASTY_CLAIMS[case])
+    claims, expected = NASTY_CLAIMS[case]
+    token = corp(keys, **claims)
     r = gw.get("/orders", token=token)
-    assert r.status in (200, 401), f"{case}: {r}"
-    if r.status == 401:
-        assert r.json()["error"] == "invalid_token", r
+    if isinstance(expected, str):
+        assert_401_invalid(r, expected, token=token)
+    else:
+        up = r.upstream()
+        sub, roles = expected
+        assert hdrs(up, "x-user-id") == [sub], up["headers"]
+        assert hdrs(up, "x-user-roles") == ([] if roles is None else [roles]), up["headers"]
     # the VM still answers correctly afterwards
     up = gw.get("/orders", token=corp(keys, sub="after")).upstream()
     assert hdrs(up, "x-user-id") == ["after"]
@@ -201,6 +205,11 @@ def test_scope_string_and_scp_array_grant(gw, keys):
     assert gw.get("/admin", token=corp(keys, scp=["admin"])).status == 200
     assert gw.get("/scoped/x", token=corp(keys, scope="write read extra")).status == 200
     assert gw.get("/scoped/x", token=corp(keys, scp=["read", "write"])).status == 200
+    # Istio's samples send an array `scope`, Entra ID a string `scp`: both forms of both claims.
+    assert gw.get("/admin", token=corp(keys, scope=["read", "admin"])).status == 200
+    assert gw.get("/admin", token=corp(keys, scp="read admin")).status == 200
+    denied = corp(keys, scope=["read", "administrator"])
+    assert_403(gw.get("/admin", token=denied), "insufficient_scope", scope="admin", token=denied)
 
 
 def test_claim_mismatch_is_403_without_scope_param(gw, keys):
@@ -357,17 +366,15 @@ def test_any(gw, keys):
     up = gw.get("/any", headers=[("x-partner-token", partner(keys, sub="p1"))]).upstream()
     assert hdrs(up, "x-partner-sub") == ["p1"] and "x-user-id" not in up["headers"]
     assert_401_missing(gw.get("/any"))
-    r = gw.get("/any", token=tamper_signature(corp(keys)))
-    assert r.status == 401, r
+    bad = tamper_signature(corp(keys))
+    assert_401_invalid(gw.get("/any", token=bad), "bad_signature", token=bad)
 
 
 def test_all(gw, keys):
     up = gw.get("/all", token=corp(keys, sub="c2"), headers=[("x-partner-token", partner(keys, sub="p2"))]).upstream()
     assert hdrs(up, "x-user-id") == ["c2"] and hdrs(up, "x-partner-sub") == ["p2"]
-    r = gw.get("/all", token=corp(keys))
-    assert r.status == 401, r
-    r = gw.get("/all", headers=[("x-partner-token", partner(keys))])
-    assert r.status == 401, r
+    assert_401_missing(gw.get("/all", token=corp(keys)))
+    assert_401_missing(gw.get("/all", headers=[("x-partner-token", partner(keys))]))
     r = gw.get("/all", token=corp(keys), headers=[("x-partner-token", tamper_signature(partner(keys)))])
     assert_401_invalid(r, "bad_signature")
 
@@ -407,7 +414,7 @@ def test_cors_preflight_bypass(gw):
 
 def test_metrics_on_stats(gw, keys, shared_envoy):
     assert gw.get("/orders", token=corp(keys)).status == 200
-    assert gw.get("/orders").status == 401
+    assert_401_missing(gw.get("/orders"))
     stats = shared_envoy.stats()
     # Envoy puts proxy_define_metric counters under `wasmcustom.`
     names = [k for k in stats if k.startswith("wasmcustom.jwtgate.")]
@@ -426,7 +433,7 @@ def test_metrics_on_stats(gw, keys, shared_envoy):
     assert shared_envoy.counter("jwtgate.token_cache_hit") >= hits + 1
     # a reason counter moves with its denial
     before = s.get("jwtgate.denied.wrong_audience", 0)
-    assert gw.get("/orders", token=corp(keys, aud="nope")).status == 401
+    assert_401_invalid(gw.get("/orders", token=corp(keys, aud="nope")), "wrong_audience")
     after = shared_envoy.jwtgate_stats()
     assert after.get("jwtgate.denied.wrong_audience", 0) == before + 1, after
     assert after.get("jwtgate.provider.corp.denied.wrong_audience", 0) >= 1, after
@@ -504,7 +511,7 @@ def test_any_passes_when_one_alternative_is_valid(gw, keys):
     up = gw.get("/any", token=bad_corp, headers=[("x-partner-token", partner(keys, sub="p9"))]).upstream()
     assert hdrs(up, "x-partner-sub") == ["p9"] and "x-user-id" not in up["headers"]
     r = gw.get("/any", token=bad_corp, headers=[("x-partner-token", tamper_signature(partner(keys)))])
-    assert r.status == 401 and r.json()["error"] == "invalid_token", r
+    assert_401_invalid(r, "bad_signature", token=bad_corp)
 
 
 @pytest.mark.parametrize("sig", ["zeros64", "rsa_255_bytes", "empty"])
@@ -515,9 +522,9 @@ def test_degenerate_signatures_are_rejected(gw, keys, sig):
     else:
         good = corp(keys)
         token = good.rsplit(".", 1)[0] + "." + (b64url(bytes(64)) if sig == "zeros64" else "")
-    r = gw.get("/orders", token=token)
-    assert r.status == 401 and r.json()["error"] == "invalid_token", r
-    assert r.json()["reason"] in ("bad_signature", "token_malformed"), r
+    # An empty signature segment is no compact JWS at all; the others are signatures that fail.
+    reason = "token_malformed" if sig == "empty" else "bad_signature"
+    assert_401_invalid(gw.get("/orders", token=token), reason, token=token)
 
 
 def test_header_supplied_keys_are_never_trusted(gw, keys, shared_jwks):
@@ -538,11 +545,13 @@ def test_header_supplied_keys_are_never_trusted(gw, keys, shared_jwks):
 
 @pytest.mark.parametrize("sub", ["a\r\nx-injected: 1", "a\nx-injected: 1", "a\x00b", "Jos\u00e9 \u2603"])
 def test_claim_values_cannot_inject_headers(gw, keys, sub):
-    r = gw.get("/orders", token=corp(keys, sub=sub))
-    assert r.status in (200, 401), r
-    if r.status == 200:
-        up = r.upstream()
-        assert "x-injected" not in up["headers"], up["headers"]
+    up = gw.get("/orders", token=corp(keys, sub=sub)).upstream()
+    assert "x-injected" not in up["headers"], up["headers"]
+    if any(ord(c) < 0x20 for c in sub):
+        # A value with control characters is not set; the request is not failed for it.
+        assert "x-user-id" not in up["headers"], up["headers"]
+    else:
+        assert len(hdrs(up, "x-user-id")) == 1, up["headers"]
         for v in hdrs(up, "x-user-id"):
             assert "\r" not in v and "\n" not in v and "\x00" not in v, repr(v)
     # and the VM is fine afterwards

@@ -2,9 +2,10 @@
 //! (an upstream that answers with what it received), for `make run`.
 
 use crate::serve::{self, Request, Response};
-use crate::{flag_value, UsageError};
+use crate::UsageError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use clap::Args;
 use jwt_compact::alg::Es256;
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmSignature};
@@ -104,10 +105,14 @@ impl Idp {
                     "exp": now() + exp_in,
                 });
                 if let Some(scope) = req.param("scope") {
-                    claims["scope"] = json!(scope);
+                    crate::out::set(&mut claims, "scope", json!(scope));
                 }
                 if let Some(roles) = req.param("roles") {
-                    claims["roles"] = json!(roles.split(',').collect::<Vec<_>>());
+                    crate::out::set(
+                        &mut claims,
+                        "roles",
+                        json!(roles.split(',').collect::<Vec<_>>()),
+                    );
                 }
                 ok("text/plain", format!("{}\n", mint(current, &claims)))
             }
@@ -134,44 +139,54 @@ impl Idp {
     }
 }
 
+/// `jwtgate demo-idp` flags.
+#[derive(Args)]
+pub struct IdpArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The tokens' `iss` [default: http://ADDR/].
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// The tokens' default `aud` (GET /token?aud= overrides it).
+    #[arg(long, value_name = "AUD", default_value = "demo-api")]
+    audience: String,
+}
+
+/// `jwtgate demo-echo` flags.
+#[derive(Args)]
+pub struct EchoArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    listen: String,
+}
+
 /// `jwtgate demo-idp`: GET /.well-known/jwks.json, GET /token?sub=&scope=&roles=&aud=&exp_in=,
 /// GET /rotate (new signing key; the previous one stays published).
-pub fn idp(args: &[String]) -> Result<ExitCode, UsageError> {
-    let mut listen = "127.0.0.1:8080".to_owned();
-    let mut issuer = None;
-    let mut audience = "demo-api".to_owned();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--listen" => listen = flag_value(&mut it, a)?.clone(),
-            "--issuer" => issuer = Some(flag_value(&mut it, a)?.clone()),
-            "--audience" => audience = flag_value(&mut it, a)?.clone(),
-            other => return Err(UsageError(format!("unknown option {other}"))),
-        }
-    }
+pub fn idp(args: IdpArgs) -> Result<ExitCode, UsageError> {
+    let IdpArgs {
+        listen,
+        issuer,
+        audience,
+    } = args;
     let issuer = issuer.unwrap_or_else(|| format!("http://{listen}/"));
     let idp = Idp {
         issuer: issuer.clone(),
         audience,
         keys: Mutex::new((1, vec![new_key(1)?])),
     };
-    eprintln!("demo-idp: issuer {issuer}, JWKS at http://{listen}/.well-known/jwks.json");
+    crate::out::warn(&format!(
+        "demo-idp: issuer {issuer}, JWKS at http://{listen}/.well-known/jwks.json"
+    ));
     serve::serve(&listen, move |r| idp.handle(r))
         .map_err(|e| UsageError(format!("{listen}: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `jwtgate demo-echo`: answers every request with its method, path and headers as JSON.
-pub fn echo(args: &[String]) -> Result<ExitCode, UsageError> {
-    let mut listen = "127.0.0.1:8081".to_owned();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--listen" => listen = flag_value(&mut it, a)?.clone(),
-            other => return Err(UsageError(format!("unknown option {other}"))),
-        }
-    }
-    eprintln!("demo-echo: listening on {listen}");
+pub fn echo(args: EchoArgs) -> Result<ExitCode, UsageError> {
+    let listen = args.listen;
+    crate::out::warn(&format!("demo-echo: listening on {listen}"));
     serve::serve(&listen, |r| {
         let headers: serde_json::Map<String, Value> = r
             .headers

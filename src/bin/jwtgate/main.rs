@@ -1,56 +1,103 @@
-//! `jwtgate`: the core of the filter, natively. `check` validates a token the way the filter
-//! would, `config validate` checks a plugin config, `demo-idp` and `demo-echo` serve `make run`.
+//! `jwtgate`: the core of the filter, natively. `check` gives the filter's verdict on a request
+//! or a token, `config validate` checks a plugin config, `config from-istio` converts Istio
+//! policies, `demo-idp` and `demo-echo` serve `make run`.
+//!
+//! Exit status: 0 valid (the request goes upstream), 1 invalid, 2 usage or configuration error.
+//! Output goes through `writeln!`: a closed pipe ends the command quietly, never a panic.
+
+// Nothing a user types, and no token, JWKS, config or YAML file, may make the command panic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::indexing_slicing
+)]
 
 mod check;
 mod demo;
+mod istio;
+mod out;
 mod serve;
 
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
-
-const USAGE: &str = "usage:
-  jwtgate check --jwks FILE [--config FILE] [--provider NAME] [--signature-only] [--now UNIX] [--json] TOKEN|-
-  jwtgate config validate FILE
-  jwtgate demo-idp [--listen ADDR] [--issuer URL] [--audience AUD]
-  jwtgate demo-echo [--listen ADDR]
-
-exit status: 0 valid, 1 invalid, 2 usage or configuration error";
 
 /// A command-line failure: usage or configuration (exit 2).
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
-fn run(args: &[String]) -> Result<ExitCode, UsageError> {
-    match args.first().map(String::as_str) {
-        Some("check") => check::run(args.get(1..).unwrap_or(&[])),
-        Some("config") if args.get(1).map(String::as_str) == Some("validate") => {
-            check::validate_config(args.get(2..).unwrap_or(&[]))
-        }
-        Some("demo-idp") => demo::idp(args.get(1..).unwrap_or(&[])),
-        Some("demo-echo") => demo::echo(args.get(1..).unwrap_or(&[])),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => Err(UsageError("unknown or missing command".into())),
-    }
+#[derive(Parser)]
+#[command(
+    name = "jwtgate",
+    version,
+    about = "JWT validation as the jwtgate proxy-wasm filter does it, natively",
+    after_help = "Exit status: 0 valid, 1 invalid, 2 usage or configuration error.",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The filter's verdict on a request (--config, --path) or on one token.
+    Check(check::CheckArgs),
+    /// Plugin configurations.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// A demo identity provider: a JWKS endpoint that mints ES256 tokens and rotates keys.
+    DemoIdp(demo::IdpArgs),
+    /// A demo upstream that answers with the method, path and headers it received.
+    DemoEcho(demo::EchoArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Checks a plugin config with the filter's own parser (exit 0 valid, 1 invalid).
+    Validate {
+        /// The plugin JSON.
+        file: PathBuf,
+    },
+    /// Converts Istio RequestAuthentication/AuthorizationPolicy YAML into a plugin config
+    /// (JSON on stdout; what could not be mapped on stderr).
+    FromIstio {
+        /// YAML files (several documents each, separated by `---`); `-` for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" that go to stdout and exit 0.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Config(ConfigCommand::Validate { file }) => check::validate_config(&file),
+        Command::Config(ConfigCommand::FromIstio { files }) => istio::run(&files),
+        Command::DemoIdp(args) => demo::idp(args),
+        Command::DemoEcho(args) => demo::echo(args),
+    };
+    match result {
         Ok(code) => code,
         Err(UsageError(msg)) => {
-            eprintln!("jwtgate: {msg}\n{USAGE}");
+            out::warn(&format!("jwtgate: {msg}"));
+            out::warn("Try 'jwtgate --help' for more information.");
             ExitCode::from(2)
         }
     }
-}
-
-/// Reads the value after a flag, or fails with a usage error.
-pub fn flag_value<'a>(
-    it: &mut impl Iterator<Item = &'a String>,
-    flag: &str,
-) -> Result<&'a String, UsageError> {
-    it.next()
-        .ok_or_else(|| UsageError(format!("{flag} needs a value")))
 }

@@ -259,4 +259,24 @@ mod tests {
         }
         assert!(Scalar([0; 8]).invert().is_none());
     }
+
+    /// r and s outside [1, n-1] are refused before any arithmetic: a verifier that reduced
+    /// them mod n would accept r + n (or s + n) for a valid (r, s).
+    #[test]
+    fn r_and_s_must_lie_in_one_to_n_minus_one() {
+        let one = [1, 0, 0, 0, 0, 0, 0, 0];
+        let n_minus_1 = u256::sbb(&N, &one).0;
+        let n_plus_1 = u256::adc(&N, &one).0;
+        assert!(Scalar::from_be_bytes_nonzero(&to_be(&n_minus_1)).is_some());
+        assert!(Scalar::from_be_bytes_nonzero(&to_be(&one)).is_some());
+        for bad in [[0u32; 8], N, n_plus_1, [u32::MAX; 8]] {
+            assert!(
+                Scalar::from_be_bytes_nonzero(&to_be(&bad)).is_none(),
+                "{bad:x?}"
+            );
+        }
+        // r + n for a small r: still below 2^256, and refused.
+        let small_plus_n = u256::adc(&N, &[5, 0, 0, 0, 0, 0, 0, 0]).0;
+        assert!(Scalar::from_be_bytes_nonzero(&to_be(&small_plus_n)).is_none());
+    }
 }
