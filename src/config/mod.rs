@@ -3,13 +3,16 @@
 //! Used by the filter's `on_configure` and by the CLI, so both refuse the same configs
 //! with the same one-line message naming the field.
 
+mod de;
 mod model;
 mod raw;
+mod schema;
 mod validate;
 
 pub(crate) use validate::split_http_uri;
 
 pub use model::*;
+pub use schema::json_schema;
 
 use std::fmt;
 
@@ -51,5 +54,35 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
         let msg = msg.split(" at line ").next().unwrap_or(&msg);
         ConfigError::new("", format!("invalid JSON: {msg}"))
     })?;
-    validate::validate(raw::RawConfig::read(&value)?)
+    let raw = serde_path_to_error::deserialize::<_, de::Object<raw::RawConfig>>(&value)
+        .map_err(shape_error)?;
+    validate::validate(raw.0)
+}
+
+/// serde's error at its path → one line naming the field.
+fn shape_error(e: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    use serde_path_to_error::Segment;
+    let mut at = String::new();
+    for segment in e.path().iter() {
+        match segment {
+            Segment::Seq { index } => at.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => at = raw::child(&at, key),
+            Segment::Unknown => at = raw::child(&at, "?"),
+        }
+    }
+    let msg = e.into_inner().to_string();
+    // The messages of derived code: `unknown field `x`, expected one of `a`, `b``, `missing field `x``.
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (key, expected) = rest.rsplit_once("`, expected ").unwrap_or((rest, ""));
+        let expected = expected.replace('`', "").replacen("one of ", "one of: ", 1);
+        // The path already ends with the unknown key.
+        return ConfigError::new(at, format!("unknown field {key:?} (expected {expected})"));
+    }
+    if let Some(key) = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        return ConfigError::new(raw::child(&at, key), "is required");
+    }
+    ConfigError::new(at, msg)
 }

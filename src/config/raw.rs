@@ -1,433 +1,281 @@
-//! The plugin JSON exactly as written by users, read by hand from a strict [`Value`].
+//! The plugin JSON exactly as written by users: its shape, derived.
 //!
-//! Only shape is checked here; meaning (ranges, names, references) is checked in `validate`.
-//! A hand-written reader instead of serde derive keeps the filter's .wasm small: derived
-//! deserializers plus path tracking cost about 100 KB of code, this costs a few.
+//! serde reads it (every field through `de`, which words the errors and refuses `null`), and
+//! schemars generates `schema/plugin-config.schema.json` from the same types: the attributes
+//! here carry the constraints the schema states. Meaning (ranges, names, references, keys) is
+//! checked again in `validate`, which also covers what a schema cannot express.
 
-use super::ConfigError;
-use serde_json::{Map, Value};
+use super::de;
+use super::schema::{
+    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, NAME, PARAM_NAME,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
 
-type R<T> = Result<T, ConfigError>;
+/// Bounds that keep all time arithmetic far from overflow (ten years).
+const MAX_SECONDS: u64 = 315_360_000;
 
+/// The JSON Envoy passes as the wasm `configuration` and Istio as
+/// `WasmPlugin.spec.pluginConfig`. The filter checks more than this schema can (unique
+/// provider names, rules naming known providers, usable inline keys); `jwtgate config
+/// validate FILE` runs the filter's own checks.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "jwtgate plugin configuration (v1)",
+    extend("$id" = "https://jwtgate.dev/schema/plugin-config.schema.json")
+)]
 pub(super) struct RawConfig {
+    #[serde(deserialize_with = "de::objects")]
+    #[schemars(length(min = 1))]
     pub providers: Vec<RawProvider>,
+    /// First match wins; no rules, or no match: every request requires any provider.
+    #[serde(default, deserialize_with = "de::opt_objects")]
     pub rules: Option<Vec<RawRule>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(extend("enum" = ["enforce", "report"], "default" = "enforce"))]
     pub mode: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = true))]
     pub bypass_cors_preflight: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 16, max = 1_048_576), extend("default" = 8192))]
     pub max_token_size: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 0, max = 1_048_576), extend("default" = 4096))]
     pub token_cache_size: Option<u64>,
+    /// A request path with %2F or %5C (any case): "reject" refuses it with 400
+    /// path_ambiguous; "keep" passes it on unchanged, matched as ordinary segment characters.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(extend("enum" = ["reject", "keep"], "default" = "reject"))]
     pub escaped_slashes: Option<String>,
 }
 
-#[derive(Default)]
+/// One identity provider: whose tokens, checked how, found where.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "provider",
+    extend(
+        "oneOf" = [
+            { "required": ["remote_jwks"], "not": { "required": ["local_jwks"] } },
+            { "required": ["local_jwks"], "not": { "required": ["remote_jwks"] } }
+        ],
+        "if" = { "required": ["discovery"], "properties": { "discovery": { "const": true } } },
+        "then" = { "required": ["remote_jwks"] },
+        "else" = { "properties": { "remote_jwks": { "required": ["uri"] } } }
+    )
+)]
 pub(super) struct RawProvider {
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(NAME))]
     pub name: String,
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(length(min = 1))]
     pub issuer: String,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub audiences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(schema_with = "algorithms")]
     pub algorithms: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de::opt_object")]
     pub remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default, deserialize_with = "de::opt_object")]
     pub local_jwks: Option<RawLocalJwks>,
+    /// true: the JWKS location comes from <issuer>/.well-known/openid-configuration (fetched
+    /// through remote_jwks.cluster); remote_jwks.uri may then be omitted.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = false))]
     pub discovery: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_object")]
     pub revocation: Option<RawRevocation>,
+    #[serde(default, deserialize_with = "de::opt_objects")]
+    #[schemars(extend("default" = [{ "name": "authorization", "value_prefix": "Bearer " }]))]
     pub from_headers: Option<Vec<RawHeaderSource>>,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(inner(pattern(PARAM_NAME)))]
     pub from_params: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(inner(pattern(PARAM_NAME)))]
     pub from_cookies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 0, max = 86400), extend("default" = 60))]
     pub clock_skew_s: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = true))]
     pub require_expiration: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub max_lifetime_s: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub token_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = false))]
     pub forward: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_objects")]
     pub claim_to_headers: Option<Vec<RawClaimHeader>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern(HEADER_NAME))]
     pub forward_payload_header: Option<String>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "remoteJwks")]
 pub(super) struct RawRemoteJwks {
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(length(min = 1))]
     pub cluster: String,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern(HTTP_URI))]
     pub uri: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
     pub timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
     pub cache_duration_s: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 30))]
     pub min_refetch_interval_s: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 0, max = MAX_SECONDS), extend("default" = 86400))]
     pub max_stale_s: Option<u64>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "localJwks")]
 pub(super) struct RawLocalJwks {
+    /// A JWKS as a JSON object, or as a JSON string holding one.
+    // Which of the two, and whether its keys are usable, is checked in `validate`.
+    #[serde(deserialize_with = "de::value")]
+    #[schemars(schema_with = "inline_jwks")]
     pub inline: Value,
 }
 
+/// Revoked jti values: inline, or fetched (a JSON array of strings, or {"revoked": [...]}; at
+/// most 100000 entries, 1 MiB) and refreshed every cache_duration_s.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "revocation")]
+#[schemars(extend("oneOf" = [
+    {
+        "required": ["inline"],
+        "not": { "anyOf": [
+            { "required": ["uri"] }, { "required": ["cluster"] },
+            { "required": ["cache_duration_s"] }, { "required": ["timeout_ms"] }
+        ] }
+    },
+    { "required": ["uri", "cluster"], "not": { "required": ["inline"] } }
+]))]
 pub(super) struct RawRevocation {
+    #[serde(default, deserialize_with = "de::opt_value")]
+    #[schemars(schema_with = "revocation_list")]
     pub inline: Option<Value>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern(HTTP_URI))]
     pub uri: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(length(min = 1))]
     pub cluster: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
     pub cache_duration_s: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
     pub timeout_ms: Option<u64>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "headerSource")]
 pub(super) struct RawHeaderSource {
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(HEADER_NAME))]
     pub name: String,
+    #[serde(default, deserialize_with = "de::opt_string")]
     pub value_prefix: Option<String>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "claimHeader")]
 pub(super) struct RawClaimHeader {
+    /// A claim name, or a dotted path to a nested claim.
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(r"^[^.]+(\.[^.]+)*$"))]
     pub claim: String,
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(HEADER_NAME))]
     pub header: String,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "rule")]
 pub(super) struct RawRule {
+    #[serde(rename = "match", deserialize_with = "de::object")]
     pub matcher: RawMatch,
+    #[serde(default, deserialize_with = "de::opt_object")]
     pub requires: Option<RawRequirement>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "match")]
+#[schemars(extend("oneOf" = [{ "required": ["prefix"] }, { "required": ["path"] }]))]
 pub(super) struct RawMatch {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern("^/"))]
     pub prefix: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern("^/"))]
     pub path: Option<String>,
+    /// Compare the normalized path ASCII case-insensitively (for upstreams that do).
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = false))]
     pub ignore_case: Option<bool>,
 }
 
-#[derive(Default)]
+/// Exactly one of provider (with its scopes and claims), any, all, allow_missing,
+/// allow_missing_or_failed.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "requirement",
+    extend("oneOf" = [
+        { "required": ["provider"] },
+        { "required": ["any"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
+        { "required": ["all"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
+        { "required": ["allow_missing"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
+        { "required": ["allow_missing_or_failed"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } }
+    ])
+)]
 pub(super) struct RawRequirement {
+    #[serde(default, deserialize_with = "de::opt_string")]
     pub provider: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(inner(pattern(r#"^[^\s"\\]+$"#)))]
     pub scopes: Option<Vec<String>>,
-    /// Claim name → accepted values, in the document's key order.
-    pub claims: Option<Vec<(String, Vec<Value>)>>,
+    /// Claim name or dotted path → accepted values (strings, numbers or booleans).
+    // Kept in the document's key order.
+    #[serde(default, deserialize_with = "de::opt_groups")]
+    #[schemars(schema_with = "claims")]
+    pub claims: Option<de::ClaimValues>,
+    #[serde(default, deserialize_with = "de::opt_objects")]
+    #[schemars(length(min = 1))]
     pub any: Option<Vec<RawRequirement>>,
+    #[serde(default, deserialize_with = "de::opt_objects")]
+    #[schemars(length(min = 1))]
     pub all: Option<Vec<RawRequirement>>,
+    #[serde(default, deserialize_with = "de::opt_boxed")]
     pub allow_missing: Option<Box<RawRequirement>>,
+    #[serde(default, deserialize_with = "de::opt_boxed")]
     pub allow_missing_or_failed: Option<Box<RawRequirement>>,
-}
-
-impl RawConfig {
-    /// Reads the whole document; the first shape problem found is the error.
-    pub(super) fn read(v: &Value) -> R<Self> {
-        let o = Obj::new(String::new(), v, CONFIG_FIELDS)?;
-        let (at, providers) = o.required("providers")?;
-        Ok(RawConfig {
-            providers: array(at, providers, RawProvider::read)?,
-            rules: o.list("rules", RawRule::read)?,
-            mode: o.string("mode")?,
-            bypass_cors_preflight: o.boolean("bypass_cors_preflight")?,
-            max_token_size: o.uint("max_token_size")?,
-            token_cache_size: o.uint("token_cache_size")?,
-            escaped_slashes: o.string("escaped_slashes")?,
-        })
-    }
-}
-
-const CONFIG_FIELDS: &[&str] = &[
-    "providers",
-    "rules",
-    "mode",
-    "bypass_cors_preflight",
-    "max_token_size",
-    "token_cache_size",
-    "escaped_slashes",
-];
-
-const PROVIDER_FIELDS: &[&str] = &[
-    "name",
-    "issuer",
-    "audiences",
-    "algorithms",
-    "remote_jwks",
-    "local_jwks",
-    "discovery",
-    "revocation",
-    "from_headers",
-    "from_params",
-    "from_cookies",
-    "clock_skew_s",
-    "require_expiration",
-    "max_lifetime_s",
-    "token_types",
-    "forward",
-    "claim_to_headers",
-    "forward_payload_header",
-];
-
-impl RawProvider {
-    // Filling a default field by field is the point: see the comment inside.
-    #[allow(clippy::field_reassign_with_default)]
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, PROVIDER_FIELDS)?;
-        // Filled field by field so an error drops one value, not a different set per field:
-        // a struct literal of `?`s compiles to a drop chain per field, about 4 KB in the .wasm.
-        let mut p = RawProvider::default();
-        p.name = o.required_string("name")?;
-        p.issuer = o.required_string("issuer")?;
-        p.audiences = o.strings("audiences")?;
-        p.algorithms = o.strings("algorithms")?;
-        p.remote_jwks = o.object("remote_jwks", RawRemoteJwks::read)?;
-        p.local_jwks = o.object("local_jwks", RawLocalJwks::read)?;
-        p.discovery = o.boolean("discovery")?;
-        p.revocation = o.object("revocation", RawRevocation::read)?;
-        p.from_headers = o.list("from_headers", RawHeaderSource::read)?;
-        p.from_params = o.strings("from_params")?;
-        p.from_cookies = o.strings("from_cookies")?;
-        p.clock_skew_s = o.uint("clock_skew_s")?;
-        p.require_expiration = o.boolean("require_expiration")?;
-        p.max_lifetime_s = o.uint("max_lifetime_s")?;
-        p.token_types = o.strings("token_types")?;
-        p.forward = o.boolean("forward")?;
-        p.claim_to_headers = o.list("claim_to_headers", RawClaimHeader::read)?;
-        p.forward_payload_header = o.string("forward_payload_header")?;
-        Ok(p)
-    }
-}
-
-impl RawRemoteJwks {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(
-            at,
-            v,
-            &[
-                "cluster",
-                "uri",
-                "timeout_ms",
-                "cache_duration_s",
-                "min_refetch_interval_s",
-                "max_stale_s",
-            ],
-        )?;
-        Ok(RawRemoteJwks {
-            cluster: o.required_string("cluster")?,
-            uri: o.string("uri")?,
-            timeout_ms: o.uint("timeout_ms")?,
-            cache_duration_s: o.uint("cache_duration_s")?,
-            min_refetch_interval_s: o.uint("min_refetch_interval_s")?,
-            max_stale_s: o.uint("max_stale_s")?,
-        })
-    }
-}
-
-impl RawLocalJwks {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["inline"])?;
-        // String or object is decided in `validate`, which knows how to parse either.
-        let (_, inline) = o.required("inline")?;
-        Ok(RawLocalJwks {
-            inline: inline.clone(),
-        })
-    }
-}
-
-impl RawRevocation {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(
-            at,
-            v,
-            &["inline", "uri", "cluster", "cache_duration_s", "timeout_ms"],
-        )?;
-        Ok(RawRevocation {
-            inline: o.get("inline")?.map(|(_, v)| v.clone()),
-            uri: o.string("uri")?,
-            cluster: o.string("cluster")?,
-            cache_duration_s: o.uint("cache_duration_s")?,
-            timeout_ms: o.uint("timeout_ms")?,
-        })
-    }
-}
-
-impl RawHeaderSource {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["name", "value_prefix"])?;
-        Ok(RawHeaderSource {
-            name: o.required_string("name")?,
-            value_prefix: o.string("value_prefix")?,
-        })
-    }
-}
-
-impl RawClaimHeader {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["claim", "header"])?;
-        Ok(RawClaimHeader {
-            claim: o.required_string("claim")?,
-            header: o.required_string("header")?,
-        })
-    }
-}
-
-impl RawRule {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["match", "requires"])?;
-        let (mat, m) = o.required("match")?;
-        Ok(RawRule {
-            matcher: RawMatch::read(mat, m)?,
-            requires: o.object("requires", RawRequirement::read)?,
-        })
-    }
-}
-
-impl RawMatch {
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["prefix", "path", "ignore_case"])?;
-        Ok(RawMatch {
-            prefix: o.string("prefix")?,
-            path: o.string("path")?,
-            ignore_case: o.boolean("ignore_case")?,
-        })
-    }
-}
-
-impl RawRequirement {
-    // Filled field by field for the same reason as `RawProvider::read`.
-    #[allow(clippy::field_reassign_with_default)]
-    fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(
-            at,
-            v,
-            &[
-                "provider",
-                "scopes",
-                "claims",
-                "any",
-                "all",
-                "allow_missing",
-                "allow_missing_or_failed",
-            ],
-        )?;
-        let boxed = |key| -> R<Option<Box<RawRequirement>>> {
-            Ok(o.object(key, RawRequirement::read)?.map(Box::new))
-        };
-        let mut r = RawRequirement::default();
-        r.provider = o.string("provider")?;
-        r.scopes = o.strings("scopes")?;
-        r.claims = o.object("claims", claims)?;
-        r.any = o.list("any", RawRequirement::read)?;
-        r.all = o.list("all", RawRequirement::read)?;
-        r.allow_missing = boxed("allow_missing")?;
-        r.allow_missing_or_failed = boxed("allow_missing_or_failed")?;
-        Ok(r)
-    }
-}
-
-/// `{"claim": [values...]}`: any claim name; which values are acceptable is `validate`'s call.
-fn claims(at: String, v: &Value) -> R<Vec<(String, Vec<Value>)>> {
-    let map = object(&at, v)?;
-    map.iter()
-        .map(|(name, values)| {
-            let values = array(child(&at, name), values, |_, x| Ok(x.clone()))?;
-            Ok((name.clone(), values))
-        })
-        .collect()
-}
-
-/// One JSON object being read, with its path for error messages.
-struct Obj<'a> {
-    at: String,
-    map: &'a Map<String, Value>,
-}
-
-impl<'a> Obj<'a> {
-    /// Refuses anything but an object whose keys are all in `known`.
-    fn new(at: String, v: &'a Value, known: &[&str]) -> R<Self> {
-        let map = object(&at, v)?;
-        if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(ConfigError::new(
-                child(&at, k),
-                format!(
-                    "unknown field {k:?} (expected one of: {})",
-                    known.join(", ")
-                ),
-            ));
-        }
-        Ok(Obj { at, map })
-    }
-
-    /// The field's path and value. `null` is not "omitted" (contract v1.1): a field given as
-    /// `null` is an error, so a templating slip cannot silently turn a check off.
-    fn get(&self, key: &str) -> R<Option<(String, &'a Value)>> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(Value::Null) => Err(ConfigError::new(
-                child(&self.at, key),
-                "must not be null (omit the field to use its default)",
-            )),
-            Some(v) => Ok(Some((child(&self.at, key), v))),
-        }
-    }
-
-    fn required(&self, key: &str) -> R<(String, &'a Value)> {
-        self.get(key)?
-            .ok_or_else(|| ConfigError::new(child(&self.at, key), "is required"))
-    }
-
-    fn object<T>(&self, key: &str, read: impl FnOnce(String, &'a Value) -> R<T>) -> R<Option<T>> {
-        self.get(key)?.map(|(at, v)| read(at, v)).transpose()
-    }
-
-    fn list<T>(&self, key: &str, read: impl FnMut(String, &'a Value) -> R<T>) -> R<Option<Vec<T>>> {
-        self.get(key)?.map(|(at, v)| array(at, v, read)).transpose()
-    }
-
-    fn strings(&self, key: &str) -> R<Option<Vec<String>>> {
-        self.list(key, string)
-    }
-
-    fn string(&self, key: &str) -> R<Option<String>> {
-        self.object(key, string)
-    }
-
-    fn required_string(&self, key: &str) -> R<String> {
-        let (at, v) = self.required(key)?;
-        string(at, v)
-    }
-
-    fn boolean(&self, key: &str) -> R<Option<bool>> {
-        self.object(key, |at, v| match v {
-            Value::Bool(b) => Ok(*b),
-            _ => Err(wrong(at, "a boolean", v)),
-        })
-    }
-
-    fn uint(&self, key: &str) -> R<Option<u64>> {
-        self.object(key, |at, v| {
-            let Value::Number(n) = v else {
-                return Err(wrong(at, "an integer", v));
-            };
-            if let Some(u) = n.as_u64() {
-                return Ok(u);
-            }
-            // Integers beyond u64 arrive as floats, so the float's value tells which case it is.
-            let f = n.as_f64().unwrap_or(0.0);
-            let problem = if f < 0.0 {
-                "must not be negative"
-            } else if f >= 18_446_744_073_709_551_616.0 {
-                "is too large"
-            } else {
-                "must be a whole number (no fraction or exponent)"
-            };
-            Err(ConfigError::new(at, problem))
-        })
-    }
-}
-
-fn object<'a>(at: &str, v: &'a Value) -> R<&'a Map<String, Value>> {
-    match v {
-        Value::Object(m) => Ok(m),
-        _ => Err(wrong(at.to_owned(), "an object", v)),
-    }
-}
-
-fn array<'a, T>(
-    at: String,
-    v: &'a Value,
-    mut read: impl FnMut(String, &'a Value) -> R<T>,
-) -> R<Vec<T>> {
-    let Value::Array(items) = v else {
-        return Err(wrong(at, "an array", v));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, x)| read(format!("{at}[{i}]"), x))
-        .collect()
-}
-
-fn string(at: String, v: &Value) -> R<String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(wrong(at, "a string", v)),
-    }
 }
 
 /// `parent.key`; keys are user text, quoted if need be so the error stays on one line.
@@ -442,18 +290,6 @@ pub(super) fn child(at: &str, key: &str) -> String {
     } else {
         format!("{at}.{key}")
     }
-}
-
-fn wrong(at: String, expected: &str, found: &Value) -> ConfigError {
-    let found = match found {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    ConfigError::new(at, format!("expected {expected}, found {found}"))
 }
 
 #[cfg(test)]
@@ -563,6 +399,88 @@ mod tests {
         let e = refused(rules(r#"{"role":[{}]}"#));
         assert_eq!(e.field, "rules[0].requires.claims.role", "{e}");
         assert!(parse(rules(r#"{"role":["admin",1,true]}"#).as_bytes()).is_ok());
+    }
+
+    /// A derived struct would also read an array of its fields: objects and arrays are taken
+    /// only as such, and the message says what was found.
+    #[test]
+    fn objects_and_arrays_only_as_such() {
+        let e = refused(r#"{"providers":{}}"#.into());
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: providers: expected an array, found an object"
+        );
+        let e = refused(r#"{"providers":[["p","i"]]}"#.into());
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: providers[0]: expected an object, found an array"
+        );
+        let e = refused(with_provider_field(r#","remote_jwks":["c","http://i/j"]"#));
+        assert_eq!(e.field, "providers[0].remote_jwks", "{e}");
+        let e = refused(with_provider_field(r#","from_headers":{"name":"x"}"#));
+        assert_eq!(e.problem, "expected an array, found an object", "{e}");
+        let e = refused(with_provider_field(r#","from_headers":["authorization"]"#));
+        assert_eq!(e.field, "providers[0].from_headers[0]", "{e}");
+        assert_eq!(e.problem, "expected an object, found a string", "{e}");
+    }
+
+    /// Every field of every object, given as `null`, is refused naming it (contract v1.1).
+    #[test]
+    fn null_is_refused_for_every_field() {
+        use serde_json::{json, Value};
+        let req = json!({"provider": "p", "scopes": ["s"], "claims": {"role": ["a"]}});
+        let full = json!({
+            "providers": [{
+                "name": "p", "issuer": "https://i/", "audiences": ["a"], "algorithms": ["ES256"],
+                "remote_jwks": {"cluster": "c", "uri": "http://i/j", "timeout_ms": 1,
+                    "cache_duration_s": 1, "min_refetch_interval_s": 1, "max_stale_s": 1},
+                "local_jwks": {"inline": "{}"}, "discovery": false,
+                "revocation": {"inline": ["j"], "uri": "http://r/x", "cluster": "r",
+                    "cache_duration_s": 1, "timeout_ms": 1},
+                "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                "from_params": ["t"], "from_cookies": ["t"], "clock_skew_s": 1,
+                "require_expiration": true, "max_lifetime_s": 1, "token_types": ["jwt"],
+                "forward": false, "claim_to_headers": [{"claim": "sub", "header": "x-sub"}],
+                "forward_payload_header": "x-payload"
+            }],
+            "rules": [
+                {"match": {"prefix": "/", "path": "/a", "ignore_case": true}, "requires": req},
+                {"match": {"prefix": "/"}, "requires": {"any": [req], "all": [req],
+                    "allow_missing": req, "allow_missing_or_failed": req}}
+            ],
+            "mode": "enforce", "bypass_cors_preflight": true, "max_token_size": 8192,
+            "token_cache_size": 1, "escaped_slashes": "reject"
+        });
+        fn paths(at: &str, v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        let p = super::child(at, k);
+                        if k != "inline" {
+                            paths(&p, x, out);
+                        }
+                        out.push(p);
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        paths(&format!("{at}[{i}]"), x, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        paths("", &full, &mut all);
+        assert!(all.len() > 70, "{}", all.len());
+        for path in all {
+            let mut v = full.clone();
+            let pointer = format!("/{}", path.replace(['.', '['], "/").replace(']', ""));
+            *v.pointer_mut(&pointer).unwrap() = Value::Null;
+            let e = refused(v.to_string());
+            assert_eq!(e.field, path, "{e}");
+            assert_eq!(e.problem, super::de::NULL, "{e}");
+        }
     }
 
     #[test]
