@@ -16,7 +16,7 @@
 //
 // stdout, one JSON object a line:
 //   {"event":"ready","issuer":...,"port":...,"kids":[...]}   once listening
-//   {"event":"request","method":...,"path":...}               every request, when it arrives
+//   {"event":"request","method":...,"path":...,"ua":...,"host":...}  every request, on arrival
 //   {"event":"response","method":...,"path":...,"status":...} when it is answered
 // SIGTERM/SIGINT: close every connection and exit 0.
 
@@ -81,7 +81,9 @@ const provider = new Provider(issuer, {
 const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 provider.use(async (ctx, next) => {
-  emit({ event: 'request', method: ctx.method, path: ctx.path });
+  emit({
+    event: 'request', method: ctx.method, path: ctx.path, ua: ctx.get('user-agent'), host: ctx.get('host'),
+  });
   try {
     await next();
   } finally {
