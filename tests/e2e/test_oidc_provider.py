@@ -151,9 +151,10 @@ def test_discovery_document_of_another_issuer_is_not_trusted(envoy_factory, idp,
 # ------------------------------------------------------------------------------------ (3)
 
 
-def test_restart_with_new_key_refetches_on_unknown_kid(envoy_factory, idp):
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_restart_with_new_key_refetches_on_unknown_kid(envoy_factory, idp, concurrency):
     jwks_path = idp.jwks_path()
-    env = envoy_factory(discovery_config(idp.issuer, min_refetch_interval_s=30), idp=idp)
+    env = envoy_factory(discovery_config(idp.issuer, min_refetch_interval_s=30), idp=idp, concurrency=concurrency)
     gw = Gateway(env)
     old = idp.token("ES256")["access_token"]
     assert gw.get("/orders", token=old).status == 200
@@ -176,7 +177,14 @@ def test_restart_with_new_key_refetches_on_unknown_kid(envoy_factory, idp):
     fetches = idp.count(jwks_path)
     assert gw.get("/orders", token=idp.token("RS256")["access_token"]).status == 200
     assert idp.count(jwks_path) == fetches, idp.filter_requests()
-    assert_401_invalid(gw.get("/orders", token=old), "unknown_kid", token=old)
+    # the old key is gone from the set. Another worker VM loads the new set on its next tick
+    # (100 ms): until then it may still accept the old token, so wait for that, then every
+    # request (on any worker) refuses it; with one worker, the VM that refetched answers at once
+    last, _ = poll_until(lambda: gw.get("/orders", token=old), lambda r: r.status == 401,
+                         timeout=1.0 if concurrency > 1 else 0.0, interval=0.02)
+    assert_401_invalid(last, "unknown_kid", token=old)
+    for _ in range(6):
+        assert_401_invalid(gw.get("/orders", token=old), "unknown_kid", token=old)
 
 
 @pytest.mark.parametrize("down", ["one_request", "requests_for_1.5s"])
@@ -233,6 +241,41 @@ def test_refetch_during_restart_window_passes_within_a_backoff_step(envoy_factor
     assert any(r["at"] >= t_up for r in idp.filter_requests(jwks_path)), "keys not fetched from the restarted IdP"
     print(f"[{down}] {len(seen['answers'])} requests while down, {failures} failed fetches; passed {waited:.2f}s "
           f"after the IdP was back (bound {bound:.2f}s), after {len(history)} tries")
+
+
+def test_cold_start_idp_comes_up_after_envoy(envoy_factory, tmp_path_factory):
+    """Envoy starts while the IdP is not listening yet: discovery fails (refused) and retries with
+    backoff; requests get 503 jwks_unavailable after waiting timeout_ms; once the IdP is up, a
+    token passes within a backoff step."""
+    try:
+        idp = OidcProvider(tmp_path_factory.mktemp("oidc"))
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        keys = KeyPair("a")
+        env = envoy_factory(discovery_config(idp.issuer, timeout_ms=1000), idp=idp)
+        gw = Gateway(env)
+        tok = like_provider(keys.es, idp.issuer)
+        t = time.monotonic()
+        r = gw.get("/orders", token=tok, timeout=10)
+        waited = time.monotonic() - t
+        assert_503_unavailable(r)
+        assert 0.8 <= waited <= 3.0, f"a cold request waited {waited:.2f}s for keys (timeout_ms 1000)"
+        failed = env.counter("jwtgate.provider.oidc.discovery_fetch_failed")
+        assert failed >= 1, env.jwtgate_stats()
+        idp.start(keys)
+        bound = 0.5 * 2 ** (env.counter("jwtgate.provider.oidc.discovery_fetch_failed") - 1) + 0.5
+        assert bound <= 4.5, env.jwtgate_stats()
+        last, history = poll_until(lambda: gw.get("/orders", token=tok, timeout=10), lambda r: r.status == 200,
+                                   timeout=bound + 3.0, interval=0.1)
+        waited = time.monotonic() - idp.ready_at
+        assert last.status == 200, f"{last}; statuses {[r.status for r in history]}; {env.jwtgate_stats()}"
+        assert waited <= bound, f"passed {waited:.2f}s after the IdP came up (bound {bound:.2f}s)"
+        assert idp.count(DISCOVERY_PATH) >= 1 and idp.count(idp.jwks_path()) >= 1, idp.filter_requests()
+        # and a token the provider itself issues
+        assert_reaches(gw.get("/orders", token=idp.token("RS256")["access_token"]), "rs-client", "orders:read")
+    finally:
+        idp.stop()
 
 
 # ------------------------------------------------------------------------------------ (4)
