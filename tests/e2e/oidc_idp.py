@@ -10,6 +10,7 @@ counted as the filter's.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import json
@@ -71,6 +72,16 @@ class KeyPair:
         return {"keys": [private_jwk(self.es), private_jwk(self.rs)]}
 
 
+_RUNNING: set = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Safety net (e.g. after Ctrl-C): no provider started by the suite outlives it."""
+    for provider in list(_RUNNING):
+        provider.stop()
+
+
 class OidcProvider:
     """One oidc-provider process at a time on a fixed loopback port; stop() at teardown."""
 
@@ -110,9 +121,14 @@ class OidcProvider:
             stderr=self._stderr,
             start_new_session=True,  # its own session: a signal to the test's group does not hit it
         )
+        _RUNNING.add(self)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def _read(self, proc: subprocess.Popen) -> None:
@@ -149,6 +165,7 @@ class OidcProvider:
     def stop(self) -> None:
         """SIGTERM (the server closes every connection and exits), SIGKILL after 5 s; waits."""
         proc, self.proc = self.proc, None
+        _RUNNING.discard(self)
         if proc is None:
             return
         if proc.poll() is None:

@@ -8,12 +8,12 @@ provider and Envoy, and every wait is for an event with a deadline.
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 
 import pytest
 
-from conftest import _failed
 from helpers import Gateway, assert_401_invalid, assert_401_missing, assert_403, assert_503_unavailable, poll_until
 from oidc_idp import RESOURCE, KeyPair, OidcProvider, jwk_thumbprint
 from tokens import EcKey, mint, split
@@ -24,6 +24,11 @@ CLAIM_HEADERS = [
     {"claim": "client_id", "header": "x-client-id"},
     {"claim": "scope", "header": "x-scope"},
 ]
+
+
+def _failed(request) -> bool:
+    """Whether setup or call failed (conftest's hook records rep_<when> on the node)."""
+    return any(getattr(getattr(request.node, "rep_" + w, None), "failed", False) for w in ("setup", "call"))
 
 
 @pytest.fixture
@@ -37,7 +42,6 @@ def idp(request, tmp_path_factory):
     yield provider
     provider.stop()
     if _failed(request):
-        import sys
         sys.stderr.write(f"\n----- oidc-provider ({provider.dir}) -----\n{provider.tail(80)}\n")
 
 
