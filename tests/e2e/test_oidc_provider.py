@@ -191,13 +191,15 @@ def test_restart_with_new_key_refetches_on_unknown_kid(envoy_factory, idp, concu
         assert_401_invalid(gw.get("/orders", token=old), "unknown_kid", token=old)
 
 
-@pytest.mark.parametrize("down", ["one_request", "requests_for_1.5s"])
-def test_refetch_during_restart_window_passes_within_a_backoff_step(envoy_factory, idp, down):
+@pytest.mark.parametrize("down,concurrency", [("one_request", 1), ("requests_for_1.5s", 1), ("one_request", 2),
+                                               ("requests_for_1.5s", 2)])
+def test_refetch_during_restart_window_passes_within_a_backoff_step(envoy_factory, idp, down, concurrency):
     """The unknown-kid refetch hits the IdP while it is down (connection refused): a failed
     refetch must not spend min_refetch_interval_s (30 s), so the new key's token passes within
     one backoff step (0.5 s doubling, jittered down) of the IdP answering again."""
     jwks_path = idp.jwks_path()
-    env = envoy_factory(discovery_config(idp.issuer, min_refetch_interval_s=30, timeout_ms=1000), idp=idp)
+    env = envoy_factory(discovery_config(idp.issuer, min_refetch_interval_s=30, timeout_ms=1000), idp=idp,
+                        concurrency=concurrency)
     gw = Gateway(env)
     assert gw.get("/orders", token=idp.token("ES256")["access_token"]).status == 200
     assert idp.count(jwks_path) >= 1
@@ -230,7 +232,8 @@ def test_refetch_during_restart_window_passes_within_a_backoff_step(envoy_factor
     # failures raced by the last ones (counted after our read) only make the step longer: re-read
     failures = env.counter(failed_counter) - seen["failed_before"]
     bound = max(bound, 0.5 * 2 ** (failures - 1) + 0.5)
-    assert bound <= 4.5, f"{failures} failed fetches in a {down} gap: the backoff grew more than expected"
+    # a slow machine may see more failures (a longer step), but never the 30 s refetch window
+    assert bound < 30 - 3, f"{failures} failed fetches in a {down} gap: the test no longer tells the window apart"
 
     # the IdP answers again (ready). The token must pass within a backoff step, not after 30 s.
     last, history = poll_until(lambda: gw.get("/orders", token=new, timeout=10), lambda r: r.status == 200,
@@ -243,8 +246,47 @@ def test_refetch_during_restart_window_passes_within_a_backoff_step(envoy_factor
         f"passed {waited:.2f}s after the IdP came back; one backoff step after {failures} failures is <= {bound:.2f}s")
     assert_reaches(last, "es-client", "orders:read")
     assert any(r["at"] >= t_up for r in idp.filter_requests(jwks_path)), "keys not fetched from the restarted IdP"
-    print(f"[{down}] {len(seen['answers'])} requests while down, {failures} failed fetches; passed {waited:.2f}s "
+    print(f"[{down}, {concurrency} workers] {len(seen['answers'])} requests while down, {failures} failed fetches; passed {waited:.2f}s "
           f"after the IdP was back (bound {bound:.2f}s), after {len(history)} tries")
+
+
+def test_unknown_kid_while_jwks_backs_off_does_not_refetch_discovery_per_request(envoy_factory, idp):
+    """After an outage the JWKS fetch is still backing off (0.5 s doubling) when the IdP answers
+    again. Unknown-kid requests in that time must not make the filter fetch the (fresh, answered)
+    discovery document again and again: refetches that got an answer are limited by
+    min_refetch_interval_s (30 s), and there is one fetch per provider, not one per request."""
+    jwks_path = idp.jwks_path()
+    env = envoy_factory(discovery_config(idp.issuer, min_refetch_interval_s=30, timeout_ms=1000), idp=idp)
+    gw = Gateway(env)
+    assert gw.get("/orders", token=idp.token("ES256")["access_token"]).status == 200
+    new_keys = KeyPair("b")
+    new = like_provider(new_keys.es, idp.issuer)
+    failed_counter = "jwtgate.provider.oidc.jwks_fetch_failed"
+
+    def while_down():
+        base = env.counter(failed_counter)
+        assert_401_invalid(gw.get("/orders", token=new, timeout=10), "unknown_kid", token=new)
+        # the failed refetch is retried with backoff while the IdP is down: after the 4th failure
+        # the next try is 3-4 s away, so the IdP will be back while the JWKS still backs off
+        assert env.wait_counter(failed_counter, base + 4, timeout=15) >= base + 4, env.jwtgate_stats()
+
+    idp.restart(new_keys, gap=while_down)
+    t_up = idp.ready_at
+    docs_before = idp.count(DISCOVERY_PATH)
+    sent = []
+    while time.monotonic() - t_up < 2.0 and not any(r["at"] >= t_up for r in idp.filter_requests(jwks_path)):
+        sent.append((time.monotonic(), gw.get("/orders", token=new, timeout=10).status))
+        time.sleep(0.05)
+    jwks_at = [r["at"] for r in idp.filter_requests(jwks_path) if r["at"] >= t_up]
+    end = jwks_at[0] if jwks_at else time.monotonic()
+    in_backoff = [st for at, st in sent if at < end]
+    # precondition: requests really arrived while the JWKS was backing off and the IdP was up
+    assert len(in_backoff) >= 5, f"only {len(in_backoff)} requests before the JWKS retry: cannot tell"
+    doc_fetches = [r for r in idp.filter_requests(DISCOVERY_PATH) if t_up <= r["at"] < end]
+    assert len(doc_fetches) <= 2, (
+        f"{len(doc_fetches)} discovery fetches (all answered 200) for {len(in_backoff)} unknown-kid requests in "
+        f"{end - t_up:.1f}s while the JWKS backed off; statuses {in_backoff}; "
+        f"{idp.count(DISCOVERY_PATH) - docs_before} in all; stats {env.jwtgate_stats()}")
 
 
 def test_cold_start_idp_comes_up_after_envoy(envoy_factory, tmp_path_factory):
@@ -269,7 +311,6 @@ def test_cold_start_idp_comes_up_after_envoy(envoy_factory, tmp_path_factory):
         assert failed >= 1, env.jwtgate_stats()
         idp.start(keys)
         bound = 0.5 * 2 ** (env.counter("jwtgate.provider.oidc.discovery_fetch_failed") - 1) + 0.5
-        assert bound <= 4.5, env.jwtgate_stats()
         last, history = poll_until(lambda: gw.get("/orders", token=tok, timeout=10), lambda r: r.status == 200,
                                    timeout=bound + 3.0, interval=0.1)
         waited = time.monotonic() - idp.ready_at
@@ -300,7 +341,8 @@ def test_dpop_bound_token_as_bearer_is_token_bound(envoy_factory, idp, echo):
     # the same client's unbound token passes (so nothing but cnf differs)
     assert gw.get("/orders", token=idp.token("ES256")["access_token"]).status == 200
     seen = echo.seen
-    assert_401_invalid(gw.get("/orders", token=tok), "token_bound", token=tok)
+    for _ in range(2):  # also when asked again (a verified-token cache must not let it through)
+        assert_401_invalid(gw.get("/orders", token=tok), "token_bound", token=tok)
     # RFC 9449's own scheme is not a Bearer token for the default from_headers (prefix "Bearer ")
     assert_401_missing(gw.get("/orders", headers=[("Authorization", f"DPoP {tok}")]))
     assert echo.seen == seen, "a refused request reached the upstream"
