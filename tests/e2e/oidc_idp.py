@@ -208,8 +208,30 @@ class OidcProvider:
         return out
 
     # --- the request log
+    def sync(self, timeout: float = 5.0) -> None:
+        """Barrier: every request the provider logged so far has been read.
+
+        The provider logs a request when it arrives, before answering, but this process reads
+        the log in a thread: a count taken right after an answer could miss it. One request of
+        our own, seen in the log, proves that every earlier line was read (one ordered pipe).
+        """
+        if not self.running():
+            return
+        with self._cond:
+            mine = sum(1 for r in self.requests if r.get("ua") == TEST_UA)
+        self._http(f"{self.issuer}/.well-known/openid-configuration")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while sum(1 for r in self.requests if r.get("ua") == TEST_UA) <= mine:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"oidc-provider log did not show our own request within {timeout}s")
+                self._cond.wait(left)
+
     def filter_requests(self, path: str | None = None) -> list[dict]:
-        """Requests that did not come from the test itself (i.e. from Envoy's callouts)."""
+        """Requests that did not come from the test itself (i.e. from Envoy's callouts), all of
+        those that arrived before this call."""
+        self.sync()
         with self._cond:
             return [r for r in self.requests
                     if r.get("ua") != TEST_UA and (path is None or r.get("path") == path)]
