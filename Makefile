@@ -6,10 +6,11 @@ CLI := target/release/jwtgate
 OCI_DIR ?= target/oci
 OCI_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 VENV ?= $(CURDIR)/.venv
+OIDC_DIR := tests/e2e/oidc
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv test test-unit test-e2e check run bench soak clean oci skopeo
+.PHONY: all build cli target venv oidc test test-unit test-e2e check run bench soak clean oci skopeo
 
 all: build
 
@@ -27,6 +28,15 @@ cli:
 
 venv:
 	@VENV=$(VENV) scripts/venv.sh
+
+## oidc: the real OpenID provider (npm oidc-provider) of tests/e2e/test_oidc_provider.py; `npm ci`
+## only when node_modules is missing or older than the lockfile (npm ci writes .package-lock.json)
+oidc: $(OIDC_DIR)/node_modules/.package-lock.json
+
+$(OIDC_DIR)/node_modules/.package-lock.json: $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing (tests/e2e/test_oidc_provider.py runs oidc-provider on Node.js): install nodejs and npm" >&2; exit 1; }
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund
+	@touch $@
 
 ## oci: the release .wasm as an OCI image layout in target/oci (Istio/Envoy Gateway oci://), no Docker
 oci: build
@@ -46,8 +56,9 @@ test: check build test-unit test-e2e
 test-unit:
 	cargo test --all-targets
 
-# tests/deploy validates the shipped manifests with the CLI and reads the OCI layout with skopeo
-test-e2e: build cli venv oci skopeo
+# tests/deploy validates the shipped manifests with the CLI and reads the OCI layout with skopeo;
+# tests/e2e/test_oidc_provider.py runs a real OpenID provider (oidc)
+test-e2e: build cli venv oci skopeo oidc
 	JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) JWTGATE_OCI=$(CURDIR)/$(OCI_DIR) JWTGATE_OCI_TAG=$(OCI_TAG) \
 	  $(VENV)/bin/python -m pytest tests/docs tests/e2e tests/deploy -q -p no:cacheprovider
 
