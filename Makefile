@@ -7,7 +7,7 @@ VENV ?= $(CURDIR)/.venv
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv test test-unit test-e2e check run bench clean
+.PHONY: all build cli target venv test test-unit test-e2e test-ngx test-ngx-run check run bench clean
 
 all: build
 
@@ -27,13 +27,27 @@ venv:
 	@VENV=$(VENV) scripts/venv.sh
 
 ## test: formatting and lints, unit and conformance tests natively, then the filter in real Envoy
-test: check build test-unit test-e2e
+## (and in nginx + Kong's ngx_wasm_module when NGX_WASM_NGINX names such an nginx)
+test: check build test-unit test-e2e test-ngx
 
 test-unit:
 	cargo test --all-targets
 
-test-e2e: build venv
-	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/docs tests/e2e -q -p no:cacheprovider
+test-e2e: build cli venv
+	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/docs tests/deploy tests/e2e -q -p no:cacheprovider
+
+## test-ngx: the e2e suite in nginx + Kong's ngx_wasm_module: NGX_WASM_NGINX=/path/to/nginx make test-ngx
+## (nothing here builds that nginx: it is the user's, e.g. Kong's or one built from ngx_wasm_module's docs)
+test-ngx:
+ifeq ($(strip $(NGX_WASM_NGINX)),)
+	@echo "test-ngx skipped: NGX_WASM_NGINX is not set (the path of an nginx built with Kong's ngx_wasm_module)"
+else
+	@$(MAKE) --no-print-directory test-ngx-run
+endif
+
+test-ngx-run: build cli venv
+	JWTGATE_HOST=ngx NGX_WASM_NGINX="$(NGX_WASM_NGINX)" JWTGATE_WASM=$(CURDIR)/$(WASM) \
+	  $(VENV)/bin/python -m pytest tests/deploy tests/e2e -q -p no:cacheprovider
 
 ## check: formatting and lints, natively and for wasm
 check: target
