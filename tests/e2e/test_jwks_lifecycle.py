@@ -241,7 +241,6 @@ def test_new_kid_burst_waits_for_the_inflight_refetch(envoy_factory, jwks_server
     assert jwks_server.count(JWKS_PATH) == first + 1, f"{jwks_server.count(JWKS_PATH) - first} refetches for one new kid"
 
 
-@ngx_no_coalescing
 def test_periodic_refresh_is_one_fetch_per_period_across_workers(envoy_factory, jwks_server):
     key = EcKey("lease-1")
     jwks_server.set_jwks(jwks(key))
@@ -249,8 +248,10 @@ def test_periodic_refresh_is_one_fetch_per_period_across_workers(envoy_factory, 
     gw = Gateway(env)
     results = parallel(10, lambda i: gw.get("/l", token=tok(key)))
     assert summarize(results) == {"200": 10}
-    assert jwks_server.wait_for_count(3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
-    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH][:3]
+    # the refreshes after the cold start (on ngx the cold requests may each have fetched)
+    cold = jwks_server.count(JWKS_PATH)
+    assert jwks_server.wait_for_count(cold + 3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
+    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH][cold:cold + 3]
     gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
     # refresh period 2 s, jitter up to 10%: one fetch per period for all VMs, never a second right after
     assert all(g >= 1.5 for g in gaps), f"fetches too close together (one per VM?): gaps {gaps}"
