@@ -3,11 +3,13 @@ SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/jwtgate.wasm
 CLI := target/release/jwtgate
+OCI_DIR ?= target/oci
+OCI_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 VENV ?= $(CURDIR)/.venv
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv test test-unit test-e2e test-ngx test-ngx-run check run bench clean
+.PHONY: all build cli target venv test test-unit test-e2e test-ngx test-ngx-run check run bench clean oci skopeo
 
 all: build
 
@@ -26,6 +28,18 @@ cli:
 venv:
 	@VENV=$(VENV) scripts/venv.sh
 
+## oci: the release .wasm as an OCI image layout in target/oci (Istio/Envoy Gateway oci://), no Docker
+oci: build
+	python3 scripts/oci.py --wasm $(WASM) --out $(OCI_DIR) --tag $(OCI_TAG)
+	@mkdir -p target/oci-build && cp $(WASM) target/oci-build/plugin.wasm
+
+## skopeo: tests/deploy needs skopeo; installed from Debian when missing and running as root (CI)
+skopeo:
+	@command -v skopeo >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo; \
+	  else echo "skopeo is missing (tests/deploy/test_oci.py needs it): apt-get install skopeo" >&2; exit 1; fi; }
+
 ## test: formatting and lints, unit and conformance tests natively, then the filter in real Envoy
 ## (and in nginx + Kong's ngx_wasm_module when NGX_WASM_NGINX names such an nginx)
 test: check build test-unit test-e2e test-ngx
@@ -33,8 +47,10 @@ test: check build test-unit test-e2e test-ngx
 test-unit:
 	cargo test --all-targets
 
-test-e2e: build cli venv
-	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python -m pytest tests/docs tests/deploy tests/e2e -q -p no:cacheprovider
+# tests/deploy validates the shipped manifests with the CLI and reads the OCI layout with skopeo
+test-e2e: build cli venv oci skopeo
+	JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) JWTGATE_OCI=$(CURDIR)/$(OCI_DIR) JWTGATE_OCI_TAG=$(OCI_TAG) \
+	  $(VENV)/bin/python -m pytest tests/docs tests/e2e tests/deploy -q -p no:cacheprovider
 
 ## test-ngx: the e2e suite in nginx + Kong's ngx_wasm_module: NGX_WASM_NGINX=/path/to/nginx make test-ngx
 ## (nothing here builds that nginx: it is the user's, e.g. Kong's or one built from ngx_wasm_module's docs)
@@ -46,8 +62,8 @@ else
 endif
 
 test-ngx-run: build cli venv
-	JWTGATE_HOST=ngx NGX_WASM_NGINX="$(NGX_WASM_NGINX)" JWTGATE_WASM=$(CURDIR)/$(WASM) \
-	  $(VENV)/bin/python -m pytest tests/deploy tests/e2e -q -p no:cacheprovider
+	JWTGATE_HOST=ngx NGX_WASM_NGINX="$(NGX_WASM_NGINX)" JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) \
+	  $(VENV)/bin/python -m pytest tests/e2e tests/deploy/test_nginx_kong.py -q -p no:cacheprovider
 
 ## check: formatting and lints, natively and for wasm
 check: target

@@ -4,10 +4,11 @@
 //! each wait), and applies what comes back. The CLI and tests drive the same two calls.
 
 use crate::cache::TokenCache;
-use crate::config::{Config, Mode};
+use crate::config::{Config, EscapedSlashes, Mode};
 use crate::extract::{self, Found, Location, RequestParts};
 use crate::matcher;
 use crate::outcome::{self, Rejection};
+use crate::path;
 use crate::verifier::{Denial, Eval, Evaluator, KeyLookup, Need, Success};
 use crate::Reason;
 
@@ -55,7 +56,10 @@ pub struct Prepared {
     rule: Option<usize>,
     tokens: Vec<Vec<Found>>,
     authority: String,
+    /// `:path` as the request has it.
     path: String,
+    /// `:path` normalized (query kept byte for byte), when that differs from `path`.
+    normalized: Option<String>,
     cookie: Option<String>,
     cookie_names: Vec<String>,
     identity: Vec<String>,
@@ -115,11 +119,32 @@ fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
     out
 }
 
-fn scrub(cfg: &Config, headers: &[(String, String)]) -> Mutations {
+/// Identity headers removed, and `:path` set to its normalized form if that differs.
+fn scrub(cfg: &Config, headers: &[(String, String)], normalized: Option<String>) -> Mutations {
     Mutations {
         remove: present_identity(cfg, headers),
-        set: Vec::new(),
+        set: normalized
+            .map(|p| (":path".to_owned(), p))
+            .into_iter()
+            .collect(),
     }
+}
+
+/// The refusal of a path that servers may read differently: before any rule, in every mode.
+fn refuse_path() -> Decision {
+    let denial = Denial {
+        reason: Reason::PathAmbiguous,
+        provider: None,
+        kid: None,
+        scopes: Vec::new(),
+    };
+    Decision::Reject(
+        outcome::reject(Some(&denial), ""),
+        Outcome::Denied {
+            denial,
+            reported: false,
+        },
+    )
 }
 
 fn is_preflight(headers: &[(String, String)]) -> bool {
@@ -130,18 +155,35 @@ fn is_preflight(headers: &[(String, String)]) -> bool {
 
 /// Reads the request headers (names in any case, pseudo-headers included, repeats kept).
 pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
-    if cfg.bypass_cors_preflight && is_preflight(headers) {
-        return Start::Done(Decision::Forward(scrub(cfg, headers), Outcome::Preflight));
+    // The path first: a spelling servers disagree on is refused before any rule, preflight or
+    // not, token or not (a request without `:path` has no origin-form path either).
+    let path = header(headers, ":path").unwrap_or("");
+    let (raw, query) = path::split(path);
+    if path::ambiguous(raw, cfg.escaped_slashes == EscapedSlashes::Keep) {
+        return Start::Done(refuse_path());
     }
-    let path = header(headers, ":path").unwrap_or("/");
-    let rule = matcher::rule_for(cfg, path);
+    let normal = path::normalize(raw);
+    // What goes upstream is what the rules saw: the normalized path, the query as it came.
+    let normalized = (normal != raw).then(|| match query {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal.to_string(),
+    });
+    if cfg.bypass_cors_preflight && is_preflight(headers) {
+        return Start::Done(Decision::Forward(
+            scrub(cfg, headers, normalized),
+            Outcome::Preflight,
+        ));
+    }
+    let rule = matcher::rule_for(cfg, &normal);
     if matches!(
         matcher::requirement(cfg, rule),
         crate::config::Requirement::None
     ) {
-        return Start::Done(Decision::Forward(scrub(cfg, headers), Outcome::NotRequired));
+        return Start::Done(Decision::Forward(
+            scrub(cfg, headers, normalized),
+            Outcome::NotRequired,
+        ));
     }
-    let query = path.split_once('?').map(|(_, q)| q);
     let parts = RequestParts { headers, query };
     let tokens = cfg
         .providers
@@ -158,6 +200,7 @@ pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
         tokens,
         authority: authority.to_owned(),
         path: path.to_owned(),
+        normalized,
         cookie: joined_cookies(headers),
         cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
@@ -202,7 +245,11 @@ pub fn decide<K: KeyLookup>(
         return Decision::Forward(
             Mutations {
                 remove: prep.identity.clone(),
-                set: Vec::new(),
+                set: prep
+                    .normalized
+                    .iter()
+                    .map(|p| (":path".to_owned(), p.clone()))
+                    .collect(),
             },
             Outcome::Denied {
                 denial,
@@ -225,7 +272,8 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
         remove: prep.identity.clone(),
         set: Vec::new(),
     };
-    let mut path = prep.path.clone();
+    // A validated `?access_token=` is stripped from the normalized path, which goes upstream.
+    let mut path = prep.normalized.clone().unwrap_or_else(|| prep.path.clone());
     let mut cookie = prep.cookie.clone();
     for s in ok {
         let Some(p) = cfg.providers.get(s.provider) else {

@@ -2,9 +2,9 @@
 //!
 //! Everything outside [`host`] is plain Rust with no proxy calls: it compiles natively, is
 //! unit-tested and fuzzed there, serves the `jwtgate` CLI, and takes the time as an argument.
-//! The layering follows Envoy's `jwt_authn`: [`extract`] (where tokens are), [`matcher`] (which
-//! rule applies), [`verifier`] (the requirement tree), [`authenticator`] (one token), [`keys`]
-//! (a provider's JWKS), with [`gate`] tying them together for one request.
+//! The layering follows Envoy's `jwt_authn`: [`extract`] (where tokens are), [`path`] (the
+//! request path as rules see it), [`matcher`] (which rule applies), [`verifier`] (the
+//! requirement tree), [`authenticator`] (one token), [`keys`] (a provider's JWKS), with [`gate`] tying them together for one request.
 
 // A panic traps the wasm VM and fails every later request on it: nothing reachable from a token,
 // a JWKS, the config or a header may panic, and the compiler is asked to hold us to it.
@@ -33,6 +33,7 @@ pub mod jwks_cache;
 pub mod keys;
 pub mod matcher;
 pub mod outcome;
+pub mod path;
 mod reason;
 pub mod revocation;
 pub mod token;

@@ -10,7 +10,7 @@ use base64::Engine;
 /// A local reply that rejects the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// HTTP status: 401, 403 or 503.
+    /// HTTP status: 400, 401, 403 or 503.
     pub status: u32,
     /// Response headers.
     pub headers: Vec<(String, String)>,
@@ -38,6 +38,8 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
             Some(format!("Bearer realm=\"{realm}\"")),
         ),
         Reason::JwksUnavailable => (503, "temporarily_unavailable", None),
+        // A request-shape refusal, not a token failure: no challenge.
+        Reason::PathAmbiguous => (400, "invalid_request", None),
         Reason::InsufficientScope => {
             let scopes = denial.map(|d| d.scopes.join(" ")).unwrap_or_default();
             let ch = format!(
@@ -143,6 +145,15 @@ mod tests {
         assert_eq!(
             r.body,
             r#"{"error":"insufficient_scope","reason":"claim_mismatch"}"#
+        );
+
+        let r = reject(Some(&denial(Reason::PathAmbiguous, &[])), "h");
+        assert_eq!(r.status, 400);
+        assert_eq!(header(&r, "www-authenticate"), None);
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        assert_eq!(
+            r.body,
+            r#"{"error":"invalid_request","reason":"path_ambiguous"}"#
         );
 
         let r = reject(Some(&denial(Reason::JwksUnavailable, &[])), "h");

@@ -45,11 +45,13 @@ pub enum Reason {
     /// The token is sender-constrained (`cnf`: DPoP or mTLS-bound) but was presented as a
     /// plain Bearer token, whose proof of possession nothing here checks.
     TokenBound,
+    /// The request path has a spelling servers disagree on (refused with 400 before any rule).
+    PathAmbiguous,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -68,6 +70,7 @@ impl Reason {
         Reason::JwksUnavailable,
         Reason::TokenRevoked,
         Reason::TokenBound,
+        Reason::PathAmbiguous,
     ];
 
     /// The contract's snake_case code.
@@ -91,6 +94,7 @@ impl Reason {
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::TokenRevoked => "token_revoked",
             Reason::TokenBound => "token_bound",
+            Reason::PathAmbiguous => "path_ambiguous",
         }
     }
 

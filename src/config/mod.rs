@@ -7,6 +7,8 @@ mod model;
 mod raw;
 mod validate;
 
+pub(crate) use validate::split_http_uri;
+
 pub use model::*;
 
 use std::fmt;

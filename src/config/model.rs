@@ -34,6 +34,17 @@ pub struct Config {
     pub token_cache_size: usize,
     /// Every header some provider may set: removed from every request first.
     pub identity_headers: Vec<String>,
+    /// Whether `%2F`/`%5C` in a request path are refused (`path_ambiguous`) or kept.
+    pub escaped_slashes: EscapedSlashes,
+}
+
+/// What a request path with an encoded `/` or `\` (`%2F`, `%5C`) gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscapedSlashes {
+    /// Refused with 400 `path_ambiguous` (the default).
+    Reject,
+    /// Passed on unchanged, matched as ordinary characters of their segment.
+    Keep,
 }
 
 /// One token issuer and how to trust it.
@@ -169,16 +180,19 @@ pub struct ClaimHeader {
 pub struct Rule {
     /// Which requests it applies to.
     pub matcher: PathMatch,
+    /// Compare the path ASCII case-insensitively (`"ignore_case": true`).
+    pub ignore_case: bool,
     /// What they need; `Requirement::None` = no token needed.
     pub requires: Requirement,
 }
 
-/// How a rule matches the request path (query string excluded).
+/// How a rule matches the request path (query string excluded), compared with the path's
+/// normalized match form (`crate::path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
-    /// Path starts with this.
+    /// Path starts with this (a string prefix).
     Prefix(String),
-    /// Path equals this.
+    /// Path equals this, or this with one trailing `/`.
     Exact(String),
 }
 

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub bypass_cors_preflight: Option<bool>,
     pub max_token_size: Option<u64>,
     pub token_cache_size: Option<u64>,
+    pub escaped_slashes: Option<String>,
 }
 
 #[derive(Default)]
@@ -79,6 +80,7 @@ pub(super) struct RawRule {
 pub(super) struct RawMatch {
     pub prefix: Option<String>,
     pub path: Option<String>,
+    pub ignore_case: Option<bool>,
 }
 
 #[derive(Default)]
@@ -105,6 +107,7 @@ impl RawConfig {
             bypass_cors_preflight: o.boolean("bypass_cors_preflight")?,
             max_token_size: o.uint("max_token_size")?,
             token_cache_size: o.uint("token_cache_size")?,
+            escaped_slashes: o.string("escaped_slashes")?,
         })
     }
 }
@@ -116,6 +119,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "bypass_cors_preflight",
     "max_token_size",
     "token_cache_size",
+    "escaped_slashes",
 ];
 
 const PROVIDER_FIELDS: &[&str] = &[
@@ -255,10 +259,11 @@ impl RawRule {
 
 impl RawMatch {
     fn read(at: String, v: &Value) -> R<Self> {
-        let o = Obj::new(at, v, &["prefix", "path"])?;
+        let o = Obj::new(at, v, &["prefix", "path", "ignore_case"])?;
         Ok(RawMatch {
             prefix: o.string("prefix")?,
             path: o.string("path")?,
+            ignore_case: o.boolean("ignore_case")?,
         })
     }
 }

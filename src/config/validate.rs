@@ -45,11 +45,22 @@ pub(super) fn validate(raw: RawConfig) -> R<Config> {
         providers.push(provider);
     }
 
+    let escaped_slashes = match raw.escaped_slashes.as_deref() {
+        None | Some("reject") => EscapedSlashes::Reject,
+        Some("keep") => EscapedSlashes::Keep,
+        Some(other) => {
+            return err(
+                "escaped_slashes",
+                format!("unknown value {other:?} (expected \"reject\" or \"keep\")"),
+            )
+        }
+    };
     let mut rules = Vec::new();
     for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
         let at = format!("rules[{i}]");
         rules.push(Rule {
-            matcher: path_match(&format!("{at}.match"), r.matcher)?,
+            ignore_case: r.matcher.ignore_case.unwrap_or(false),
+            matcher: path_match(&format!("{at}.match"), r.matcher, escaped_slashes)?,
             requires: match r.requires {
                 None => Requirement::None,
                 Some(req) => requirement(&format!("{at}.requires"), req, &providers)?,
@@ -90,6 +101,7 @@ pub(super) fn validate(raw: RawConfig) -> R<Config> {
         max_token_size: max_token_size as usize,
         token_cache_size: token_cache_size as usize,
         identity_headers,
+        escaped_slashes,
     })
 }
 
@@ -544,12 +556,30 @@ fn identity_headers(providers: &[Provider]) -> R<Vec<String>> {
     Ok(out)
 }
 
-fn path_match(at: &str, m: RawMatch) -> R<PathMatch> {
+fn path_match(at: &str, m: RawMatch, escaped: EscapedSlashes) -> R<PathMatch> {
     let check = |field: &str, p: String| -> R<String> {
         if !p.starts_with('/') {
             return err(
                 format!("{at}.{field}"),
                 format!("{p:?} must start with '/'"),
+            );
+        }
+        // Requests are matched in normalized form: a rule in any other spelling never matches.
+        if crate::path::ambiguous(&p, escaped == EscapedSlashes::Keep) {
+            return err(
+                format!("{at}.{field}"),
+                format!(
+                    "{p:?} can never match: request paths like it are refused (path_ambiguous)"
+                ),
+            );
+        }
+        let canonical = crate::path::canonical_rule(&p);
+        if canonical != p {
+            return err(
+                format!("{at}.{field}"),
+                format!(
+                    "{p:?} can never match: requests are matched normalized, write {canonical:?}"
+                ),
             );
         }
         Ok(p)

@@ -1,204 +1,158 @@
-//! JWKS fetching through host callouts, one in flight per provider across all VMs (the lease).
+//! Moves document fetches between the core and the host: makes the callouts the core asks
+//! for, reads answers without trusting what the host hands over, logs and counts the result.
 
+use super::abi::{self, Buffer, Level, Map};
 use super::metrics::ProviderEvent;
-use super::shared;
 use super::state::VmState;
-use crate::jwks_cache::{self, Record};
+use super::store::HostStore;
+use crate::jwks_cache::{Answer, DocId, Fetch};
 use crate::keys::MAX_JWKS_BYTES;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType};
-use std::rc::Rc;
 use std::time::Duration;
 
-/// The result of asking for a fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// This VM holds the lease and the callout is out; the answer comes with this token.
-    Dispatched(u32),
-    /// Another VM is fetching, or failures are backing off: wait for its result.
-    Busy,
-    /// An unknown-`kid` refetch is not allowed yet (`min_refetch_interval_s`).
-    RateLimited,
-    /// The callout could not be made (e.g. unknown cluster); counted as a failed fetch.
-    Failed,
+fn provider_name(vm: &VmState, p: usize) -> &str {
+    vm.cfg.providers.get(p).map_or("-", |x| x.name.as_str())
 }
 
-fn provider_name(vm: &VmState, p: usize) -> String {
-    vm.cfg
-        .providers
-        .get(p)
-        .map_or_else(String::new, |x| x.name.clone())
-}
-
-/// Takes the lease for provider `p` and dispatches the callout from the current context.
-pub fn start(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Start {
-    let Some(slot) = vm.slots.get_mut(p) else {
-        return Start::Failed;
-    };
-    let Some((policy, keys)) = slot.remote.clone() else {
-        return Start::Failed;
-    };
-    let Some((lease, cas)) = shared::read_lease(&keys) else {
-        return Start::Busy;
-    };
-    slot.lease = lease;
-    if !lease.available(now_ms) {
-        return Start::Busy;
-    }
-    if refetch && now_ms < lease.last_refetch_ms + policy.min_refetch_interval_s * 1000 {
-        return Start::RateLimited;
-    }
-    let taken = lease.taken(vm.owner, now_ms, policy.timeout_ms, refetch);
-    if !shared::write_lease(&keys, &taken, cas) {
-        return Start::Busy;
-    }
-    slot.lease = taken;
-    match dispatch(&policy) {
-        Some(token) => {
-            if refetch {
-                vm.metrics.provider(p, ProviderEvent::Refetch);
-            }
-            Start::Dispatched(token)
-        }
-        None => {
-            let name = provider_name(vm, p);
-            super::log(
-                LogLevel::Warn,
-                &format!(
-                    "provider={name} jwks fetch failed: callout to cluster {:?} refused",
-                    policy.cluster
-                ),
-            );
-            finish(
-                vm,
-                p,
-                Err(jwks_cache::FetchError::NoResponse),
-                Vec::new(),
-                now_ms,
-            );
-            Start::Failed
-        }
-    }
-}
-
-/// Dispatches a callout for provider `p` without the lease, from the current HTTP context
-/// (hosts without root resume). Refetches are still limited per VM by `min_refetch_interval_s`.
-pub fn start_own(vm: &mut VmState, p: usize, refetch: bool, now_ms: u64) -> Option<u32> {
-    let slot = vm.slots.get_mut(p)?;
-    let (policy, _) = slot.remote.clone()?;
-    if refetch {
-        if now_ms < slot.lease.last_refetch_ms + policy.min_refetch_interval_s * 1000 {
-            return None;
-        }
-        slot.lease.last_refetch_ms = now_ms;
-    }
-    let token = dispatch(&policy)?;
-    if refetch {
-        vm.metrics.provider(p, ProviderEvent::Refetch);
-    }
-    Some(token)
-}
-
-fn dispatch(policy: &crate::config::RemoteJwks) -> Option<u32> {
-    let headers = vec![
+/// Makes the callout of `f` from the current context and reports it to the core.
+/// `context`: the HTTP context whose callback this is (its answer comes there), or `None`
+/// from the root. Returns the token when the host took it.
+pub fn dispatch(vm: &mut VmState, f: &Fetch, context: Option<u32>, now_ms: u64) -> Option<u32> {
+    let c = &f.callout;
+    let headers = [
         (":method", "GET"),
-        (":path", policy.path.as_str()),
-        (":authority", policy.authority.as_str()),
+        (":path", c.path.as_str()),
+        (":authority", c.authority.as_str()),
         ("accept", "application/json"),
     ];
-    let timeout = Duration::from_millis(policy.timeout_ms);
-    hostcalls::dispatch_http_call(&policy.cluster, headers, None, vec![], timeout).ok()
-}
-
-/// Reads the current callout answer (only valid inside `on_http_call_response`).
-pub fn read_answer(body_size: usize) -> (Option<u32>, Vec<u8>, bool) {
-    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|s| s.trim().parse().ok());
-    if body_size > MAX_JWKS_BYTES {
-        return (status, Vec::new(), true);
+    let token = abi::dispatch(&c.cluster, &headers, Duration::from_millis(c.timeout_ms)).ok();
+    if token.is_none() {
+        let name = provider_name(vm, f.provider).to_owned();
+        super::log(
+            Level::Warn,
+            &format!(
+                "provider={name} {} fetch failed: the host refused a callout to {:?} (unknown cluster?)",
+                f.doc.as_str(),
+                c.cluster
+            ),
+        );
+        count(vm, f.provider, f.doc, false);
     }
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    (status, body, false)
+    vm.keys
+        .dispatched(&mut HostStore, f, token, context, now_ms, super::jitter());
+    token
 }
 
-/// Handles the answer of provider `p`'s callout: publish good keys, or back off.
-pub fn complete(vm: &mut VmState, p: usize, body_size: usize, now_ms: u64) {
-    let (status, body, too_large) = read_answer(body_size);
-    let result = if too_large {
-        Err(jwks_cache::FetchError::Jwks(
-            crate::keys::JwksError::TooLarge,
-        ))
+/// Envoy answers a callout that never reached the IdP with a local reply of its own; those
+/// are "no response", not the IdP's status.
+const LOCAL_REPLIES: [&str; 5] = [
+    "upstream connect error",
+    "no healthy upstream",
+    "upstream request timeout",
+    "upstream reset",
+    "cluster not found",
+];
+
+/// Reads the current callout answer, inside `on_http_call_response`, from the counts the host
+/// passed: a host that reset the answer mid-body reports no headers, and asking then fails.
+pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
+    let headers = if num_headers > 0 {
+        abi::headers(Map::CallResponseHeaders).unwrap_or_default()
     } else {
-        jwks_cache::accept(status, &body).map(|_| ())
+        Vec::new()
     };
-    finish(vm, p, result, body, now_ms);
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let status = value(":status").and_then(|s| s.parse::<u32>().ok());
+    // nginx says why a callout failed in a pseudo-header of its own.
+    if let Some(ds) = value(":dispatch_status").filter(|s| s != "ok" && status.is_none()) {
+        return Answer::NoResponse(crate::gate::log_safe(&ds));
+    }
+    if headers.is_empty() && body_size == 0 {
+        return Answer::NoResponse("connection refused, reset or timed out".into());
+    }
+    if body_size > MAX_JWKS_BYTES {
+        return Answer::Response {
+            status,
+            body: Vec::new(),
+            too_large: true,
+        };
+    }
+    let body = if body_size == 0 {
+        Vec::new()
+    } else {
+        match abi::buffer(Buffer::CallResponseBody, 0, body_size) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(_) => return Answer::NoResponse("answer cut off mid-body".into()),
+        }
+    };
+    if matches!(status, Some(503) | Some(504)) {
+        let text = String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or(&[]));
+        if LOCAL_REPLIES.iter().any(|p| text.starts_with(p)) {
+            return Answer::NoResponse(crate::gate::log_safe(&text));
+        }
+    }
+    Answer::Response {
+        status,
+        body,
+        too_large: false,
+    }
 }
 
-fn finish(
-    vm: &mut VmState,
-    p: usize,
-    result: Result<(), jwks_cache::FetchError>,
-    body: Vec<u8>,
-    now_ms: u64,
-) {
-    let name = provider_name(vm, p);
-    let Some(slot) = vm.slots.get_mut(p) else {
-        return;
+fn count(vm: &mut VmState, p: usize, doc: DocId, ok: bool) {
+    let e = match (doc, ok) {
+        (DocId::Jwks, true) => ProviderEvent::FetchOk,
+        (DocId::Jwks, false) => ProviderEvent::FetchFailed,
+        (DocId::Discovery, true) => ProviderEvent::DiscoveryOk,
+        (DocId::Discovery, false) => ProviderEvent::DiscoveryFailed,
+        (DocId::Revocation, true) => ProviderEvent::RevocationOk,
+        (DocId::Revocation, false) => ProviderEvent::RevocationFailed,
     };
-    let Some((policy, keys)) = slot.remote.clone() else {
-        return;
+    vm.metrics.provider(p, e);
+}
+
+/// Hands the answer of callout `token` to the core; logs and counts what it did.
+/// False when the token is not one of this VM's fetches.
+pub fn complete(vm: &mut VmState, token: u32, answer: Answer, now_ms: u64) -> bool {
+    let Some((p, doc, done)) =
+        vm.keys
+            .answer(&mut HostStore, token, answer, now_ms, super::jitter())
+    else {
+        return false;
     };
-    let ok = result.is_ok();
-    if ok {
-        let version = shared::version(&keys).max(slot.version) + 1;
-        let rec = Record {
-            version,
-            fetched_at_ms: now_ms,
-            refresh_at_ms: jwks_cache::refresh_at(&policy, now_ms, super::jitter()),
-            body,
-        };
-        if let Ok((set, _)) = crate::keys::KeySet::parse(&rec.body) {
-            let published = shared::publish(&keys, &rec);
-            slot.set = Some(Rc::new(set));
-            slot.version = version;
-            slot.record = Some(Record {
-                body: Vec::new(),
-                ..rec
-            });
-            if !published {
+    let name = provider_name(vm, p).to_owned();
+    for w in &done.warnings {
+        super::log(Level::Warn, &format!("provider={name} {w}"));
+    }
+    match &done.result {
+        Ok(()) => {
+            super::log(
+                Level::Info,
+                &format!(
+                    "provider={name} {} fetched version={}",
+                    doc.as_str(),
+                    done.version
+                ),
+            );
+            if done.unpublished {
                 super::log(
-                    LogLevel::Warn,
-                    &format!("provider={name} could not publish keys to shared data"),
+                    Level::Warn,
+                    &format!(
+                        "provider={name} could not publish {} to shared data",
+                        doc.as_str()
+                    ),
                 );
             }
         }
-        vm.metrics.provider(p, ProviderEvent::FetchOk);
-        super::log(
-            LogLevel::Info,
-            &format!("provider={name} jwks fetched version={version}"),
-        );
-    } else {
-        vm.metrics.provider(p, ProviderEvent::FetchFailed);
-        if let Err(e) = &result {
-            super::log(
-                LogLevel::Warn,
-                &format!("provider={name} jwks fetch failed: {e}"),
-            );
-        }
+        Err(e) => super::log(
+            Level::Warn,
+            &format!("provider={name} {} fetch failed: {e}", doc.as_str()),
+        ),
     }
-    // Release with the CAS just read; if it moved, the lease lapsed and another VM owns it.
-    if let Some((lease, cas)) = shared::read_lease(&keys) {
-        if lease.owner == vm.owner {
-            let next = lease.released(now_ms, ok, super::jitter());
-            if shared::write_lease(&keys, &next, cas) {
-                slot.lease = next;
-            }
-        }
-    }
+    count(vm, p, doc, done.result.is_ok());
     vm.metrics.flush();
+    true
 }

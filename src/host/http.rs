@@ -1,22 +1,26 @@
 //! The HTTP context: hands the request headers to the core and applies its decision.
 
+use super::abi::{self, Level, Map};
 use super::fetch;
 use super::metrics::{Event, ProviderEvent};
-use super::state::{RequestKeys, RequestState, VmState, Waiter};
+use super::state::{RequestState, VmState};
+use super::store::HostStore;
 use crate::gate::{self, Decision, Mutations, Outcome, Start};
-use crate::verifier::Need;
-use proxy_wasm::hostcalls;
+use crate::jwks_cache::RequestView;
+use crate::outcome;
+use crate::verifier::Denial;
+use crate::Reason;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, LogLevel, MapType};
+use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Which context's callback a step runs in: it decides where a callout's answer will arrive.
+/// Which context's callback a step runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// The request's own callback: answers come to this HTTP context.
+    /// The request's own callback: callouts made here answer to this HTTP context.
     Own,
-    /// The root context, with the request made effective: answers come to the root.
+    /// The root context, with the request made effective (Envoy only).
     Root,
 }
 
@@ -31,6 +35,9 @@ pub enum Step {
     Waiting,
 }
 
+/// Own fetches one request may make on a host that cannot wake it (discovery, JWKS, list).
+const MAX_ROUNDS: u8 = 3;
+
 /// One HTTP request.
 pub struct Http {
     id: u32,
@@ -41,7 +48,10 @@ pub struct Http {
 impl Http {
     /// A context for request `id` in the VM `vm` (`None`: the plugin is not configured).
     pub fn new(id: u32, vm: Option<Rc<RefCell<VmState>>>) -> Http {
-        let providers = vm.as_ref().map_or(0, |v| v.borrow().cfg.providers.len());
+        let providers = vm
+            .as_ref()
+            .and_then(|v| v.try_borrow().ok().map(|v| v.cfg.providers.len()))
+            .unwrap_or(0);
         Http {
             id,
             vm,
@@ -50,32 +60,20 @@ impl Http {
     }
 }
 
-fn request_headers() -> Option<Vec<(String, String)>> {
-    let raw = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()?;
-    Some(
-        raw.into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect(),
-    )
-}
-
 fn internal_error() {
-    let _ = hostcalls::send_http_response(
+    let _ = abi::send_response(
         500,
-        vec![("content-type", "application/json")],
-        Some(br#"{"error":"internal_error","reason":"filter_unavailable"}"#),
+        &[("content-type", "application/json")],
+        br#"{"error":"internal_error","reason":"filter_unavailable"}"#,
     );
 }
 
-fn apply_mutations(m: &Mutations, present: Option<&[(String, String)]>) {
+fn apply_mutations(m: &Mutations) {
     for name in &m.remove {
-        let here = present.is_none_or(|h| h.iter().any(|(n, _)| n == name));
-        if here {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
-        }
+        let _ = abi::remove_header(name);
     }
     for (name, value) in &m.set {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+        let _ = abi::set_header(name, value);
     }
 }
 
@@ -122,7 +120,7 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
                 (false, None) => "denied".to_owned(),
             };
             super::log(
-                LogLevel::Info,
+                Level::Info,
                 &format!(
                     "{action} reason={} provider={provider} kid={kid}",
                     denial.reason
@@ -133,14 +131,10 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
 }
 
 /// Applies a decision in the current effective context.
-fn apply(
-    vm: &Rc<RefCell<VmState>>,
-    decision: Decision,
-    present: Option<&[(String, String)]>,
-) -> Step {
+fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
     match decision {
         Decision::Forward(m, outcome) => {
-            apply_mutations(&m, present);
+            apply_mutations(&m);
             record(vm, &outcome, None);
             Step::Continue
         }
@@ -150,7 +144,9 @@ fn apply(
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let _ = hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes()));
+            if abi::send_response(r.status, &headers, r.body.as_bytes()).is_err() {
+                internal_error();
+            }
             record(vm, &outcome, Some(r.status));
             Step::Responded
         }
@@ -158,160 +154,191 @@ fn apply(
     }
 }
 
-/// Decides request `id` with the keys as they are now, starting fetches it needs; runs in the
-/// request's own callbacks or, with the context made effective, from the root.
+/// 503 `jwks_unavailable` for a request that cannot be kept waiting (too many paused).
+fn unavailable(vm: &Rc<RefCell<VmState>>, req: &Rc<RefCell<RequestState>>) -> Step {
+    let denial = Denial {
+        reason: Reason::JwksUnavailable,
+        provider: None,
+        kid: None,
+        scopes: Vec::new(),
+    };
+    let rejection = outcome::reject(Some(&denial), "");
+    if let Ok(mut r) = req.try_borrow_mut() {
+        r.finished = true;
+    }
+    apply(
+        vm,
+        Decision::Reject(
+            rejection,
+            Outcome::Denied {
+                denial,
+                reported: false,
+            },
+        ),
+    )
+}
+
+/// Decides request `id` with the keys as they are now; starts the fetches it needs and
+/// pauses it, or decides again when what it would wait for cannot come.
 pub fn step(
     vm: &Rc<RefCell<VmState>>,
     id: u32,
     req: &Rc<RefCell<RequestState>>,
-    present: Option<&[(String, String)]>,
     origin: Origin,
 ) -> Step {
-    // A refetch that is refused (rate limit) is decided again at once: bounded, since each
-    // provider can be refetched once per request.
+    // Each pass either decides, pauses, or rules something out (a refetch refused, waiting
+    // given up): bounded.
     for _ in 0..4 {
-        let now_ms = super::now_ms();
-        let decision = {
-            let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
-                internal_error();
-                return Step::Responded;
-            };
-            if r.started_ms == 0 {
-                // The first step of a request: its arrival time (one clock read per request).
-                r.started_ms = now_ms;
-            }
-            let vmr = &mut *vmb;
-            let cfg = vmr.cfg.clone();
-            let Some(prep) = r.prepared.as_deref() else {
-                internal_error();
-                return Step::Responded;
-            };
-            let keys = RequestKeys {
-                slots: &vmr.slots,
-                req: &r,
-                now_ms,
-            };
-            gate::decide(&cfg, prep, &keys, &mut vmr.cache, (now_ms / 1000) as i64)
+        let now_ms = abi::now_ms();
+        let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
+            internal_error();
+            return Step::Responded;
         };
+        if r.started_ms == 0 {
+            // The first step of a request: its arrival time (one clock read per request).
+            r.started_ms = now_ms;
+        }
+        let vmr = &mut *vmb;
+        let cfg = vmr.cfg.clone();
+        let Some(prep) = r.prepared.as_deref() else {
+            drop((vmb, r));
+            internal_error();
+            return Step::Responded;
+        };
+        let view = RequestView {
+            started_ms: r.started_ms,
+            refetched: &r.refetched,
+            no_wait: r.no_wait,
+            now_ms,
+        };
+        let decision = gate::decide(
+            &cfg,
+            prep,
+            &vmr.keys.view(view),
+            &mut vmr.cache,
+            i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+        );
         let needs = match decision {
             Decision::Wait(needs) => needs,
             other => {
-                if let Ok(mut r) = req.try_borrow_mut() {
-                    r.finished = true;
-                }
-                return apply(vm, other, present);
+                r.finished = true;
+                vmr.keys.waiters.forget(id);
+                vmr.paused.remove(&id);
+                drop((vmb, r));
+                return apply(vm, other);
             }
         };
-        if !wait(vm, id, req, &needs, now_ms, origin) {
+        let resumable = vmr.resumable;
+        if !resumable && !r.own_fetches.is_empty() {
+            // Its own answers are still to come; it is decided when they do.
             return Step::Waiting;
         }
+        if origin == Origin::Root {
+            // The root's tick fetches for paused requests: pause again.
+            let started = r.started_ms;
+            if !vmr.keys.pause(id, &needs, started, now_ms) {
+                drop((vmb, r));
+                return unavailable(vm, req);
+            }
+            vmr.paused.insert(id, req.clone());
+            return Step::Waiting;
+        }
+        let plan = vmr
+            .keys
+            .plan(&mut HostStore, &needs, &mut r.refetched, resumable, now_ms);
+        let mut dispatched = false;
+        // A request on a portable host makes one callout at a time: it must never be let go
+        // while one of its callouts is outstanding.
+        let limit = if resumable { plan.fetches.len() } else { 1 };
+        for f in plan.fetches.iter().take(limit) {
+            let refetch = needs.contains(&crate::verifier::Need::Refetch(f.provider));
+            if let Some(token) = fetch::dispatch(vmr, f, Some(id), now_ms) {
+                r.own_fetches.push(token);
+                dispatched = true;
+                if refetch {
+                    vmr.metrics.provider(f.provider, ProviderEvent::Refetch);
+                }
+            }
+        }
+        if resumable {
+            if plan.decide_now && !dispatched {
+                continue;
+            }
+            let started = r.started_ms;
+            if !vmr.keys.pause(id, &needs, started, now_ms) {
+                drop((vmb, r));
+                return unavailable(vm, req);
+            }
+            if vmr.paused.insert(id, req.clone()).is_none() {
+                vmr.metrics.add(Event::Paused, 1);
+            }
+            vmr.metrics.flush();
+            return Step::Waiting;
+        }
+        if dispatched {
+            vmr.metrics.add(Event::Paused, 1);
+            vmr.metrics.flush();
+            return Step::Waiting;
+        }
+        // Nothing to wait for on this host: decide with what is there.
+        r.no_wait = true;
     }
     internal_error();
     Step::Responded
-}
-
-/// Registers the wait and starts the fetches it needs. True when the request should be
-/// decided again right away (a refetch was refused).
-fn wait(
-    vm: &Rc<RefCell<VmState>>,
-    id: u32,
-    req: &Rc<RefCell<RequestState>>,
-    needs: &[Need],
-    now_ms: u64,
-    origin: Origin,
-) -> bool {
-    let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
-        return false;
-    };
-    // Another VM may have published keys since this VM's last tick: never fetch what is there.
-    if vmb.sync() {
-        return true;
-    }
-    let mut again = false;
-    for need in needs {
-        let (p, refetch) = match *need {
-            Need::Keys(p) => (p, false),
-            Need::Refetch(p) => (p, true),
-        };
-        if refetch {
-            if let Some(flag) = r.refetched.get_mut(p) {
-                *flag = true;
-            }
-        }
-        if r.own_fetch.is_some() {
-            continue;
-        }
-        if vmb.isolated {
-            // This host cannot resume a request from the root: the request fetches for itself
-            // and decides in its own callback, never waiting on another context's fetch.
-            match fetch::start_own(&mut vmb, p, refetch, now_ms) {
-                Some(token) => r.own_fetch = Some((token, p)),
-                None => {
-                    r.no_wait = true;
-                    again = true;
-                }
-            }
-            continue;
-        }
-        match fetch::start(&mut vmb, p, refetch, now_ms) {
-            fetch::Start::Dispatched(token) if origin == Origin::Own => {
-                r.own_fetch = Some((token, p))
-            }
-            fetch::Start::Dispatched(token) => vmb.root_fetches.push((token, p)),
-            fetch::Start::Busy => {}
-            fetch::Start::RateLimited | fetch::Start::Failed => again |= refetch,
-        }
-    }
-    if again && r.own_fetch.is_none() {
-        return true;
-    }
-    r.needs = needs.to_vec();
-    r.wait_started_ms = now_ms;
-    r.wait_versions = vmb.slots.iter().map(|s| s.version).collect();
-    if !vmb.waiters.iter().any(|w| w.context_id == id) {
-        vmb.waiters.push(Waiter {
-            context_id: id,
-            req: req.clone(),
-        });
-        vmb.metrics.add(Event::Paused, 1);
-    }
-    vmb.metrics.flush();
-    false
 }
 
 impl Context for Http {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        num_headers: usize,
         body_size: usize,
-        _trailers: usize,
+        _num_trailers: usize,
     ) {
         let Some(vm) = self.vm.clone() else {
             return;
         };
-        let (own, finished) = match self.req.try_borrow() {
-            Ok(r) => (r.own_fetch, r.finished),
-            Err(_) => (None, true),
+        let answer = fetch::read_answer(num_headers, body_size);
+        let now_ms = abi::now_ms();
+        let finished = match self.req.try_borrow_mut() {
+            Ok(mut r) => {
+                r.own_fetches.retain(|t| *t != token);
+                r.rounds = r.rounds.saturating_add(1);
+                let resumable = vm.try_borrow().is_ok_and(|v| v.resumable);
+                if !resumable && r.rounds >= MAX_ROUNDS {
+                    r.no_wait = true;
+                }
+                r.finished
+            }
+            Err(_) => true,
         };
-        if let Some((_, p)) = own.filter(|(t, _)| *t == token) {
-            let isolated = vm.try_borrow().is_ok_and(|v| v.isolated);
-            if let Ok(mut r) = self.req.try_borrow_mut() {
-                r.own_fetch = None;
-                // One fetch per request on hosts without root resume: then decide with what is there.
-                r.no_wait |= isolated;
-            }
-            if let Ok(mut vmb) = vm.try_borrow_mut() {
-                fetch::complete(&mut vmb, p, body_size, super::now_ms());
-                vmb.waiters.retain(|w| w.context_id != self.id);
-            }
+        if let Ok(mut v) = vm.try_borrow_mut() {
+            fetch::complete(&mut v, token, answer, now_ms);
         }
         // Always decide here: some hosts forward a request whose callout answer returns
         // without a decision.
-        if !finished && step(&vm, self.id, &self.req, None, Origin::Own) == Step::Continue {
-            let _ = hostcalls::resume_http_request();
+        if !finished {
+            match step(&vm, self.id, &self.req, Origin::Own) {
+                Step::Continue => {
+                    let _ = abi::resume_request();
+                }
+                Step::Responded => {}
+                Step::Waiting => {
+                    let portable = vm.try_borrow().is_ok_and(|v| !v.resumable);
+                    let outstanding = self.req.try_borrow().map_or(0, |r| r.own_fetches.len());
+                    if portable && outstanding == 0 {
+                        // Nothing would ever wake it here: fail closed rather than let the
+                        // host forward it.
+                        unavailable(&vm, &self.req);
+                    }
+                }
+            }
         }
     }
+}
+
+fn request_headers() -> Option<Vec<(String, String)>> {
+    abi::headers(Map::RequestHeaders).ok()
 }
 
 impl HttpContext for Http {
@@ -332,12 +359,12 @@ impl HttpContext for Http {
             }
         };
         let step = match gate::prepare(&cfg, &headers) {
-            Start::Done(decision) => apply(&vm, decision, Some(&headers)),
+            Start::Done(decision) => apply(&vm, decision),
             Start::Check(prep) => {
                 if let Ok(mut r) = self.req.try_borrow_mut() {
                     r.prepared = Some(prep);
                 }
-                step(&vm, self.id, &self.req, Some(&headers), Origin::Own)
+                step(&vm, self.id, &self.req, Origin::Own)
             }
         };
         match step {
@@ -351,7 +378,9 @@ impl Drop for Http {
     fn drop(&mut self) {
         if let Some(vm) = &self.vm {
             if let Ok(mut v) = vm.try_borrow_mut() {
-                v.waiters.retain(|w| w.context_id != self.id);
+                v.paused.remove(&self.id);
+                // Gives back the lease of a fetch this request made and can no longer receive.
+                v.keys.forget(&mut HostStore, self.id);
             }
         }
     }

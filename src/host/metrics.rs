@@ -1,10 +1,9 @@
 //! Counters in the host's stats (`proxy_define_metric`). Events are counted in memory and
 //! flushed at the end of each callback, one host call per counter that moved.
 
+use super::abi;
 use crate::config::Config;
 use crate::Reason;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
 
 struct Counter {
     name: String,
@@ -20,12 +19,16 @@ pub struct Metrics {
 }
 
 /// Counters per provider, in this order after the global ones.
-const PER_PROVIDER: [&str; 5] = [
+const PER_PROVIDER: [&str; 9] = [
     "allowed",
     "jwks_fetch_ok",
     "jwks_fetch_failed",
     "jwks_refetch_unknown_kid",
     "reported",
+    "discovery_fetch_ok",
+    "discovery_fetch_failed",
+    "revocation_fetch_ok",
+    "revocation_fetch_failed",
 ];
 
 /// Global counters, in this order at the start.
@@ -73,6 +76,14 @@ pub enum ProviderEvent {
     Refetch = 3,
     /// Report mode let a failure of this provider through.
     Reported = 4,
+    /// A discovery document fetch succeeded.
+    DiscoveryOk = 5,
+    /// A discovery document fetch failed.
+    DiscoveryFailed = 6,
+    /// A revocation list fetch succeeded.
+    RevocationOk = 7,
+    /// A revocation list fetch failed.
+    RevocationFailed = 8,
 }
 
 impl Metrics {
@@ -161,10 +172,10 @@ impl Metrics {
                 continue;
             };
             if c.id.is_none() {
-                c.id = hostcalls::define_metric(MetricType::Counter, &c.name).ok();
+                c.id = abi::define_counter(&c.name).ok();
             }
             if let Some(id) = c.id {
-                if hostcalls::increment_metric(id, c.pending as i64).is_ok() {
+                if abi::increment(id, i64::try_from(c.pending).unwrap_or(i64::MAX)).is_ok() {
                     c.pending = 0;
                     continue;
                 }

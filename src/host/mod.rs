@@ -1,12 +1,13 @@
 //! The proxy-wasm glue: the only code that talks to the host. It moves data between the host
 //! and the core and owns nothing but per-VM state (keys, token cache, waiting requests).
 
+mod abi;
 mod fetch;
 mod http;
 mod metrics;
 mod root;
-mod shared;
 mod state;
+mod store;
 
 use proxy_wasm::types::LogLevel;
 
@@ -16,17 +17,8 @@ proxy_wasm::main! {{
 }}
 
 /// Logs one line; a host that refuses the log call changes nothing.
-pub(crate) fn log(level: LogLevel, msg: &str) {
-    let _ = proxy_wasm::hostcalls::log(level, msg);
-}
-
-/// Milliseconds since the epoch from the host clock (0 if the host refuses, which fails closed:
-/// every token looks issued in the future or expired consistently).
-pub(crate) fn now_ms() -> u64 {
-    proxy_wasm::hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+pub(crate) fn log(level: abi::Level, msg: &str) {
+    abi::log(level, msg);
 }
 
 /// A uniform number in [0, 1) for jitter; 0.5 when the host has no randomness.

@@ -37,13 +37,22 @@ def to_draft4(schema: dict) -> dict:
                 out["enum"] = [v]
             elif k in ("properties", "definitions", "patternProperties"):
                 out[k] = {name: conv(d) for name, d in v.items()}
+            elif k in ("if", "then", "else"):
+                continue  # rewritten below
             elif k in ("prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentRequired",
-                       "dependentSchemas", "$anchor", "$dynamicRef", "if", "then", "else"):
+                       "dependentSchemas", "$anchor", "$dynamicRef"):
                 raise ValueError(f"no draft-4 equivalent for {k}")
             elif k in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(v, bool):
                 raise ValueError(f"numeric {k} needs a rewrite for draft 4")
             else:
                 out[k] = conv(v)
+        if "if" in node:
+            # draft 4 has no if/then/else: (if AND then) OR (NOT if AND else)
+            cond = conv(node["if"])
+            then = conv(node.get("then", {}))
+            other = conv(node.get("else", {}))
+            branch = {"anyOf": [{"allOf": [cond, then]}, {"allOf": [{"not": cond}, other]}]}
+            out.setdefault("allOf", []).append(branch)
         if "$ref" in out and len(out) > 1:
             # draft 4 ignores keywords beside $ref; 2020-12 applies them
             ref = out.pop("$ref")

@@ -65,14 +65,20 @@ BAD = {
     "HS256": {"providers": [dict(BASE, algorithms=["HS256"])]},
     "no jwks": {"providers": [{"name": "p", "issuer": "https://i/"}]},
     "both jwks": {"providers": [dict(BASE, local_jwks={"inline": {"keys": []}})]},
-    "uppercase header": {"providers": [dict(BASE, claim_to_headers=[{"claim": "sub", "header": "X-User"}])]},
+    "header with space": {"providers": [dict(BASE, claim_to_headers=[{"claim": "sub", "header": "X User"}])]},
+    "null field": {"providers": [dict(BASE, audiences=None)]},
+    "zero refetch interval": {"providers": [dict(BASE, remote_jwks={"cluster": "c", "uri": "http://i/j", "min_refetch_interval_s": 0})]},
+    "remote without uri": {"providers": [dict(BASE, remote_jwks={"cluster": "c"})]},
+    "revocation both forms": {"providers": [dict(BASE, revocation={"inline": ["a"], "uri": "http://r/x", "cluster": "r"})]},
     "zero timeout": {"providers": [dict(BASE, remote_jwks={"cluster": "c", "uri": "http://i/j", "timeout_ms": 0})]},
     "bad uri": {"providers": [dict(BASE, remote_jwks={"cluster": "c", "uri": "ftp://i/j"})]},
     "no providers": {"providers": []},
     "bad mode": {"providers": [BASE], "mode": "audit"},
     "two forms": {"providers": [BASE], "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "p", "any": [{"provider": "p"}]}}]},
     "match without form": {"providers": [BASE], "rules": [{"match": {}}]},
-    "discovery on": {"providers": [dict(BASE, discovery=True)]},
+    "discovery with local keys": {"providers": [{"name": "p", "issuer": "https://i/", "discovery": True, "local_jwks": {"inline": {"keys": []}}}]},
+    "bad escaped_slashes": {"providers": [BASE], "escaped_slashes": "allow"},
+    "ignore_case not a boolean": {"providers": [BASE], "rules": [{"match": {"path": "/a", "ignore_case": "yes"}}]},
 }
 
 
@@ -83,3 +89,19 @@ def test_schema_and_parser_refuse_alike(name, tmp_path):
     assert not ok, f"parser accepted {name}"
     assert "invalid configuration" in out and "\n" not in out
     assert not schema_accepts(cfg), f"schema accepted {name}"
+
+
+GOOD = {
+    "discovery without uri": {"providers": [{"name": "p", "issuer": "https://i/", "discovery": True, "remote_jwks": {"cluster": "c"}}]},
+    "inline revocation": {"providers": [dict(BASE, revocation={"inline": ["jti-1"]})]},
+    "fetched revocation": {"providers": [dict(BASE, revocation={"uri": "http://r/revoked.json", "cluster": "r", "cache_duration_s": 60})]},
+    "header in any case": {"providers": [dict(BASE, claim_to_headers=[{"claim": "sub", "header": "X-User-Id"}])]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_schema_and_parser_accept_alike(name, tmp_path):
+    cfg = GOOD[name]
+    jsonschema.validate(cfg, SCHEMA, cls=jsonschema.Draft202012Validator)
+    ok, out = parser_accepts(cfg, tmp_path)
+    assert ok, out

@@ -1,7 +1,8 @@
 """Fixtures for the jwtgate end-to-end suite (real Envoy, real JWKS server, echo upstream).
 
 Run:  scripts/venv.sh && cargo build --release --target wasm32-wasip1 --lib && .venv/bin/pytest tests/e2e -q
-Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's).
+Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's),
+      JWTGATE_E2E_HCM=shipped (run with the shipped envoy.yaml's path settings; test_paths.py runs both).
       JWTGATE_HOST=ngx runs the suite in nginx + Kong's ngx_wasm_module instead (ngx.py), with
       NGX_WASM_NGINX=/path/to/nginx built with that module.
 

@@ -49,6 +49,18 @@ def free_port() -> int:
 
 # ------------------------------------------------------------------ bootstrap
 
+# Envoy tag extractors that turn jwtgate's counter names into Prometheus labels:
+#   wasmcustom.jwtgate.provider.<name>.denied.<reason> -> jwtgate_provider_denied{provider, reason}
+#   wasmcustom.jwtgate.provider.<name>.<counter>       -> jwtgate_provider_<counter>{provider}
+#   wasmcustom.jwtgate.denied.<reason>                 -> jwtgate_denied{reason}
+# The first capture group is cut from the name, the second is the tag's value. The same list is
+# in /envoy.yaml, deploy/envoy/ecds.yaml and deploy/istio/ (tests/deploy checks they agree).
+STATS_TAGS = [
+    {"tag_name": "provider", "regex": r"^wasmcustom\.jwtgate\.provider(\.([^.]+))\."},
+    {"tag_name": "reason", "regex": r"^wasmcustom\.jwtgate\.(?:provider\.[^.]+\.)?denied(\.([^.]+))$"},
+]
+
+
 
 def wasm_filter(plugin_config: Any, wasm: Path, failure_policy: str = "FAIL_RELOAD") -> dict:
     value = plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)
@@ -88,6 +100,24 @@ def _static_cluster(name: str, port: int) -> dict:
     }
 
 
+# The HTTP connection manager's path settings of the shipped envoy.yaml: they agree with the
+# contract's Paths section (Envoy normalizes first, and leaves %2F/%5C for the filter to refuse).
+SHIPPED_HCM_PATH_SETTINGS = {
+    "normalize_path": True,
+    "merge_slashes": True,
+    "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+}
+
+
+def hcm_from_env() -> dict:
+    """$JWTGATE_E2E_HCM: "default" (Envoy's defaults, the default) or "shipped" (the shipped
+    envoy.yaml's path settings), so that the whole suite can run with either."""
+    name = os.environ.get("JWTGATE_E2E_HCM", "default")
+    if name not in ("default", "shipped"):
+        raise RuntimeError(f"JWTGATE_E2E_HCM={name!r}: expected 'default' or 'shipped'")
+    return dict(SHIPPED_HCM_PATH_SETTINGS) if name == "shipped" else {}
+
+
 def bootstrap(
     *,
     plugin_config: Any | None,
@@ -97,10 +127,13 @@ def bootstrap(
     idp_port: int,
     wasm: Path | None = None,
     failure_policy: str = "FAIL_RELOAD",
+    hcm_settings: dict | None = None,
 ) -> dict:
     """An Envoy bootstrap: one listener -> [jwtgate wasm] -> router -> cluster `upstream`.
 
     plugin_config None builds the same proxy without the wasm filter (to check the harness).
+    hcm_settings are merged into the HTTP connection manager (None: Envoy's defaults; see
+    SHIPPED_HCM_PATH_SETTINGS for the shipped envoy.yaml's path settings).
     """
     http_filters = []
     if plugin_config is not None:
@@ -120,8 +153,10 @@ def bootstrap(
         },
         "http_filters": http_filters,
     }
+    hcm.update(hcm_settings or {})
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "stats_config": {"stats_tags": STATS_TAGS},
         "static_resources": {
             "listeners": [
                 {
@@ -240,7 +275,9 @@ class Envoy:
         log_level: str = "info",
         component_log_level: str | None = "wasm:debug",
         workdir: Path | None = None,
+        hcm_settings: dict | None = None,
     ) -> None:
+        """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults."""
         self.plugin_config = plugin_config
         self.concurrency = concurrency
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
@@ -255,6 +292,7 @@ class Envoy:
             idp_port=idp_port,
             wasm=self.wasm,
             failure_policy=failure_policy,
+            hcm_settings=hcm_from_env() if hcm_settings is None else hcm_settings,
         )
         self._write_config()
         self.cmd = [

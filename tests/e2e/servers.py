@@ -70,6 +70,10 @@ class JwksServer(_Base):
       "garbage"  200 with a body that is not JSON
       "huge"     200 with a valid JWKS padded to more than 1 MiB
       "nokeys"   200 with {"keys": []}
+      "reset"    200 headers and part of the body, then the connection is reset (RST)
+      "drop"     the connection is reset before any response
+      "flap"     alternately "ok" and "500", request by request
+    `refuse()` stops listening (connection refused) until `listen()` binds the same port again.
     `delay` seconds are waited before answering (interruptible at shutdown).
     Every request is counted per path when it arrives.
     """
@@ -97,7 +101,7 @@ class JwksServer(_Base):
                 self.jwks_by_path[path] = jwks
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("ok", "500", "garbage", "huge", "nokeys"), mode
+        assert mode in ("ok", "500", "garbage", "huge", "nokeys", "reset", "drop", "flap"), mode
         with self.lock:
             self.mode = mode
 
@@ -132,7 +136,20 @@ class JwksServer(_Base):
 
     def close(self) -> None:
         self._stopping.set()
-        super().close()
+        if self.httpd is not None:
+            super().close()
+
+    def refuse(self) -> None:
+        """Stop listening: connections to the port are refused."""
+        _Base.close(self)
+        self.httpd = None  # type: ignore[assignment]
+
+    def listen(self) -> None:
+        """Listen again on the same port."""
+        self.httpd = _Server(("127.0.0.1", self.port), self.handler_cls)
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
 
     # --- request handling
     def _respond(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
@@ -145,6 +162,12 @@ class JwksServer(_Base):
             doc = self.jwks_by_path.get(path, self.default_jwks)
         if delay > 0:
             self._stopping.wait(delay)
+        if mode == "flap":
+            with self.lock:
+                self.flap_n = getattr(self, "flap_n", 0) + 1
+                mode = "ok" if self.flap_n % 2 else "500"
+        if mode in ("reset", "drop"):
+            return 0, json.dumps(doc).encode(), mode
         if mode == "500":
             return 500, b'{"error":"boom"}', "application/json"
         if mode == "garbage":
@@ -159,10 +182,35 @@ class JwksServer(_Base):
         return 200, body, "application/json"
 
 
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Close with RST (SO_LINGER 0) instead of FIN: what a crashing IdP or LB does."""
+    import socket
+    import struct
+
+    try:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+    except OSError:
+        pass
+    handler.close_connection = True
+
+
 class _JwksHandler(_QuietHandler):
     def do_GET(self):
         status, body, ctype = self.server.owner._respond(self)  # type: ignore[attr-defined]
         try:
+            if ctype == "drop":
+                _reset(self)
+                return
+            if ctype == "reset":
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body) + 4096))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                _reset(self)
+                return
             self._send(status, body, ctype)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -180,9 +228,13 @@ class _EchoHandler(_QuietHandler):
         headers: dict[str, list[str]] = {}
         for k, v in self.headers.items():
             headers.setdefault(k.lower(), []).append(v)
+        parts = self.requestline.split(" ")
         doc = {
             "method": self.command,
             "path": self.path,
+            # The request-target exactly as received: http.server reduces a leading "//" in
+            # `path` to "/" (gh-87389), which would hide what the proxy really sent.
+            "target": parts[1] if len(parts) == 3 else self.path,
             "headers": headers,
             "body": body.decode("latin-1"),
         }
@@ -193,7 +245,8 @@ class _EchoHandler(_QuietHandler):
 
 
 class EchoServer(_Base):
-    """Answers 200 with {"method","path","headers":{name:[values]},"body"} of what it received."""
+    """Answers 200 with {"method","path","target","headers":{name:[values]},"body"} of what it
+    received (`target`: the request line's, unaltered)."""
 
     handler_cls = _EchoHandler
 

@@ -62,8 +62,12 @@ BAD = {
         ["remote_jwks", "local_jwks"],
     ),
     "no_jwks": (_mutate(lambda c: c["providers"][0].pop("local_jwks")), ["remote_jwks", "local_jwks"]),
-    "discovery_not_built": (_mutate(_set(["providers", 0, "discovery"], True)), ["discovery"]),
-    "revocation_not_built": (_mutate(_set(["providers", 0, "revocation"], {"inline": ["j1"]})), ["revocation"]),
+    "discovery_without_remote_jwks": (_mutate(_set(["providers", 0, "discovery"], True)), ["remote_jwks", "discovery"]),
+    "revocation_both_forms": (
+        _mutate(_set(["providers", 0, "revocation"], {"inline": ["j1"], "uri": "http://r/x", "cluster": "r"})),
+        ["revocation"],
+    ),
+    "null_field": (_mutate(_set(["providers", 0, "audiences"], None)), ["audiences", "null"]),
     "unknown_mode": (_mutate(_set(["mode"], "audit")), ["mode"]),
     "rule_names_unknown_provider": (
         _mutate(_set(["rules"], [{"match": {"prefix": "/"}, "requires": {"provider": "nobody"}}])),

@@ -349,6 +349,9 @@ def test_rule_without_requires_needs_no_token(gw):
 def test_exact_path_rule(gw, keys):
     token = corp(keys, scope="read")
     assert_403(gw.get("/admin", token=token), "insufficient_scope", scope="admin")
+    # one trailing slash, `;` parameters and other spellings of /admin are /admin (Paths v1.1)
+    for path in ("/admin/", "/admin;jsessionid=1", "//admin", "/x/../admin", "/%61dmin", "/admin%3B"):
+        assert_403(gw.get(path, token=token), "insufficient_scope", scope="admin")
     # /admin/x is not the exact path /admin: falls through to the catch-all (corp, no scopes)
     assert gw.get("/admin/x", token=corp(keys, scope="read")).status == 200
     assert_401_missing(gw.get("/admin/x"))
@@ -553,9 +556,22 @@ def test_claim_values_cannot_inject_headers(gw, keys, sub):
 
 def test_query_stripping_keeps_other_params_byte_for_byte(gw, keys):
     token = corp(keys, sub="enc")
-    up = gw.get(f"/p/a%2Fb?x=%20y&access_token={token}&z=c%26d&e=").upstream()
+    up = gw.get(f"/p/a%2Cb?x=%20y&access_token={token}&z=c%26d&e=").upstream()
     assert hdrs(up, "x-user-id") == ["enc"]
-    assert up["path"] == "/p/a%2Fb?x=%20y&z=c%26d&e=", up["path"]
+    assert up["path"] == "/p/a%2Cb?x=%20y&z=c%26d&e=", up["path"]
+    # the path part normalized, the query as sent
+    up = gw.get(f"/p/./x/../a%7Eb?x=/../%2F&access_token={token}").upstream()
+    assert up["path"] == "/p/a~b?x=/../%2F", up["path"]
+
+
+def test_encoded_slash_in_the_path_is_refused(gw, keys):
+    """Paths v1.1: %2F (any case) is refused before any rule, with or without a valid token."""
+    token = corp(keys, sub="enc")
+    for path in (f"/p/a%2Fb?access_token={token}", "/p/a%2fb", "/public/..%2Fadmin"):
+        r = gw.get(path)
+        assert r.status == 400, r
+        assert r.json() == {"error": "invalid_request", "reason": "path_ambiguous"}, r
+        assert r.header("www-authenticate") is None, r
 
 
 def test_token_in_second_cookie_header(gw, keys):

@@ -1,6 +1,7 @@
 """Every plugin config shipped in deploy/nginx and deploy/kong is one the filter accepts
 (`jwtgate config validate`), the Kong filter metadata carries the project's schema in draft 4,
-and the nginx example keeps the settings ngx_wasm_module needs (see deploy/nginx/nginx.conf)."""
+and the nginx example keeps the settings ngx_wasm_module needs (see deploy/nginx/nginx.conf).
+Fixtures `cli` and `wasm` come from tests/deploy/conftest.py (make cli, make build)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,6 @@ NGINX_CONF = REPO / "deploy" / "nginx" / "nginx.conf"
 KONG_YML = REPO / "deploy" / "kong" / "kong.yml"
 KONG_CONF = REPO / "deploy" / "kong" / "kong.conf"
 KONG_META = REPO / "deploy" / "kong" / "jwtgate.meta.json"
-
-
-def cli() -> Path:
-    """The release CLI (`make cli`); built here if missing."""
-    path = Path(os.environ.get("JWTGATE_CLI") or REPO / "target" / "release" / "jwtgate")
-    if not path.is_file():
-        subprocess.run(["cargo", "build", "--release", "--bin", "jwtgate"], cwd=REPO, check=True)
-    return path
 
 
 def nginx_unquote(token: str) -> str:
@@ -79,10 +72,10 @@ def all_configs() -> list[tuple[str, str]]:
     return out
 
 
-def validate(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def validate(cli: Path, text: str, tmp_path: Path) -> subprocess.CompletedProcess:
     f = tmp_path / "plugin.json"
     f.write_text(text)
-    return subprocess.run([str(cli()), "config", "validate", str(f)], capture_output=True, text=True)
+    return subprocess.run([str(cli), "config", "validate", str(f)], capture_output=True, text=True, timeout=30)
 
 
 def test_configs_are_found():
@@ -91,16 +84,16 @@ def test_configs_are_found():
 
 
 @pytest.mark.parametrize("name,text", all_configs(), ids=[n for n, _ in all_configs()])
-def test_shipped_config_validates(name, text, tmp_path):
-    r = validate(text, tmp_path)
+def test_shipped_config_validates(name, text, cli, tmp_path):
+    r = validate(cli, text, tmp_path)
     assert r.returncode == 0, f"{name}: jwtgate config validate refused it:\n{r.stdout}{r.stderr}"
 
 
-def test_validate_refuses_a_broken_config(tmp_path):
+def test_validate_refuses_a_broken_config(cli, tmp_path):
     """Control for the test above: the CLI does refuse (exit 1) a config with an unknown field."""
     cfg = json.loads(nginx_plugin_configs()[0])
     cfg["providers"][0]["isuer"] = cfg["providers"][0].pop("issuer")
-    r = validate(json.dumps(cfg), tmp_path)
+    r = validate(cli, json.dumps(cfg), tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "isuer" in r.stdout + r.stderr
 
@@ -134,6 +127,23 @@ def test_kong_meta_schema_judges_like_the_project_schema():
         assert d4.is_valid(c) and d2020.is_valid(c), list(d4.iter_errors(c))
     for c in bad:
         assert not d4.is_valid(c) and not d2020.is_valid(c), c
+    # the if/then/else of `discovery` (draft 4 has none: rewritten as anyOf): both drafts agree
+    verdicts = []
+    for discovery in (None, False, True):
+        for jwks in ("uri", "no_uri", "none"):
+            c = json.loads(json.dumps(good[0]))
+            p = c["providers"][0]
+            if discovery is not None:
+                p["discovery"] = discovery
+            if jwks == "no_uri":
+                p["remote_jwks"].pop("uri")
+            elif jwks == "none":
+                p.pop("remote_jwks")
+                if not discovery:
+                    p["local_jwks"] = {"inline": {"keys": []}}
+            verdicts.append((discovery, jwks, d2020.is_valid(c)))
+            assert d4.is_valid(c) == d2020.is_valid(c), (discovery, jwks, list(d4.iter_errors(c)))
+    assert {v for *_, v in verdicts} == {True, False}, verdicts
 
 
 def test_kong_conf_has_what_jwtgate_needs():
@@ -170,10 +180,7 @@ def test_nginx_example_has_what_ngx_wasm_module_needs():
 
 
 @pytest.mark.skipif(not os.environ.get("NGX_WASM_NGINX"), reason="set NGX_WASM_NGINX=/path/to/nginx (with ngx_wasm_module) to run `nginx -t` on the example")
-def test_nginx_example_passes_nginx_t(tmp_path):
-    wasm = Path(os.environ.get("JWTGATE_WASM") or REPO / "target/wasm32-wasip1/release/jwtgate.wasm")
-    if not wasm.is_file():
-        pytest.fail(f"no jwtgate wasm at {wasm} (make build)")
+def test_nginx_example_passes_nginx_t(wasm, tmp_path):
     (tmp_path / "logs").mkdir()
     conf = NGINX_CONF.read_text().replace("/etc/nginx/wasm/jwtgate.wasm", str(wasm))
     (tmp_path / "nginx.conf").write_text(conf)

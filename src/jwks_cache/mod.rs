@@ -1,0 +1,274 @@
+//! The JWKS cache of one VM, independent of the host (as Envoy's `JwksCache`): per provider the
+//! documents it fetches ([`doc`], [`content`]), the shared-data protocol that makes one fetch
+//! serve every VM ([`store`], [`record`]), and the requests paused for keys ([`waiters`]).
+//!
+//! The glue asks [`KeyCache`] what to do (which callouts to make, which requests to wake) and
+//! reports back what the host did; every decision is made here and tested natively.
+
+pub mod content;
+pub mod doc;
+pub mod provider;
+pub mod record;
+pub mod store;
+pub mod waiters;
+
+pub use doc::{Answer, Begin, Callout, FetchError, Finished, Freshness, Policy};
+pub use provider::{DocId, ProviderKeys, RequestView};
+pub use store::{SharedStore, StoreError};
+
+use crate::authenticator::KeyState;
+use crate::config::Config;
+use crate::verifier::{KeyLookup, Need};
+use waiters::Waiters;
+
+/// A callout the glue must make, then report with [`KeyCache::dispatched`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Provider index.
+    pub provider: usize,
+    /// Which document.
+    pub doc: DocId,
+    /// The callout.
+    pub callout: Callout,
+    /// Holds the shared lease (else a request's own fetch on a portable host).
+    pub shared: bool,
+}
+
+/// What a tick asks of the glue.
+#[derive(Debug, Default)]
+pub struct Tick {
+    /// Callouts to make from the root.
+    pub fetches: Vec<Fetch>,
+    /// Paused requests to decide again.
+    pub wake: Vec<u32>,
+}
+
+/// What a paused request should do after asking for its documents.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Callouts to make from the request's context.
+    pub fetches: Vec<Fetch>,
+    /// Decide again at once: what it waited for cannot come (refetch refused).
+    pub decide_now: bool,
+}
+
+/// The key state of every provider of one VM, and its paused requests.
+#[derive(Debug)]
+pub struct KeyCache {
+    /// Per provider, in config order.
+    pub providers: Vec<ProviderKeys>,
+    /// Paused requests.
+    pub waiters: Waiters,
+    /// This VM's lease-owner id (random, non-zero).
+    pub owner: u64,
+}
+
+impl KeyCache {
+    /// Nothing fetched yet.
+    pub fn new(cfg: &Config, owner: u64) -> KeyCache {
+        KeyCache {
+            providers: cfg.providers.iter().map(ProviderKeys::new).collect(),
+            waiters: Waiters::new(cfg.providers.len()),
+            owner: owner.max(1),
+        }
+    }
+
+    /// Loads what other VMs published. True when something changed.
+    pub fn sync(&mut self, store: &mut dyn SharedStore) -> bool {
+        let mut changed = false;
+        for p in &mut self.providers {
+            changed |= p.sync(store);
+        }
+        changed
+    }
+
+    /// The periodic step: learn of other VMs' fetches, start due fetches (refresh, retries, and
+    /// fetches paused requests need that nobody is making), and pick the requests to wake.
+    pub fn tick(&mut self, store: &mut dyn SharedStore, now_ms: u64) -> Tick {
+        let mut out = Tick::default();
+        for p in &mut self.providers {
+            p.expire_inflight(now_ms);
+            p.sync(store);
+        }
+        // Wake first: a request that got what it waited for is no demand for another fetch.
+        let providers = &self.providers;
+        out.wake = self
+            .waiters
+            .ready(|p| providers.get(p).map_or(0, ProviderKeys::events), now_ms);
+        for (i, p) in self.providers.iter_mut().enumerate() {
+            let demand = self.waiters.waiting_for(i);
+            for doc in p.due(now_ms, demand) {
+                if let Begin::Go(callout) = p.begin(doc, store, self.owner, now_ms, false, true) {
+                    out.fetches.push(Fetch {
+                        provider: i,
+                        doc,
+                        callout,
+                        shared: true,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// A request must wait for `needs`: which callouts it should make itself, and whether it
+    /// should rather be decided again now. `shared`: fetches take the lease (hosts that can
+    /// resume a request from the root); otherwise each is the request's own.
+    pub fn plan(
+        &mut self,
+        store: &mut dyn SharedStore,
+        needs: &[Need],
+        refetched: &mut [bool],
+        shared: bool,
+        now_ms: u64,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        let mut waiting = false;
+        for need in needs {
+            let (p, refetch) = match *need {
+                Need::Keys(p) => (p, false),
+                Need::Refetch(p) => (p, true),
+            };
+            if refetch {
+                if let Some(flag) = refetched.get_mut(p) {
+                    *flag = true;
+                }
+            }
+            let Some(keys) = self.providers.get_mut(p) else {
+                continue;
+            };
+            // Another VM (or the previous config's) may have published since this VM's last
+            // tick: never fetch what shared data already holds.
+            if keys.sync(store) {
+                return Plan {
+                    fetches: Vec::new(),
+                    decide_now: true,
+                };
+            }
+            // Documents in order: the first one that can be fetched (discovery before JWKS).
+            for doc in keys.missing(now_ms, refetch) {
+                let doc_refetch = refetch && doc == DocId::Jwks;
+                match keys.begin(doc, store, self.owner, now_ms, doc_refetch, shared) {
+                    Begin::Go(callout) => {
+                        plan.fetches.push(Fetch {
+                            provider: p,
+                            doc,
+                            callout,
+                            shared,
+                        });
+                        break;
+                    }
+                    Begin::InFlight | Begin::BackingOff if shared => {
+                        waiting = true;
+                        break;
+                    }
+                    Begin::RateLimited if doc_refetch => plan.decide_now = true,
+                    _ => {}
+                }
+            }
+        }
+        if plan.fetches.is_empty() && !waiting {
+            plan.decide_now = true;
+        }
+        plan
+    }
+
+    /// Reports a callout of a [`Fetch`]: `Some(token)` if made, `None` if the host refused.
+    pub fn dispatched(
+        &mut self,
+        store: &mut dyn SharedStore,
+        f: &Fetch,
+        token: Option<u32>,
+        context: Option<u32>,
+        now_ms: u64,
+        jitter: f64,
+    ) {
+        let owner = self.owner;
+        if let Some(p) = self.providers.get_mut(f.provider) {
+            p.dispatched(
+                f.doc, store, owner, token, context, f.shared, now_ms, jitter,
+            );
+        }
+    }
+
+    /// True when callout `token` is one of this VM's document fetches.
+    pub fn owns(&self, token: u32) -> bool {
+        self.providers.iter().any(|p| p.owner_of(token).is_some())
+    }
+
+    /// Handles the answer of callout `token`. Returns the provider, the document and what
+    /// became of it (for logs and metrics); `None` when the token is not a fetch of this VM.
+    pub fn answer(
+        &mut self,
+        store: &mut dyn SharedStore,
+        token: u32,
+        answer: Answer,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Option<(usize, DocId, Finished)> {
+        let owner = self.owner;
+        let (i, doc) = self
+            .providers
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| p.owner_of(token).map(|d| (i, d)))?;
+        let p = self.providers.get_mut(i)?;
+        let done = p.finish(doc, store, owner, token, answer, now_ms, jitter)?;
+        Some((i, doc, done))
+    }
+
+    /// Pauses request `context` on the providers of `needs` until an event or its deadline.
+    /// False when the VM holds too many paused requests (then: 503 `jwks_unavailable`).
+    pub fn pause(&mut self, context: u32, needs: &[Need], started_ms: u64, now_ms: u64) -> bool {
+        let mut on: Vec<(usize, u64)> = Vec::new();
+        let mut deadline = u64::MAX;
+        for need in needs {
+            let (p, refetch) = match *need {
+                Need::Keys(p) => (p, false),
+                Need::Refetch(p) => (p, true),
+            };
+            let Some(keys) = self.providers.get(p) else {
+                continue;
+            };
+            // A cold start waits from the request's arrival; a refetch from now.
+            let from = if refetch { now_ms } else { started_ms };
+            deadline = deadline.min(from.saturating_add(keys.timeout_ms()));
+            if !on.iter().any(|(q, _)| *q == p) {
+                on.push((p, keys.events()));
+            }
+        }
+        self.waiters.push(context, &on, deadline)
+    }
+
+    /// Request `context` is decided or gone: unqueue it, and give back what it was fetching.
+    pub fn forget(&mut self, store: &mut dyn SharedStore, context: u32) {
+        self.waiters.forget(context);
+        let owner = self.owner;
+        for p in &mut self.providers {
+            p.abandon(store, owner, context);
+        }
+    }
+
+    /// The key view of one request at one moment, for the verifier.
+    pub fn view<'a>(&'a self, req: RequestView<'a>) -> Lookup<'a> {
+        Lookup { cache: self, req }
+    }
+}
+
+/// [`KeyLookup`] over a [`KeyCache`] for one request.
+pub struct Lookup<'a> {
+    cache: &'a KeyCache,
+    req: RequestView<'a>,
+}
+
+impl KeyLookup for Lookup<'_> {
+    fn key_state(&self, provider: usize) -> KeyState<'_> {
+        match self.cache.providers.get(provider) {
+            Some(p) => p.key_state(&self.req, provider),
+            None => KeyState::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,455 @@
+//! The fetch policy under the faults the trust issue lists, with two or more VMs sharing one
+//! in-memory store that has a host's semantics.
+
+use super::store::MemoryStore;
+use super::*;
+use crate::authenticator::KeyState;
+use crate::config;
+
+const KEY_A: &str = r#"{"kty":"EC","crv":"P-256","kid":"a","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+const KEY_B: &str = r#"{"kty":"EC","crv":"P-256","kid":"b","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+
+fn jwks(keys: &[&str]) -> Vec<u8> {
+    format!("{{\"keys\":[{}]}}", keys.join(",")).into_bytes()
+}
+
+fn cfg() -> config::Config {
+    config::parse(
+        br#"{"providers":[{"name":"corp","issuer":"https://idp/",
+            "remote_jwks":{"cluster":"idp","uri":"http://idp/jwks","timeout_ms":1000,
+              "cache_duration_s":100,"min_refetch_interval_s":30,"max_stale_s":50}}]}"#,
+    )
+    .unwrap()
+}
+
+fn ok(body: Vec<u8>) -> Answer {
+    Answer::Response {
+        status: Some(200),
+        body,
+        too_large: false,
+    }
+}
+
+fn refused() -> Answer {
+    Answer::NoResponse("connection refused".into())
+}
+
+struct Vm {
+    cache: KeyCache,
+    next_token: u32,
+}
+
+impl Vm {
+    fn new(owner: u64) -> Vm {
+        Vm {
+            cache: KeyCache::new(&cfg(), owner),
+            next_token: owner as u32 * 1000,
+        }
+    }
+
+    /// Dispatches every fetch of a tick; returns their tokens.
+    fn tick(&mut self, s: &mut MemoryStore, now: u64) -> (Vec<u32>, Vec<u32>) {
+        let t = self.cache.tick(s, now);
+        let mut tokens = Vec::new();
+        for f in &t.fetches {
+            self.next_token += 1;
+            self.cache
+                .dispatched(s, f, Some(self.next_token), None, now, 0.5);
+            tokens.push(self.next_token);
+        }
+        (tokens, t.wake)
+    }
+
+    /// A request of context `ctx` that needs `need`: the fetches it makes itself.
+    fn request(&mut self, s: &mut MemoryStore, ctx: u32, need: Need, now: u64) -> (Vec<u32>, bool) {
+        let mut refetched = vec![false];
+        let plan = self.cache.plan(s, &[need], &mut refetched, true, now);
+        let mut tokens = Vec::new();
+        for f in &plan.fetches {
+            self.next_token += 1;
+            self.cache
+                .dispatched(s, f, Some(self.next_token), Some(ctx), now, 0.5);
+            tokens.push(self.next_token);
+        }
+        if !plan.decide_now {
+            assert!(self.cache.pause(ctx, &[need], now, now));
+        }
+        (tokens, plan.decide_now)
+    }
+
+    fn state(&self, now: u64, refetched: bool) -> String {
+        let flags = [refetched];
+        let view = RequestView {
+            started_ms: now,
+            refetched: &flags,
+            no_wait: false,
+            now_ms: now,
+        };
+        match self.cache.providers[0].key_state(&view, 0) {
+            KeyState::Ready {
+                keys,
+                version,
+                refetch_allowed,
+                ..
+            } => format!(
+                "ready n={} gen={version} refetch={refetch_allowed}",
+                keys.len()
+            ),
+            KeyState::Pending => "pending".into(),
+            KeyState::Unavailable => "unavailable".into(),
+        }
+    }
+
+    fn jwks(&self) -> &doc::Doc<crate::keys::KeySet> {
+        self.cache.providers[0].jwks.as_ref().unwrap()
+    }
+}
+
+#[test]
+fn one_fetch_serves_every_vm() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (ta, _) = a.tick(&mut s, 0);
+    let (tb, _) = b.tick(&mut s, 0);
+    assert_eq!((ta.len(), tb.len()), (1, 0), "the lease lets one VM fetch");
+    let (_, _, done) = a
+        .cache
+        .answer(&mut s, ta[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    assert_eq!(done.result, Ok(()));
+    assert_eq!(done.version, 1);
+    assert!(b.cache.sync(&mut s));
+    assert_eq!(b.state(20, false), "ready n=1 gen=1 refetch=true");
+    assert_eq!(b.tick(&mut s, 20).0.len(), 0, "fresh: nothing to fetch");
+}
+
+#[test]
+fn a_cut_off_or_refused_answer_keeps_the_old_keys_and_backs_off() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // Due at ~95 s: the refresh is cut off before its status.
+    let (t, _) = a.tick(&mut s, 96_000);
+    assert_eq!(t.len(), 1);
+    let cut = Answer::Response {
+        status: None,
+        body: Vec::new(),
+        too_large: false,
+    };
+    let (_, _, done) = a.cache.answer(&mut s, t[0], cut, 96_010, 1.0).unwrap();
+    assert_eq!(done.result, Err(FetchError::NoStatus));
+    assert_eq!(a.state(96_020, false), "ready n=1 gen=1 refetch=true");
+    assert!(a.tick(&mut s, 96_300).0.is_empty(), "backing off 0.5 s");
+    let (t, _) = a.tick(&mut s, 96_511);
+    assert_eq!(t.len(), 1, "retried after one backoff step");
+    a.cache
+        .answer(&mut s, t[0], refused(), 96_600, 1.0)
+        .unwrap();
+    assert!(a.tick(&mut s, 97_000).0.is_empty(), "second step is 1 s");
+    assert_eq!(a.tick(&mut s, 97_601).0.len(), 1);
+}
+
+#[test]
+fn stale_keys_are_served_until_max_stale_then_unavailable_at_once() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    let mut now = 95_000;
+    // The endpoint fails from the first refresh on.
+    while now < 160_000 {
+        for t in a.tick(&mut s, now).0 {
+            a.cache.answer(&mut s, t, refused(), now, 0.5).unwrap();
+        }
+        let expect_ready = now < 150_000;
+        assert_eq!(
+            a.state(now, false).starts_with("ready"),
+            expect_ready,
+            "{now}"
+        );
+        now += 250;
+    }
+    assert_eq!(a.state(160_000, false), "unavailable", "hopeless: no wait");
+}
+
+#[test]
+fn a_failed_refetch_spends_no_window_and_is_retried() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // A token with a new kid: refetch, which hits the IdP restarting.
+    let (t, now_decide) = a.request(&mut s, 7, Need::Refetch(0), 1000);
+    assert_eq!((t.len(), now_decide), (1, false));
+    a.cache.answer(&mut s, t[0], refused(), 1010, 1.0).unwrap();
+    assert_eq!(a.jwks().lease.last_refetch_ms, 0, "window not spent");
+    assert!(
+        a.cache.tick(&mut s, 1100).wake.is_empty(),
+        "a failure wakes nobody"
+    );
+    // One backoff step later the root retries the refetch by itself.
+    let (t, _) = a.tick(&mut s, 1511);
+    assert_eq!(t.len(), 1);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 1520, 0.5)
+        .unwrap();
+    let (_, wake) = a.tick(&mut s, 1600);
+    assert_eq!(wake, vec![7], "woken by the new keys");
+    assert_eq!(a.state(1600, false), "ready n=2 gen=2 refetch=false");
+    assert_eq!(
+        a.jwks().lease.last_refetch_ms,
+        1520,
+        "an answered refetch spends it"
+    );
+    assert_eq!(a.state(31_600, false), "ready n=2 gen=2 refetch=true");
+}
+
+#[test]
+fn a_holder_that_goes_away_gives_the_lease_back() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    b.cache.sync(&mut s);
+    // A client sends a random kid and hangs up mid-refetch.
+    let (t, _) = a.request(&mut s, 9, Need::Refetch(0), 1000);
+    assert_eq!(t.len(), 1);
+    a.cache.forget(&mut s, 9);
+    // The next token of a really new key refetches at once, from either VM.
+    let (t, decide_now) = b.request(&mut s, 5, Need::Refetch(0), 1001);
+    assert_eq!(
+        (t.len(), decide_now),
+        (1, false),
+        "lease free, window unspent"
+    );
+    b.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 1010, 0.5)
+        .unwrap();
+    assert!(a.cache.sync(&mut s));
+    assert_eq!(a.state(1020, false), "ready n=2 gen=2 refetch=false");
+}
+
+#[test]
+fn a_callout_never_answered_lapses() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    assert_eq!(t.len(), 1);
+    assert!(b.tick(&mut s, 1500).0.is_empty(), "held for timeout + 1 s");
+    let (tb, _) = b.tick(&mut s, 2001);
+    assert_eq!(tb.len(), 1, "then another VM takes over");
+    a.cache.tick(&mut s, 4000);
+    assert!(a.jwks().inflight.is_empty(), "the dead entry expired");
+    // The lost answer arriving late changes nothing bad: it is no longer A's.
+    assert!(a
+        .cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 4001, 0.5)
+        .is_none());
+}
+
+#[test]
+fn a_failed_publish_claims_no_version_and_never_shadows_another() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    s.refuse_writes = true;
+    let (_, _, done) = a
+        .cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    assert!(done.unpublished);
+    assert_eq!(a.jwks().version(), 0, "no shared version claimed");
+    assert!(
+        a.state(20, false).starts_with("ready n=1"),
+        "the keys are used here"
+    );
+    s.refuse_writes = false;
+    // B publishes different keys as version 1: A must load them, not think it has them.
+    let (t, _) = b.tick(&mut s, 3000);
+    b.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_B])), 3010, 0.5)
+        .unwrap();
+    assert!(a.cache.sync(&mut s));
+    assert_eq!(a.jwks().version(), 1);
+    assert!(a.jwks().value().unwrap().keys()[0].kid.as_deref() == Some("b"));
+}
+
+#[test]
+fn versions_only_grow_and_removed_keys_never_come_back() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
+        .unwrap();
+    b.cache.sync(&mut s);
+    // Key b is removed at the IdP; A refreshes and publishes version 2.
+    let (t, _) = a.tick(&mut s, 96_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 96_000, 0.5)
+        .unwrap();
+    assert!(b.cache.sync(&mut s));
+    assert_eq!(b.jwks().value().unwrap().len(), 1);
+    // A stale record written back (an old publisher) must not be loaded.
+    let old = record::Record {
+        version: 1,
+        fetched_at_ms: 0,
+        refresh_at_ms: 95_000,
+        body: jwks(&[KEY_A, KEY_B]),
+    };
+    let names = b.jwks().names.clone();
+    let cas = s.get(&names.record).unwrap().unwrap().1;
+    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    for now in [96_100, 96_200] {
+        b.cache.sync(&mut s);
+        assert_eq!(b.jwks().value().unwrap().len(), 1, "{now}");
+    }
+    // The next publish goes above everything seen.
+    let (t, _) = b.tick(&mut s, 200_000);
+    b.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 200_000, 0.5)
+        .unwrap();
+    assert!(b.jwks().version() > 2);
+}
+
+#[test]
+fn the_same_keys_refetched_keep_the_cache_generation() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    let g = a.jwks().generation();
+    let (t, _) = a.tick(&mut s, 96_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 96_000, 0.5)
+        .unwrap();
+    assert_eq!(a.jwks().generation(), g, "verified tokens stay cached");
+    assert_eq!(a.jwks().version(), 2);
+    let (t, _) = a.tick(&mut s, 200_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_B])), 200_000, 0.5)
+        .unwrap();
+    assert_ne!(a.jwks().generation(), g, "other keys: other generation");
+}
+
+#[test]
+fn cold_start_waiters_wake_on_keys_or_deadline_only() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t1, _) = a.request(&mut s, 1, Need::Keys(0), 0);
+    let (t2, _) = a.request(&mut s, 2, Need::Keys(0), 10);
+    assert_eq!(
+        (t1.len(), t2.len()),
+        (1, 0),
+        "the second waits for the first's fetch"
+    );
+    assert_eq!(a.state(20, false), "pending");
+    a.cache.answer(&mut s, t1[0], refused(), 30, 0.5).unwrap();
+    assert!(
+        a.cache.tick(&mut s, 100).wake.is_empty(),
+        "a failure wakes nobody"
+    );
+    let (t, wake) = a.tick(&mut s, 600);
+    assert_eq!(t.len(), 1, "the root retries for the waiters");
+    assert!(wake.is_empty());
+    assert_eq!(
+        a.cache.tick(&mut s, 1000).wake,
+        vec![1],
+        "deadline of the first"
+    );
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 1005, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.cache.tick(&mut s, 1006).wake,
+        vec![2],
+        "keys for the second"
+    );
+}
+
+#[test]
+fn paused_requests_are_bounded() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    for c in 0..waiters::MAX_WAITERS as u32 {
+        a.request(&mut s, c, Need::Keys(0), 0);
+    }
+    assert!(!a.cache.pause(99_999, &[Need::Keys(0)], 0, 0));
+}
+
+#[test]
+fn a_rate_limited_refetch_is_decided_at_once() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    let (t, _) = a.request(&mut s, 1, Need::Refetch(0), 1000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 1010, 0.5)
+        .unwrap();
+    assert_eq!(a.state(2000, false), "ready n=1 gen=1 refetch=false");
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, true, 2000);
+    assert!(plan.decide_now && plan.fetches.is_empty());
+}
+
+#[test]
+fn portable_hosts_fetch_per_request_but_share_backoff_and_the_window() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let mut refetched = vec![false];
+    let p1 = a
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 0);
+    let p2 = a
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 0);
+    assert_eq!(
+        (p1.fetches.len(), p2.fetches.len()),
+        (1, 1),
+        "each request its own"
+    );
+    a.cache
+        .dispatched(&mut s, &p1.fetches[0], Some(1), Some(1), 0, 0.5);
+    a.cache.answer(&mut s, 1, refused(), 5, 0.5).unwrap();
+    let p3 = a
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 10);
+    assert!(
+        p3.fetches.is_empty() && p3.decide_now,
+        "backing off: decide now"
+    );
+}
+
+#[test]
+fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // A VM of a new config (live update) gets its first request before its first tick.
+    let mut b = Vm::new(2);
+    let mut refetched = vec![false];
+    let plan = b
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, true, 10);
+    assert!(plan.fetches.is_empty() && plan.decide_now);
+    assert_eq!(b.state(10, false), "ready n=1 gen=1 refetch=true");
+}
