@@ -10,7 +10,7 @@ OIDC_DIR := tests/e2e/oidc
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv oidc test test-unit test-e2e check run bench soak clean oci skopeo
+.PHONY: all build cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo
 
 all: build
 
@@ -51,7 +51,8 @@ skopeo:
 	  else echo "skopeo is missing (tests/deploy/test_oci.py needs it): apt-get install skopeo" >&2; exit 1; fi; }
 
 ## test: formatting and lints, unit and conformance tests natively, then the filter in real Envoy
-test: check build test-unit test-e2e
+## (and in nginx + Kong's ngx_wasm_module when NGX_WASM_NGINX names such an nginx)
+test: check build test-unit test-e2e test-ngx
 
 test-unit:
 	cargo test --all-targets
@@ -61,6 +62,19 @@ test-unit:
 test-e2e: build cli venv oci skopeo oidc
 	JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) JWTGATE_OCI=$(CURDIR)/$(OCI_DIR) JWTGATE_OCI_TAG=$(OCI_TAG) \
 	  $(VENV)/bin/python -m pytest tests/docs tests/e2e tests/deploy -q -p no:cacheprovider
+
+## test-ngx: the e2e suite in nginx + Kong's ngx_wasm_module: NGX_WASM_NGINX=/path/to/nginx make test-ngx
+## (nothing here builds that nginx: it is the user's, e.g. Kong's or one built from ngx_wasm_module's docs)
+test-ngx:
+ifeq ($(strip $(NGX_WASM_NGINX)),)
+	@echo "test-ngx skipped: NGX_WASM_NGINX is not set (the path of an nginx built with Kong's ngx_wasm_module)"
+else
+	@$(MAKE) --no-print-directory test-ngx-run
+endif
+
+test-ngx-run: build cli venv
+	JWTGATE_HOST=ngx NGX_WASM_NGINX="$(NGX_WASM_NGINX)" JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) \
+	  $(VENV)/bin/python -m pytest tests/e2e tests/deploy/test_nginx_kong.py -q -p no:cacheprovider
 
 ## check: formatting and lints, natively and for wasm
 check: target

@@ -89,6 +89,8 @@ def test_every_manifest_parses_and_is_a_kubernetes_object_or_envoy_config():
             assert isinstance(d, dict), f"{path}: a document that is not a mapping"
             if "apiVersion" in d or "kind" in d:
                 assert d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name"), f"{path}: {d}"
+            elif "_format_version" in d:  # Kong declarative config: test_nginx_kong.py checks it
+                assert d["_format_version"] == "3.0" and d.get("services"), f"{path}: {d}"
             else:  # Envoy bootstrap or xDS resource file
                 assert {"static_resources"} <= d.keys() or {"resources"} <= d.keys(), f"{path}: neither k8s nor Envoy"
 

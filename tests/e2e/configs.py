@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from helpers import CORP_ISS, ESONLY_ISS, PARTNER_ISS
+from hosts import idp_cluster
 from servers import JwksServer
 from tokens import jwks
 
@@ -23,7 +24,7 @@ IDENTITY_HEADERS = ["x-user-id", "x-user-roles", "x-tenant", "x-org-name", "x-jw
 
 def remote(server: JwksServer, path: str, **overrides) -> dict:
     cfg = {
-        "cluster": "idp",
+        "cluster": idp_cluster(server.port),  # Envoy: the static cluster `idp`; ngx: host:port
         "uri": f"http://127.0.0.1:{server.port}{path}",
         "timeout_ms": 5000,
         "cache_duration_s": 600,

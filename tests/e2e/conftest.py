@@ -3,6 +3,8 @@
 Run:  scripts/venv.sh && cargo build --release --target wasm32-wasip1 --lib && .venv/bin/pytest tests/e2e -q
 Env:  JWTGATE_WASM (default target/wasm32-wasip1/release/jwtgate.wasm), ENVOY (default: the venv's),
       JWTGATE_E2E_HCM=shipped (run with the shipped envoy.yaml's path settings; test_paths.py runs both).
+      JWTGATE_HOST=ngx runs the suite in nginx + Kong's ngx_wasm_module instead (ngx.py), with
+      NGX_WASM_NGINX=/path/to/nginx built with that module.
 
 Layout: tokens.py (keys, JWKs, minting), servers.py (JWKS server whose behaviour tests change
 live; echo upstream), envoy.py (bootstrap generation, process, HTTP client, /stats), helpers.py
@@ -12,6 +14,7 @@ loopback ports and is stopped at fixture teardown (and at interpreter exit as a 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from envoy import Envoy, wasm_path  # noqa: E402
+from hosts import HOST  # noqa: E402
 from servers import EchoServer, JwksServer  # noqa: E402
 from tokens import EcKey, RsaKey  # noqa: E402
 
@@ -80,8 +84,23 @@ def jwks_server():
     server.close()
 
 
+def _launcher():
+    if HOST == "ngx":
+        from ngx import Nginx
+
+        return Nginx
+    return Envoy
+
+
+def pytest_report_header(config):
+    if HOST == "ngx":
+        return f"jwtgate host: nginx + ngx_wasm_module ({os.environ.get('NGX_WASM_NGINX')})"
+    return "jwtgate host: envoy"
+
+
 class EnvoyFactory:
-    """Starts Envoys on demand and stops every one of them at teardown."""
+    """Starts proxies (Envoy, or nginx with JWTGATE_HOST=ngx) on demand and stops every one of
+    them at teardown."""
 
     def __init__(self, echo: EchoServer, tmp_path_factory):
         self.echo = echo
@@ -92,7 +111,7 @@ class EnvoyFactory:
                  start: bool = True, wasm: Path | None = None, **kw) -> Envoy:
         if plugin_config is not None and wasm is None:
             wasm = require_wasm()
-        env = Envoy(
+        env = _launcher()(
             plugin_config,
             upstream_port=self.echo.port,
             idp_port=idp.port if idp else 9,  # port 9 (discard): nothing listens
@@ -110,7 +129,7 @@ class EnvoyFactory:
         for env in self.started:
             env.stop()
             if dump:
-                sys.stderr.write(f"\n----- envoy log ({env.dir}) -----\n{env.tail(60)}\n")
+                sys.stderr.write(f"\n----- {HOST} log ({env.dir}) -----\n{env.tail(60)}\n")
         self.started.clear()
 
 

@@ -423,6 +423,18 @@ class Envoy:
         """Lines the plugin logged (Envoy prefixes them with `wasm log`)."""
         return [l for l in self.log_text().splitlines() if "wasm log" in l]
 
+    def plugin_error_lines(self) -> list[str]:
+        """The plugin's own error and critical lines."""
+        return [l for l in self.wasm_log_lines() if "][error][" in l or "][critical][" in l]
+
+    def serves_through(self) -> bool:
+        """True if a request reaches the upstream (the echo server answers)."""
+        try:
+            r = request(self.port, "/", timeout=2.0)
+            return r.status == 200 and "headers" in r.json()
+        except (OSError, ValueError):
+            return False
+
     # --- traffic
     def get(self, path: str = "/", **kw) -> Response:
         return request(self.port, path, **kw)

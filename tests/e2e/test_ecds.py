@@ -28,6 +28,9 @@ from envoy import REPO, Envoy, request, wasm_path
 from helpers import CORP_ISS, HOST, PARTNER_ISS
 from servers import JwksServer
 from tokens import EcKey, jwks, mint
+from hosts import ON_NGX
+
+pytestmark = pytest.mark.skipif(ON_NGX, reason="ECDS is Envoy's xDS; ngx_wasm_module takes its config from nginx.conf")
 
 ECDS_BOOTSTRAP = REPO / "deploy" / "envoy" / "ecds.yaml"
 ECDS_RESOURCE = REPO / "deploy" / "envoy" / "ecds" / "jwtgate.yaml"

@@ -12,10 +12,19 @@ import pytest
 from configs import remote, single_remote_config
 from envoy import request
 from helpers import CORP_ISS, PARTNER_ISS, Gateway, assert_401_invalid, assert_401_missing, assert_503_unavailable, parallel, poll_until, summarize
+from hosts import ON_NGX
 from servers import JWKS_PATH
 from tokens import EcKey, RsaKey, jwks, mint
 
 REFETCH_GAP = 1.3  # a little more than min_refetch_interval_s = 1: a precondition, not an assertion
+
+
+# ngx_wasm_module cannot resume a paused request from the root context (FACTS), so there a waiting
+# request makes its own callout and decides in its own callback: no coalescing across requests.
+ngx_no_coalescing = pytest.mark.xfail(
+    ON_NGX, strict=True,
+    reason="ngx_wasm_module: a waiting request fetches for itself (no resume from the root context), "
+           "so concurrent waiting requests are not coalesced into one fetch")
 
 
 def tok(key, **kw):
@@ -179,6 +188,7 @@ def test_bad_jwks_at_start_503_then_recovers(envoy_factory, jwks_server, mode, c
     assert last.status == 200, f"no recovery within 15 s after the JWKS healed: {[h.status for h in history]} {last}"
 
 
+@ngx_no_coalescing
 def test_concurrent_cold_requests_share_one_fetch(envoy_factory, jwks_server):
     key = EcKey("coalesce-1")
     jwks_server.set_jwks(jwks(key))
@@ -211,6 +221,7 @@ def test_periodic_refresh_picks_up_a_new_set(envoy_factory, jwks_server):
     assert_401_invalid(gw.get("/r", token=fresh_old), "unknown_kid", token=fresh_old)
 
 
+@ngx_no_coalescing
 def test_new_kid_burst_waits_for_the_inflight_refetch(envoy_factory, jwks_server):
     """Rotation without a 401 storm: requests with the new kid that arrive while the unknown-kid
     refetch is in flight (in either worker) wait for it instead of failing; one refetch in all."""
@@ -238,8 +249,10 @@ def test_periodic_refresh_is_one_fetch_per_period_across_workers(envoy_factory, 
     gw = Gateway(env)
     results = parallel(10, lambda i: gw.get("/l", token=tok(key)))
     assert summarize(results) == {"200": 10}
-    assert jwks_server.wait_for_count(3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
-    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH][:3]
+    # the refreshes after the cold start (on ngx the cold requests may each have fetched)
+    cold = jwks_server.count(JWKS_PATH)
+    assert jwks_server.wait_for_count(cold + 3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
+    times = [t for t, path, _ in jwks_server.log if path == JWKS_PATH][cold:cold + 3]
     gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
     # refresh period 2 s, jitter up to 10%: one fetch per period for all VMs, never a second right after
     assert all(g >= 1.5 for g in gaps), f"fetches too close together (one per VM?): gaps {gaps}"
@@ -344,6 +357,7 @@ def test_failing_endpoint_is_retried_with_backoff_not_hammered(envoy_factory, jw
     assert len(times) <= 6, f"{len(times)} JWKS fetches in 5 s of outage: hammered, not backed off"
 
 
+@ngx_no_coalescing
 def test_two_remote_providers_one_fetch_each(envoy_factory, jwks_server):
     a, b = EcKey("two-a"), RsaKey("two-b")
     jwks_server.set_jwks(jwks(a), path="/a/jwks.json")

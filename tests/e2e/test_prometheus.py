@@ -24,6 +24,9 @@ from configs import remote
 from envoy import REPO, request
 from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_401_missing, assert_503_unavailable
 from tokens import EcKey, jwks, mint
+from hosts import ON_NGX
+
+pytestmark = pytest.mark.skipif(ON_NGX, reason="Envoy's /stats/prometheus: plain nginx has no stats endpoint")
 
 DASHBOARD = REPO / "deploy" / "grafana" / "jwtgate-dashboard.json"
 BROKEN_ISS = "https://broken.example/"

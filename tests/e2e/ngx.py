@@ -1,0 +1,341 @@
+"""Launch nginx with Kong's ngx_wasm_module and the jwtgate filter; the same interface as `Envoy`.
+
+Selected by the conftest when JWTGATE_HOST=ngx; the nginx binary (built with ngx_wasm_module) is
+$NGX_WASM_NGINX. What differs from Envoy, measured on nginx 1.27.4 + ngx_wasm_module 0.6.0
+(wasmtime 26) with a probe filter:
+
+- no clusters: a callout goes to `host:port`, so the plugin configs name the JWKS server by
+  address (configs.py maps the cluster "idp"; this launcher also maps any leftover "idp").
+- no admin endpoint and no way to read proxy_define_metric counters from plain nginx:
+  stats()/counter() skip the calling test (pytest.skip) with that reason.
+- the plugin JSON is one nginx.conf token: at most 4095 bytes after escaping (NGX_CONF_BUFFER).
+- removing a request header (proxy_remove_header_map_value, set_http_request_headers) only marks
+  it, and proxy_pass still sends it; a header the filter sets to "" is sent as `Name: `. A header
+  is gone upstream only if the filter sets it to "" and nginx sends it through
+  `proxy_set_header Name $http_name;` (empty values are not sent). The generated location does
+  that for Authorization, Cookie and every header the plugin config names.
+- a `:path` the filter sets reaches upstream only with a URI part in proxy_pass, hence
+  `proxy_pass http://127.0.0.1:PORT/;`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envoy import EnvoyStartError, Response, free_port, request, wasm_path
+
+NGX_CONF_TOKEN_MAX = 4095  # nginx reads a config token into a 4096-byte buffer
+_READY_PATH = "/__jwtgate_harness_ready"
+_NO_METRICS = ("ngx_wasm_module exposes proxy_define_metric counters only through OpenResty's Lua "
+               "API (Kong); plain nginx has no stats endpoint")
+
+
+def nginx_binary() -> str:
+    path = os.environ.get("NGX_WASM_NGINX")
+    if not path:
+        raise RuntimeError("JWTGATE_HOST=ngx needs NGX_WASM_NGINX=/path/to/nginx (built with ngx_wasm_module)")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"NGX_WASM_NGINX={path} is not an executable")
+    return path
+
+
+def map_clusters(cfg: Any, idp_port: int) -> Any:
+    """Envoy's cluster "idp" becomes the JWKS server's host:port (ngx has no clusters)."""
+    if isinstance(cfg, dict):
+        out = {}
+        for k, v in cfg.items():
+            if k == "cluster" and v == "idp":
+                out[k] = f"127.0.0.1:{idp_port}"
+            else:
+                out[k] = map_clusters(v, idp_port)
+        return out
+    if isinstance(cfg, list):
+        return [map_clusters(v, idp_port) for v in cfg]
+    return cfg
+
+
+def stripped_headers(cfg: Any) -> list[str]:
+    """Every request header the filter may strip or replace: Authorization, Cookie and the header
+    names in the plugin config (token sources, claim headers, payload headers)."""
+    names = {"authorization", "cookie"}
+    if isinstance(cfg, dict):
+        for p in cfg.get("providers", []) if isinstance(cfg.get("providers"), list) else []:
+            if not isinstance(p, dict):
+                continue
+            for h in p.get("from_headers") or []:
+                if isinstance(h, dict) and isinstance(h.get("name"), str):
+                    names.add(h["name"].lower())
+            for c in p.get("claim_to_headers") or []:
+                if isinstance(c, dict) and isinstance(c.get("header"), str):
+                    names.add(c["header"].lower())
+            if isinstance(p.get("forward_payload_header"), str):
+                names.add(p["forward_payload_header"].lower())
+    # only names nginx can turn into a $http_ variable
+    return sorted(n for n in names if re.fullmatch(r"[a-z0-9-]+", n))
+
+
+def ngx_quote(s: str) -> str:
+    """A single-quoted nginx.conf token: nginx unescapes \\\\, \\' and \\" (and \\n, \\t, \\r)."""
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def nginx_conf(*, plugin_config: Any | None, listen_port: int, upstream_port: int, idp_port: int,
+               wasm: Path, workdir: Path, workers: int) -> str:
+    filter_lines = ""
+    wasm_block = ""
+    if plugin_config is not None:
+        cfg = plugin_config if isinstance(plugin_config, str) else json.dumps(
+            map_clusters(plugin_config, idp_port), separators=(",", ":"))
+        token = ngx_quote(cfg)
+        if len(token) > NGX_CONF_TOKEN_MAX:
+            raise EnvoyStartError(
+                f"plugin JSON is {len(token)} bytes in nginx.conf: nginx reads at most "
+                f"{NGX_CONF_TOKEN_MAX} bytes per directive argument")
+        lines = [f"            proxy_wasm jwtgate {token};"]
+        parsed = plugin_config if not isinstance(plugin_config, str) else None
+        for name in stripped_headers(parsed):
+            lines.append(f"            proxy_set_header {name} $http_{name.replace('-', '_')};")
+        filter_lines = "\n".join(lines) + "\n"
+        wasm_block = f"""wasm {{
+    module jwtgate {wasm};
+    shm_kv * 8m;
+}}
+"""
+    # as root, nginx runs its workers as `nobody`, who cannot enter pytest's 0700 temp dirs
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""# generated by tests/e2e/ngx.py
+daemon off;
+master_process on;
+{user}worker_processes {workers};
+error_log {workdir}/error.log info;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 1024; }}
+{wasm_block}http {{
+    access_log off;
+    client_body_temp_path {workdir}/tmp/body;
+    proxy_temp_path {workdir}/tmp/proxy;
+    fastcgi_temp_path {workdir}/tmp/fastcgi;
+    uwsgi_temp_path {workdir}/tmp/uwsgi;
+    scgi_temp_path {workdir}/tmp/scgi;
+    proxy_http_version 1.1;
+    proxy_read_timeout 30s;
+    server {{
+        listen 127.0.0.1:{listen_port};
+        location = {_READY_PATH} {{ return 204; }}
+        location / {{
+{filter_lines}            proxy_pass http://127.0.0.1:{upstream_port}/;
+        }}
+    }}
+}}
+"""
+
+
+_RUNNING: set = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for ngx in list(_RUNNING):
+        ngx.stop()
+
+
+class Nginx:
+    """One nginx (master + `workers` workers) with a generated nginx.conf; always call stop()."""
+
+    host = "ngx"
+
+    def __init__(
+        self,
+        plugin_config: Any | None,
+        *,
+        upstream_port: int,
+        idp_port: int,
+        concurrency: int = 1,
+        wasm: Path | None = None,
+        workers: int | None = None,
+        workdir: Path | None = None,
+        **_envoy_only: Any,  # failure_policy, log_level, component_log_level: no nginx equivalent
+    ) -> None:
+        self.plugin_config = plugin_config
+        # two workers unless a test asks for more (Envoy's --concurrency 1 has no nginx analogue
+        # worth testing: one VM per worker either way)
+        self.concurrency = workers or max(2, concurrency)
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-ngx-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        (self.dir / "logs").mkdir(exist_ok=True)  # nginx opens PREFIX/logs/error.log before its config
+        self.config_path = self.dir / "nginx.conf"
+        self.log_path = self.dir / "error.log"
+        self.stdout_path = self.dir / "nginx.stdout"
+        self.wasm = wasm or wasm_path()
+        self._conf_args = dict(plugin_config=plugin_config, upstream_port=upstream_port, idp_port=idp_port,
+                               wasm=self.wasm, workdir=self.dir, workers=self.concurrency)
+        self._write_config()
+        self.cmd = [nginx_binary(), "-p", str(self.dir), "-c", str(self.config_path)]
+        self.proc: subprocess.Popen | None = None
+        self._stdout = None
+
+    def _write_config(self) -> None:
+        self.port = free_port()
+        self.admin_port = None
+        self.config_path.write_text(nginx_conf(listen_port=self.port, **self._conf_args))
+
+    # --- lifecycle
+    def start(self, wait: bool = True, timeout: float = 20.0) -> "Nginx":
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except EnvoyStartError:
+                if attempt == 2 or "Address already in use" not in self.log_text():
+                    raise
+                self.stop()
+                for p in (self.log_path, self.stdout_path):
+                    p.unlink(missing_ok=True)
+                self._write_config()
+        return self
+
+    def _spawn(self) -> None:
+        self._stdout = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._stdout,
+                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=str(self.dir))
+        _RUNNING.add(self)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EnvoyStartError(f"nginx exited with {self.proc.returncode} before ready\n{self.tail()}")
+            if self._ready_answers() and self._fatal() is None:
+                return
+            fatal = self._fatal()
+            if fatal:
+                raise EnvoyStartError(f"nginx workers cannot start: {fatal}\n{self.tail()}")
+            time.sleep(0.05)
+        raise EnvoyStartError(f"nginx not ready within {timeout}s\n{self.tail()}")
+
+    def _fatal(self) -> str | None:
+        for line in self.log_text().splitlines():
+            if "[emerg]" in line or ("exited on signal" in line) or "exited with fatal code" in line:
+                return line
+        return None
+
+    def _ready_answers(self) -> bool:
+        try:
+            return request(self.port, _READY_PATH, timeout=1.0).status == 204
+        except OSError:
+            return False
+
+    def wait_workers_gone(self, timeout: float = 10.0) -> bool:
+        """Wait until every worker exited for good (e.g. on_configure failed: fatal code 2)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_text().count("cannot be respawned") >= self.concurrency:
+                return True
+            if self.proc.poll() is not None:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def serves(self) -> bool:
+        try:
+            request(self.port, "/", timeout=2.0)
+            return True
+        except OSError:
+            return False
+
+    def serves_through(self) -> bool:
+        """True if a request reaches the upstream (the echo server answers)."""
+        try:
+            r = request(self.port, "/", timeout=2.0)
+        except OSError:
+            return False
+        try:
+            return r.status == 200 and "headers" in r.json()
+        except ValueError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        _RUNNING.discard(self)
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        if self._stdout is not None and not self._stdout.closed:
+            self._stdout.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- logs
+    def log_text(self) -> str:
+        out = ""
+        for p in (self.log_path, self.stdout_path):
+            try:
+                out += p.read_text(errors="replace")
+            except FileNotFoundError:
+                pass
+        return out
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def wasm_log_lines(self) -> list[str]:
+        """Lines the plugin logged: `[level] pid#0: [*conn ][proxy-wasm]["jwtgate" #ctx] message`."""
+        return [l for l in self.log_text().splitlines() if '[proxy-wasm]["jwtgate"' in l]
+
+    def plugin_error_lines(self) -> list[str]:
+        """The plugin's error and critical lines (proxy_log error -> [error], critical -> [crit])."""
+        return [l for l in self.wasm_log_lines() if re.search(r"\[(error|crit|alert|emerg)\]", l)]
+
+    def crashed_workers(self) -> list[str]:
+        return [l for l in self.log_text().splitlines() if "exited on signal" in l]
+
+    # --- traffic
+    def get(self, path: str = "/", **kw) -> Response:
+        return request(self.port, path, **kw)
+
+    # --- stats: none on plain nginx
+    def stats(self) -> dict[str, int]:
+        pytest.skip(_NO_METRICS)
+
+    def jwtgate_stats(self) -> dict[str, int]:
+        pytest.skip(_NO_METRICS)
+
+    def counter(self, name: str) -> int:
+        pytest.skip(_NO_METRICS)
+
+    def wait_counter(self, name: str, at_least: int, timeout: float = 10.0) -> int:
+        pytest.skip(_NO_METRICS)
+
