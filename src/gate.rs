@@ -269,6 +269,16 @@ pub fn decide<K: KeyLookup>(
     )
 }
 
+/// True when `d` denies (or reports) the request for `reason`.
+pub fn denied_for(d: &Decision, reason: Reason) -> bool {
+    matches!(
+        d,
+        Decision::Reject(_, Outcome::Denied { denial, .. })
+            | Decision::Forward(_, Outcome::Denied { denial, .. })
+            if denial.reason == reason
+    )
+}
+
 fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
     let mut m = Mutations {
         remove: prep.identity.clone(),

@@ -194,6 +194,7 @@ pub fn step(
 ) -> Step {
     // Each pass either decides, pauses, or rules something out (a refetch refused, waiting
     // given up): bounded.
+    let mut synced = false;
     for _ in 0..4 {
         let now_ms = abi::now_ms();
         let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
@@ -226,6 +227,16 @@ pub fn step(
         );
         let needs = match decision {
             Decision::Wait(needs) => needs,
+            // Another VM may have fetched the kid since this VM's last tick (its refetch spent
+            // the window, so this VM would not refetch): look at shared data before saying no.
+            ref d
+                if !synced
+                    && gate::denied_for(d, Reason::UnknownKid)
+                    && vmr.keys.sync(&mut HostStore) =>
+            {
+                synced = true;
+                continue;
+            }
             other => {
                 r.finished = true;
                 vmr.keys.waiters.forget(id);

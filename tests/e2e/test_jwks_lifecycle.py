@@ -385,3 +385,20 @@ def test_two_remote_providers_one_fetch_each(envoy_factory, jwks_server):
         h = r.upstream()["headers"]
         assert (h.get("x-a") if i % 2 else h.get("x-b")) == [f"a{i}" if i % 2 else f"b{i}"]
     assert (jwks_server.count("/a/jwks.json"), jwks_server.count("/b/jwks.json")) == (1, 1), dict(jwks_server.counts)
+
+
+def test_after_a_refetch_in_one_worker_the_other_knows_the_kid_at_once(envoy_factory, jwks_server):
+    """Worker A refetches for a new kid (spending the window); a token of that kid on worker B
+    right after must be judged with the new keys, not answered unknown_kid (found by the soak)."""
+    old, new, forger = EcKey("w-old"), EcKey("w-new"), EcKey("w-forger")
+    jwks_server.set_jwks(jwks(old))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=30), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    assert gw.get("/r", token=tok(old)).status == 200
+    jwks_server.set_jwks(jwks(old, new))
+    assert gw.get("/r", token=tok(new)).status == 200  # the refetch
+    # Fresh connections land on both workers, immediately.
+    for i in range(12):
+        forged = tok(forger, kid=new.kid, sub=f"f{i}")
+        assert_401_invalid(gw.get("/r", token=forged), "bad_signature", token=forged)
+        assert gw.get("/r", token=tok(new, sub=f"n{i}")).status == 200
