@@ -9,7 +9,7 @@ VENV ?= $(CURDIR)/.venv
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv test test-unit test-e2e check run bench clean oci skopeo
+.PHONY: all build cli target venv test test-unit test-e2e check run bench clean oci skopeo fuzz
 
 all: build
 
@@ -64,6 +64,10 @@ run: build cli
 ## bench: throughput against native jwt_authn (writes bench/RESULTS.md)
 bench: build cli venv
 	@VENV=$(VENV) bench/run.sh
+
+## fuzz: every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), outside CI; reports executions
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
 
 clean:
 	cargo clean

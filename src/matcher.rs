@@ -38,10 +38,12 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
 }
 
 /// Decodes `%XX` only where XX is an unreserved character (RFC 3986 §2.3), which every server
-/// treats as equal to the literal; reserved escapes such as `%2F` keep their meaning.
+/// treats as equal to the literal; reserved escapes such as `%2F` keep their meaning. Works on
+/// bytes: a path with non-ASCII text is decoded too (skipping it let `/é/%2e%2e/admin` match
+/// as a path under `/é/`), and only ASCII is ever inserted, so the result stays UTF-8.
 fn decode_unreserved(path: &str) -> String {
     let b = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
@@ -50,20 +52,15 @@ fn decode_unreserved(path: &str) -> String {
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok());
             if let Some(v) = v.filter(|v| v.is_ascii_alphanumeric() || b"-._~".contains(v)) {
-                out.push(char::from(v));
+                out.push(v);
                 i += 3;
                 continue;
             }
         }
-        out.push(char::from(c));
+        out.push(c);
         i += 1;
     }
-    // Only ASCII was pushed byte by byte above when the input was ASCII; otherwise keep it as is.
-    if path.is_ascii() {
-        out
-    } else {
-        path.to_owned()
-    }
+    String::from_utf8(out).unwrap_or_else(|_| path.to_owned())
 }
 
 fn matches(m: &PathMatch, path: &str) -> bool {
