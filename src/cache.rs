@@ -55,9 +55,20 @@ struct Slot {
     referenced: bool,
 }
 
-/// A per-VM cache of verified tokens, at most `capacity` entries.
+/// Bytes of tokens and claims a cache may hold (contract: under 16 MiB per VM), whatever
+/// `token_cache_size` and `max_token_size` allow: 4096 entries of 1 MiB tokens would be 8 GiB.
+pub const MAX_CACHE_BYTES: usize = 16 << 20;
+
+/// What an entry costs against [`MAX_CACHE_BYTES`]: the token twice (slot and index key), the
+/// payload segment, the parsed claims (about the size of the decoded payload) and bookkeeping.
+fn cost(token: &str, value: &Verified) -> usize {
+    2 * token.len() + 2 * value.payload_b64.len() + 256
+}
+
+/// A per-VM cache of verified tokens, at most `capacity` entries and [`MAX_CACHE_BYTES`].
 pub struct TokenCache {
     capacity: usize,
+    bytes: usize,
     index: Vec<TokenMap>,
     slots: Vec<Slot>,
     hand: usize,
@@ -70,6 +81,7 @@ impl TokenCache {
     pub fn new(providers: usize, capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
+            bytes: 0,
             index: (0..providers).map(|_| TokenMap::default()).collect(),
             slots: Vec::new(),
             hand: 0,
@@ -81,6 +93,11 @@ impl TokenCache {
     /// Entries currently held.
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Bytes held, as counted against [`MAX_CACHE_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// True when nothing is cached.
@@ -120,18 +137,28 @@ impl TokenCache {
         out
     }
 
-    /// Remembers a verified token, evicting a cold entry when full.
+    /// Remembers a verified token, evicting cold entries when full (by count or by bytes).
     pub fn insert(&mut self, provider: usize, token: &str, version: u64, value: Rc<Verified>) {
         if self.capacity == 0 || provider >= self.index.len() {
             return;
         }
         if let Some(&i) = self.index.get(provider).and_then(|m| m.get(token)) {
+            // Same token, so the same payload: the cost does not change.
             if let Some(slot) = self.slots.get_mut(i) {
                 slot.version = version;
                 slot.value = value;
                 slot.referenced = true;
             }
             return;
+        }
+        let new_cost = cost(token, &value);
+        if new_cost > MAX_CACHE_BYTES {
+            return;
+        }
+        // Make room by bytes first (whole entries leave), then by count (CLOCK replaces one).
+        while !self.slots.is_empty() && self.bytes.saturating_add(new_cost) > MAX_CACHE_BYTES {
+            let victim = self.find_victim();
+            self.remove_slot(victim);
         }
         let slot = Slot {
             provider,
@@ -149,13 +176,35 @@ impl TokenCache {
                 return;
             };
             let old = std::mem::replace(old, slot);
+            self.bytes = self.bytes.saturating_sub(cost(&old.token, &old.value));
             if let Some(m) = self.index.get_mut(old.provider) {
                 m.remove(&old.token);
             }
             victim
         };
+        self.bytes = self.bytes.saturating_add(new_cost);
         if let Some(m) = self.index.get_mut(provider) {
             m.insert(token.into(), at);
+        }
+    }
+
+    /// Removes slot `i` entirely (the last slot moves into its place).
+    fn remove_slot(&mut self, i: usize) {
+        if i >= self.slots.len() {
+            return;
+        }
+        let old = self.slots.swap_remove(i);
+        self.bytes = self.bytes.saturating_sub(cost(&old.token, &old.value));
+        if let Some(m) = self.index.get_mut(old.provider) {
+            m.remove(&old.token);
+        }
+        if let Some(moved) = self.slots.get(i) {
+            if let Some(ix) = self.index.get_mut(moved.provider).and_then(|m| m.get_mut(&moved.token)) {
+                *ix = i;
+            }
+        }
+        if self.hand > self.slots.len() {
+            self.hand = 0;
         }
     }
 
@@ -211,6 +260,36 @@ mod tests {
         c.insert(0, "new", 1, v());
         assert!(c.get(0, "hot", 1).is_some());
         assert!(c.get(0, "cold", 1).is_none());
+    }
+
+    #[test]
+    fn bytes_stay_under_the_budget() {
+        let big = |n: usize| {
+            Rc::new(Verified {
+                claims: Default::default(),
+                dates: Dates::default(),
+                payload_b64: "p".repeat(n),
+                kid: None,
+            })
+        };
+        let mut c = TokenCache::new(1, 4096);
+        for i in 0..100 {
+            let token = format!("{i}{}", "t".repeat(256 << 10));
+            c.insert(0, &token, 1, big(256 << 10));
+            assert!(c.bytes() <= MAX_CACHE_BYTES, "{} bytes", c.bytes());
+            assert!(c.get(0, &token, 1).is_some(), "the newest entry is kept");
+        }
+        assert!(c.len() < 20, "{} entries", c.len());
+        // Every remaining entry is still reachable through the index after the moves.
+        let held = c.len();
+        let reachable = (0..100)
+            .filter(|i| c.get(0, &format!("{i}{}", "t".repeat(256 << 10)), 1).is_some())
+            .count();
+        assert_eq!(reachable, held);
+        // One entry larger than the budget is not cached at all.
+        c.insert(0, "huge", 1, big(MAX_CACHE_BYTES));
+        assert!(c.get(0, "huge", 1).is_none());
+        assert!(c.bytes() <= MAX_CACHE_BYTES);
     }
 
     #[test]

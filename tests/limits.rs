@@ -440,3 +440,27 @@ fn prepare_on_many_identity_header_spellings_is_bounded() {
         Start::Done(d) => panic!("{d:?}"),
     }
 }
+
+// ---- the token cache ----
+
+#[test]
+fn token_cache_stays_under_16_mib_with_large_tokens() {
+    // 64 distinct valid tokens of ~512 KiB (max_token_size 1 MiB, token_cache_size 4096):
+    // counted by entries alone that would be 32 MiB of tokens plus their claims.
+    use jwtgate::cache::{TokenCache, MAX_CACHE_BYTES};
+    let cfg = big_token_config();
+    let keys = Keys::from_config(&cfg);
+    let mut cache = TokenCache::new(cfg.providers.len(), cfg.token_cache_size);
+    let pad = "p".repeat(380 << 10);
+    for i in 0..64 {
+        let token = es_token(&claims_with(json!({"pad": pad, "n": i})));
+        assert!(token.len() > 500 << 10);
+        let Start::Check(prep) = gate::prepare(&cfg, &bearer(&token)) else {
+            panic!("no check")
+        };
+        let d = gate::decide(&cfg, &prep, &keys, &mut cache, NOW);
+        assert!(matches!(d, Decision::Forward(_, Outcome::Allowed(_))), "{i}");
+        assert!(cache.bytes() <= MAX_CACHE_BYTES, "{} bytes", cache.bytes());
+    }
+    assert!(cache.len() < 16, "{} entries", cache.len());
+}
