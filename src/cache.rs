@@ -199,7 +199,11 @@ impl TokenCache {
             m.remove(&old.token);
         }
         if let Some(moved) = self.slots.get(i) {
-            if let Some(ix) = self.index.get_mut(moved.provider).and_then(|m| m.get_mut(&moved.token)) {
+            if let Some(ix) = self
+                .index
+                .get_mut(moved.provider)
+                .and_then(|m| m.get_mut(&moved.token))
+            {
                 *ix = i;
             }
         }
@@ -283,7 +287,10 @@ mod tests {
         // Every remaining entry is still reachable through the index after the moves.
         let held = c.len();
         let reachable = (0..100)
-            .filter(|i| c.get(0, &format!("{i}{}", "t".repeat(256 << 10)), 1).is_some())
+            .filter(|i| {
+                c.get(0, &format!("{i}{}", "t".repeat(256 << 10)), 1)
+                    .is_some()
+            })
             .count();
         assert_eq!(reachable, held);
         // One entry larger than the budget is not cached at all.

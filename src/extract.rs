@@ -43,11 +43,8 @@ fn add(found: &mut Vec<Found>, token: &str, at: Location) {
     }
     let full = found.len() >= MAX_DISTINCT_TOKENS;
     match found.iter_mut().find(|f| f.token == token) {
-        Some(f) => {
-            if !f.locations.contains(&at) {
-                f.locations.push(at);
-            }
-        }
+        Some(f) if !f.locations.contains(&at) => f.locations.push(at),
+        Some(_) => {}
         None if !full => found.push(Found {
             token: token.to_owned(),
             locations: vec![at],

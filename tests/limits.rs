@@ -459,7 +459,10 @@ fn token_cache_stays_under_16_mib_with_large_tokens() {
             panic!("no check")
         };
         let d = gate::decide(&cfg, &prep, &keys, &mut cache, NOW);
-        assert!(matches!(d, Decision::Forward(_, Outcome::Allowed(_))), "{i}");
+        assert!(
+            matches!(d, Decision::Forward(_, Outcome::Allowed(_))),
+            "{i}"
+        );
         assert!(cache.bytes() <= MAX_CACHE_BYTES, "{} bytes", cache.bytes());
     }
     assert!(cache.len() < 16, "{} entries", cache.len());
