@@ -10,7 +10,7 @@ OIDC_DIR := tests/e2e/oidc
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo
+.PHONY: all build cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo fuzz mutants
 
 all: build
 
@@ -93,6 +93,10 @@ soak: build venv
 ## bench: throughput against native jwt_authn (writes bench/RESULTS.md)
 bench: build cli venv
 	@VENV=$(VENV) bench/run.sh
+
+## fuzz: every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60), outside CI; reports executions
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
 
 clean:
 	cargo clean

@@ -32,20 +32,24 @@ pub struct RequestParts<'a> {
     pub query: Option<&'a str>,
 }
 
+/// Distinct tokens kept per provider and request. Two already fail (`token_malformed`), so the
+/// rest change nothing but would make each new one a search over all before it: 1 MiB of
+/// `Bearer t1,Bearer t2,…` was ~90,000 tokens and billions of comparisons.
+pub const MAX_DISTINCT_TOKENS: usize = 4;
+
 fn add(found: &mut Vec<Found>, token: &str, at: Location) {
     if token.is_empty() {
         return;
     }
+    let full = found.len() >= MAX_DISTINCT_TOKENS;
     match found.iter_mut().find(|f| f.token == token) {
-        Some(f) => {
-            if !f.locations.contains(&at) {
-                f.locations.push(at);
-            }
-        }
-        None => found.push(Found {
+        Some(f) if !f.locations.contains(&at) => f.locations.push(at),
+        Some(_) => {}
+        None if !full => found.push(Found {
             token: token.to_owned(),
             locations: vec![at],
         }),
+        None => {}
     }
 }
 

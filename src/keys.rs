@@ -18,6 +18,9 @@ pub const MAX_JWKS_BYTES: usize = 1 << 20;
 /// Keys examined per document; the rest are skipped (bounds work per fetch).
 pub const MAX_KEYS: usize = 100;
 
+/// Skipped keys named in a [`JwksError::NoUsableKey`] message; the rest are counted.
+pub const MAX_LISTED_SKIPS: usize = 8;
+
 /// JWK members are base64url; tolerate padding there (it changes nothing) but no other alphabet.
 const JWK_B64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
@@ -141,11 +144,20 @@ impl fmt::Display for JwksError {
             JwksError::TooLarge => write!(f, "JWKS larger than {MAX_JWKS_BYTES} bytes"),
             JwksError::NotAJwks => f.write_str("not a JSON object with a \"keys\" array"),
             JwksError::NoUsableKey(skipped) => {
+                // One bounded log line whatever the document: the first few keys, each `kid`
+                // made log-safe (a `kid` is publisher text, up to 1 MiB of it).
                 f.write_str("no usable key")?;
-                for (i, s) in skipped.iter().enumerate() {
+                for (i, s) in skipped.iter().take(MAX_LISTED_SKIPS).enumerate() {
                     let sep = if i == 0 { " (" } else { ", " };
-                    let kid = s.kid.as_deref().unwrap_or("-");
-                    write!(f, "{sep}kid {kid:?}: {}", s.why.as_str())?;
+                    let kid = crate::gate::log_safe(s.kid.as_deref().unwrap_or("-"));
+                    write!(f, "{sep}kid \"{kid}\": {}", s.why.as_str())?;
+                }
+                if let Some(more) = skipped
+                    .len()
+                    .checked_sub(MAX_LISTED_SKIPS)
+                    .filter(|&n| n > 0)
+                {
+                    write!(f, ", and {more} more")?;
                 }
                 if !skipped.is_empty() {
                     f.write_str(")")?;
