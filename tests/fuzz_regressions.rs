@@ -24,10 +24,7 @@ fn scoped_config() -> jwtgate::config::Config {
 /// public rule and reached `/admin`. Fixed by the Paths v1.1 module (`path::normalize`).
 #[test]
 fn non_ascii_paths_are_normalized_like_ascii_ones() {
-    assert_eq!(
-        path::normalize("/public/é/%2e%2e/%2e%2e/admin"),
-        "/admin"
-    );
+    assert_eq!(path::normalize("/public/é/%2e%2e/%2e%2e/admin"), "/admin");
     assert_eq!(path::normalize("/%61dmin/é"), "/admin/é");
     assert_eq!(path::normalize("/é/%2E/x%7E"), "/é/x~");
     let cfg = scoped_config();
@@ -36,7 +33,11 @@ fn non_ascii_paths_are_normalized_like_ascii_ones() {
         "/%61dmin/é",
         "/public/ü/../../admin/x",
     ] {
-        assert_eq!(matcher::rule_for(&cfg, &path::normalize(path)), Some(1), "{path}");
+        assert_eq!(
+            matcher::rule_for(&cfg, &path::normalize(path)),
+            Some(1),
+            "{path}"
+        );
         // Without a token this is the admin rule's 401, not the public rule's pass.
         let d = run(&cfg, &request(path, &[]));
         assert_eq!(rejection(&d).status, 401, "{path}");
