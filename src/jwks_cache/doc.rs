@@ -445,10 +445,16 @@ impl<T: Content> Doc<T> {
         now_ms: u64,
         jitter: f64,
     ) -> Finished {
-        let leased = match self.inflight.iter().position(|f| f.token == token) {
-            Some(i) => self.inflight.swap_remove(i).leased,
-            None => false,
+        let (leased, started_ms) = match self.inflight.iter().position(|f| f.token == token) {
+            Some(i) => {
+                let f = self.inflight.swap_remove(i);
+                (f.leased, f.started_ms)
+            }
+            None => (false, now_ms),
         };
+        // A document is as old as the request that fetched it: an answer that was slow to
+        // arrive must not overwrite one fetched after it started (removed keys stay removed).
+        let fetched_at = started_ms.min(now_ms);
         let parsed = match answer {
             Answer::NoResponse(why) => Err(FetchError::NoResponse(why)),
             Answer::Response {
@@ -483,23 +489,23 @@ impl<T: Content> Doc<T> {
                 };
             }
         };
-        let refresh_at = refresh_at(&self.policy, now_ms, jitter);
+        let refresh_at = refresh_at(&self.policy, fetched_at, jitter);
         let mut unpublished = false;
-        match store::publish(store, &self.names, now_ms, refresh_at, &body, self.seen) {
-            Published::As(v) => self.install(value, &body, v, now_ms, refresh_at),
+        match store::publish(store, &self.names, fetched_at, refresh_at, &body, self.seen) {
+            Published::As(v) => self.install(value, &body, v, fetched_at, refresh_at),
             Published::Superseded(rec) => {
                 // Another VM fetched later: take its record; ours only if that one is unusable.
                 let v = rec.version;
                 self.adopt(rec);
                 if self.version < v {
-                    self.install(value, &body, 0, now_ms, refresh_at);
+                    self.install(value, &body, 0, fetched_at, refresh_at);
                 }
             }
             // Use the document here, but claim no shared version (0 is never published):
             // a version number stands for one content in every VM.
             Published::Failed => {
                 unpublished = true;
-                self.install(value, &body, 0, now_ms, refresh_at);
+                self.install(value, &body, 0, fetched_at, refresh_at);
             }
         }
         if leased {

@@ -453,3 +453,200 @@ fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
     assert!(plan.fetches.is_empty() && plan.decide_now);
     assert_eq!(b.state(10, false), "ready n=1 gen=1 refetch=true");
 }
+
+// ---- behaviours found unguarded by mutation testing (tests/MUTANTS.md)
+
+#[test]
+fn a_refetch_asked_for_during_backoff_is_retried_by_the_root() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // A refresh fails: backing off.
+    let (t, _) = a.tick(&mut s, 96_000);
+    a.cache
+        .answer(&mut s, t[0], refused(), 96_000, 1.0)
+        .unwrap();
+    assert!(!a.jwks().lease.refetch, "a refresh is no refetch");
+    // Meanwhile a token with a new kid: no fetch now, but the want is remembered...
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, true, 96_100);
+    assert!(
+        plan.fetches.is_empty() && !plan.decide_now,
+        "waits for the retry"
+    );
+    assert!(a.jwks().lease.refetch, "the refetch is wanted");
+    // ...and the root's retry after backoff is a refetch: answered, it spends the window.
+    let (t, _) = a.tick(&mut s, 96_501);
+    assert_eq!(t.len(), 1);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 96_510, 0.5)
+        .unwrap();
+    assert_eq!(a.jwks().lease.last_refetch_ms, 96_510);
+}
+
+#[test]
+fn a_callout_the_host_refused_backs_off() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let t = a.cache.tick(&mut s, 0);
+    assert_eq!(t.fetches.len(), 1);
+    a.cache
+        .dispatched(&mut s, &t.fetches[0], None, None, 0, 1.0);
+    let lease = a.jwks().lease;
+    assert_eq!(
+        (lease.owner, lease.failures),
+        (0, 1),
+        "released as a failure"
+    );
+    assert!(a.cache.tick(&mut s, 100).fetches.is_empty(), "backing off");
+    assert_eq!(a.cache.tick(&mut s, 501).fetches.len(), 1);
+}
+
+#[test]
+fn a_portable_hosts_answered_refetch_spends_the_window_too() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, false, 1000);
+    assert_eq!(plan.fetches.len(), 1, "its own fetch");
+    a.cache
+        .dispatched(&mut s, &plan.fetches[0], Some(77), Some(3), 1000, 0.5);
+    a.cache
+        .answer(&mut s, 77, ok(jwks(&[KEY_A, KEY_B])), 1010, 0.5)
+        .unwrap();
+    let lease = a.jwks().lease;
+    assert_eq!(lease.last_refetch_ms, 1010);
+    assert!(!lease.refetch);
+    // So the next unknown kid inside the window is refused at once, on every VM.
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, false, 2000);
+    assert!(plan.fetches.is_empty() && plan.decide_now);
+}
+
+#[test]
+fn hopeless_only_when_expired_and_failing() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    // Expired (100 s + 50 s stale) but no failure seen yet: a request may still wait.
+    assert!(!a.jwks().hopeless(150_000));
+    assert_eq!(a.state(150_000, false), "pending");
+    let (t, _) = a.tick(&mut s, 150_000);
+    a.cache
+        .answer(&mut s, t[0], refused(), 150_001, 0.5)
+        .unwrap();
+    assert!(a.jwks().hopeless(150_002));
+    assert!(!a.jwks().hopeless(149_000), "not expired yet");
+    assert_eq!(a.state(150_002, false), "unavailable");
+}
+
+#[test]
+fn a_late_answer_loses_to_a_newer_record_and_never_reuses_its_version() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    // A's callout is out; it lapses and B fetches and publishes a newer document.
+    let (ta, _) = a.tick(&mut s, 0);
+    let (tb, _) = b.tick(&mut s, 2001);
+    b.cache
+        .answer(&mut s, tb[0], ok(jwks(&[KEY_B])), 2100, 0.5)
+        .unwrap();
+    // A's answer, to a callout made before B's, arrives after B's: B's record stays.
+    let (_, _, done) = a
+        .cache
+        .answer(&mut s, ta[0], ok(jwks(&[KEY_A])), 2150, 0.5)
+        .expect("still A's callout");
+    assert_eq!(done.result, Ok(()));
+    assert_eq!(done.version, 1, "B's version, no new one");
+    let names = a.jwks().names.clone();
+    let shared = store::read_record(&s, &names).unwrap();
+    assert_eq!(shared.version, 1);
+    assert!(
+        String::from_utf8_lossy(&shared.body).contains("\"b\""),
+        "B's keys in shared data"
+    );
+    assert_eq!(a.jwks().version(), 1);
+    assert_eq!(
+        a.jwks().value().unwrap().keys()[0].kid.as_deref(),
+        Some("b")
+    );
+}
+
+#[test]
+fn the_hint_is_enough_to_see_a_new_record_and_a_missing_hint_is_caught_up() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
+        .unwrap();
+    assert!(b.cache.sync(&mut s), "seen through the hint");
+    assert!(!b.cache.sync(&mut s), "nothing new: nothing loaded");
+    // A publisher that wrote the record but died before the hint: caught up within 50 polls.
+    let rec = record::Record {
+        version: 5,
+        fetched_at_ms: 10,
+        refresh_at_ms: 90_000,
+        body: jwks(&[KEY_B]),
+    };
+    let names = b.jwks().names.clone();
+    let cas = s.get(&names.record).unwrap().unwrap().1;
+    s.set(&names.record, &rec.encode(), Some(cas)).unwrap();
+    let mut seen_at = None;
+    for i in 1..=60 {
+        if b.cache.sync(&mut s) {
+            seen_at = Some(i);
+            break;
+        }
+    }
+    let i = seen_at.expect("a record behind a stale hint is read at last");
+    assert!(i > 1 && i <= 50, "{i}");
+    assert_eq!(b.jwks().version(), 5);
+}
+
+#[test]
+fn refresh_jitter_takes_at_most_ten_percent_off_the_period() {
+    let p = doc::Policy {
+        cluster: "idp".into(),
+        timeout_ms: 1000,
+        cache_duration_ms: 100_000,
+        max_stale_ms: 0,
+        min_refetch_ms: None,
+    };
+    assert_eq!(doc::refresh_at(&p, 5_000, 0.0), 105_000);
+    assert_eq!(doc::refresh_at(&p, 5_000, 1.0), 95_000);
+    assert_eq!(doc::refresh_at(&p, 5_000, 0.5), 100_000);
+    assert_eq!(doc::refresh_at(&p, 5_000, 7.0), 95_000, "jitter is clamped");
+}
+
+#[test]
+fn fetch_errors_say_what_happened() {
+    let cases = [
+        (
+            FetchError::NoResponse("connection refused".into()),
+            "no response (connection refused)",
+        ),
+        (FetchError::Status(503), "the endpoint answered status 503"),
+        (FetchError::NoStatus, "response cut off before its status"),
+        (FetchError::TooLarge, "response larger than 1048576 bytes"),
+        (FetchError::Invalid("no usable key".into()), "no usable key"),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+}
