@@ -1173,3 +1173,19 @@ fn from_istio_deny_without_principal_requires_a_token_on_its_paths() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_out(&o)["reason"], json!("wrong_issuer"));
 }
+
+#[test]
+fn config_schema_prints_the_committed_schema() {
+    let o = bin().args(["config", "schema"]).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/plugin-config.schema.json"),
+    )
+    .unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        printed, committed,
+        "regenerate: jwtgate config schema > schema/plugin-config.schema.json"
+    );
+}

@@ -11,7 +11,7 @@ fn committed_schema_is_the_generated_one() {
     assert!(
         committed == generated,
         "schema/plugin-config.schema.json differs from the schema generated from src/config/raw.rs; \
-         regenerate it: cargo run --example gen_schema > schema/plugin-config.schema.json"
+         regenerate it: cargo run --bin jwtgate -- config schema > schema/plugin-config.schema.json (or cargo run --example gen_schema)"
     );
 }
 

@@ -70,6 +70,9 @@ enum ConfigCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Prints the JSON Schema of the plugin config (draft 2020-12), generated from the parser's
+    /// own types (schema/plugin-config.schema.json is this output).
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,9 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Config(ConfigCommand::Validate { file }) => check::validate_config(&file),
         Command::Config(ConfigCommand::FromIstio { files }) => istio::run(&files),
+        Command::Config(ConfigCommand::Schema) => {
+            out::print(&jwtgate::config::json_schema()).map(|()| ExitCode::SUCCESS)
+        }
         Command::DemoIdp(args) => demo::idp(args),
         Command::DemoEcho(args) => demo::echo(args),
     };
