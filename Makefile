@@ -90,6 +90,14 @@ run: build cli
 soak: build venv
 	JWTGATE_WASM=$(CURDIR)/$(WASM) $(VENV)/bin/python tests/soak/soak.py
 
+## mutants: mutation testing of the host-free core with cargo-mutants (bounded, outside CI);
+## MUTANTS_FILES to narrow it, e.g. MUTANTS_FILES='src/jwks_cache/doc.rs'
+MUTANTS_FILES ?= src/jwks_cache/*.rs src/gate.rs src/verifier.rs src/authenticator.rs src/claims.rs src/extract.rs src/matcher.rs src/path.rs src/edits.rs src/cache.rs src/outcome.rs src/revocation.rs
+mutants:
+	@command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+	cargo mutants --timeout 120 $(foreach f,$(MUTANTS_FILES),-f '$(f)') --output target/mutants -- --lib --test reasons --test gate_with_key_cache --test paths --test attacks
+	@echo "survivors: target/mutants/mutants.out/missed.txt (each is killed by a test or justified in tests/MUTANTS.md)"
+
 ## bench: throughput against native jwt_authn (writes bench/RESULTS.md)
 bench: build cli venv
 	@VENV=$(VENV) bench/run.sh
