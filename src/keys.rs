@@ -149,7 +149,7 @@ impl fmt::Display for JwksError {
                 f.write_str("no usable key")?;
                 for (i, s) in skipped.iter().take(MAX_LISTED_SKIPS).enumerate() {
                     let sep = if i == 0 { " (" } else { ", " };
-                    let kid = crate::gate::log_safe(s.kid.as_deref().unwrap_or("-"));
+                    let kid = crate::logsafe::log_safe(s.kid.as_deref().unwrap_or("-"));
                     write!(f, "{sep}kid \"{kid}\": {}", s.why.as_str())?;
                 }
                 if let Some(more) = skipped
