@@ -533,3 +533,45 @@ fn claim_headers_cannot_name_reserved_or_token_headers() {
         refused(&v, "providers[0].claim_to_headers[0].header");
     }
 }
+
+#[test]
+fn provider_name_is_required() {
+    let mut v = base_config();
+    provider_mut(&mut v).remove("name");
+    refused(&v, "providers[0].name");
+}
+
+#[test]
+fn token_cache_size_zero_verifies_every_request_again() {
+    let mut v = base_config();
+    v["token_cache_size"] = json!(0);
+    let cfg = parse_config(&v);
+    assert_eq!(cfg.token_cache_size, 0);
+    let keys = Keys::from_config(&cfg);
+    let mut cache = jwtgate::cache::TokenCache::new(1, cfg.token_cache_size);
+    let t = es_token(&claims());
+    for _ in 0..3 {
+        let jwtgate::gate::Start::Check(prep) = jwtgate::gate::prepare(&cfg, &bearer(&t)) else {
+            panic!("a token is needed");
+        };
+        let d = jwtgate::gate::decide(&cfg, &prep, &keys, &mut cache, NOW);
+        assert!(matches!(d, jwtgate::gate::Decision::Forward(..)), "{d:?}");
+    }
+    assert_eq!(cache.len(), 0);
+    assert_eq!(cache.take_stats(), (0, 0), "never consulted");
+}
+
+#[test]
+fn size_limits_are_the_contracts() {
+    assert_eq!(
+        jwtgate::revocation::MAX_REVOCATION_BYTES,
+        1 << 20,
+        "a list is limited like a JWKS"
+    );
+    assert_eq!(jwtgate::keys::MAX_JWKS_BYTES, 1 << 20);
+    assert_eq!(
+        jwtgate::cache::MAX_CACHE_BYTES,
+        16 << 20,
+        "16 MiB of tokens and claims per VM"
+    );
+}
