@@ -404,6 +404,21 @@ def test_allow_missing_or_failed(gw, keys):
     assert hdrs(up, "x-user-id") == ["len"]
 
 
+def test_allow_missing_or_failed_failures_are_reported(gw, keys, shared_envoy):
+    """Contract v1.1: counted and logged like a report-mode failure, though the request passes."""
+    before = shared_envoy.counter("jwtgate.provider.corp.reported")
+    bad = tamper_signature(corp(keys, sub="rep"))
+    gw.get("/lenient", token=bad).upstream()
+    assert shared_envoy.wait_counter("jwtgate.provider.corp.reported", before + 1) == before + 1
+    assert shared_envoy.counter("jwtgate.denied.bad_signature") >= 1
+    deadline = time.monotonic() + 15  # Envoy flushes its log file in its own time
+    line = "report-only reason=bad_signature provider=corp"
+    while not any(line in l for l in shared_envoy.wasm_log_lines()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert any(line in l for l in shared_envoy.wasm_log_lines()), shared_envoy.tail(10)
+    assert bad.split(".")[2] not in shared_envoy.log_text()
+
+
 def test_cors_preflight_bypass(gw):
     pre = [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")]
     up = gw.get("/orders", method="OPTIONS", headers=pre).upstream()
