@@ -9,6 +9,7 @@ provider and Envoy, and every wait is for an event with a deadline.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import uuid
 
@@ -285,9 +286,23 @@ def test_unknown_kid_while_jwks_backs_off_does_not_refetch_discovery_per_request
     t_up = idp.ready_at
     docs_before = idp.count(DISCOVERY_PATH)
     sent = []
-    while time.monotonic() - t_up < 2.0 and not any(r["at"] >= t_up for r in idp.filter_requests(jwks_path)):
-        sent.append((time.monotonic(), gw.get("/orders", token=new, timeout=10).status))
-        time.sleep(0.05)
+    lock = threading.Lock()
+
+    def client():
+        # Requests now wait for the JWKS retry rather than fail at once, so several clients
+        # keep arriving while it backs off.
+        while time.monotonic() - t_up < 2.0 and not any(r["at"] >= t_up for r in idp.filter_requests(jwks_path)):
+            at = time.monotonic()
+            status = gw.get("/orders", token=new, timeout=10).status
+            with lock:
+                sent.append((at, status))
+            time.sleep(0.05)
+
+    clients = [threading.Thread(target=client) for _ in range(8)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join(timeout=20)
     jwks_at = [r["at"] for r in idp.filter_requests(jwks_path) if r["at"] >= t_up]
     end = jwks_at[0] if jwks_at else time.monotonic()
     in_backoff = [st for at, st in sent if at < end]
