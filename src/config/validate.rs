@@ -253,38 +253,53 @@ fn revocation(at: &str, r: RawRevocation) -> R<Revocation> {
             let Some(cluster) = r.cluster.filter(|c| !c.is_empty()) else {
                 return err(format!("{at}.cluster"), "is required with uri");
             };
-            let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{at}.uri"),
-                    format!("{uri:?} is not an absolute http(s) URI with a host"),
-                )
-            })?;
             Ok(Revocation::Remote(RemoteRevocation {
                 cluster,
-                endpoint: Endpoint {
-                    uri,
-                    authority,
-                    path,
-                },
-                timeout_ms: bounded(
-                    format!("{at}.timeout_ms"),
-                    r.timeout_ms,
-                    DEFAULT_TIMEOUT_MS,
-                    1,
-                    MAX_TIMEOUT_MS,
-                )?,
-                cache_duration_s: bounded(
-                    format!("{at}.cache_duration_s"),
-                    r.cache_duration_s,
-                    DEFAULT_CACHE_DURATION_S,
-                    1,
-                    MAX_SECONDS,
-                )?,
+                endpoint: endpoint(at, uri)?,
+                timeout_ms: timeout_ms(at, r.timeout_ms)?,
+                cache_duration_s: cache_duration_s(at, r.cache_duration_s)?,
             }))
         }
         (Some(_), Some(_)) => err(at, "set exactly one of inline and uri, not both"),
         (None, None) => err(at, "one of inline or uri is required"),
     }
+}
+
+/// A fetched document's location: an absolute http(s) URI (`<at>.uri`).
+fn endpoint(at: &str, uri: String) -> R<Endpoint> {
+    let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.uri"),
+            format!("{uri:?} is not an absolute http(s) URI with a host"),
+        )
+    })?;
+    Ok(Endpoint {
+        uri,
+        authority,
+        path,
+    })
+}
+
+/// `<at>.timeout_ms` of a fetched document.
+fn timeout_ms(at: &str, v: Option<u64>) -> R<u64> {
+    bounded(
+        format!("{at}.timeout_ms"),
+        v,
+        DEFAULT_TIMEOUT_MS,
+        1,
+        MAX_TIMEOUT_MS,
+    )
+}
+
+/// `<at>.cache_duration_s` of a fetched document.
+fn cache_duration_s(at: &str, v: Option<u64>) -> R<u64> {
+    bounded(
+        format!("{at}.cache_duration_s"),
+        v,
+        DEFAULT_CACHE_DURATION_S,
+        1,
+        MAX_SECONDS,
+    )
 }
 
 fn non_empty_strings(at: &str, v: Vec<String>) -> R<Vec<String>> {
@@ -340,33 +355,16 @@ fn remote(at: &str, r: RawRemoteJwks, discovery: Option<Endpoint>) -> R<RemoteJw
         (_, Some(_)) => (String::new(), String::new(), String::new()),
         (None, None) => return err(format!("{at}.uri"), "is required (or set discovery: true)"),
         (Some(uri), None) => {
-            let (authority, path) = split_http_uri(&uri).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{at}.uri"),
-                    format!("{uri:?} is not an absolute http(s) URI with a host"),
-                )
-            })?;
-            (uri, authority, path)
+            let e = endpoint(at, uri)?;
+            (e.uri, e.authority, e.path)
         }
     };
     Ok(RemoteJwks {
         cluster: r.cluster,
         authority,
         path,
-        timeout_ms: bounded(
-            format!("{at}.timeout_ms"),
-            r.timeout_ms,
-            DEFAULT_TIMEOUT_MS,
-            1,
-            MAX_TIMEOUT_MS,
-        )?,
-        cache_duration_s: bounded(
-            format!("{at}.cache_duration_s"),
-            r.cache_duration_s,
-            DEFAULT_CACHE_DURATION_S,
-            1,
-            MAX_SECONDS,
-        )?,
+        timeout_ms: timeout_ms(at, r.timeout_ms)?,
+        cache_duration_s: cache_duration_s(at, r.cache_duration_s)?,
         min_refetch_interval_s: bounded(
             format!("{at}.min_refetch_interval_s"),
             r.min_refetch_interval_s,

@@ -650,3 +650,68 @@ fn fetch_errors_say_what_happened() {
         assert_eq!(e.to_string(), text);
     }
 }
+
+#[test]
+fn the_root_does_not_fetch_beside_a_callout_of_its_own_vm() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    // A portable host's request has its own fetch out (no lease taken).
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 0);
+    a.cache
+        .dispatched(&mut s, &plan.fetches[0], Some(5), Some(9), 0, 0.5);
+    assert!(a.jwks().lease.available(0), "no lease held");
+    assert!(
+        a.cache.tick(&mut s, 100).fetches.is_empty(),
+        "one callout at a time per VM"
+    );
+}
+
+#[test]
+fn a_cold_start_retry_is_no_refetch_and_spends_no_window() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.request(&mut s, 1, Need::Keys(0), 0);
+    a.cache.answer(&mut s, t[0], refused(), 10, 1.0).unwrap();
+    // Another request waits during the backoff: still no refetch wanted.
+    let (t2, _) = a.request(&mut s, 2, Need::Keys(0), 100);
+    assert!(t2.is_empty());
+    assert!(!a.jwks().lease.refetch);
+    let (t, _) = a.tick(&mut s, 511);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 520, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.jwks().lease.last_refetch_ms,
+        0,
+        "a first fetch is not a refetch"
+    );
+    assert_eq!(a.state(600, false), "ready n=1 gen=1 refetch=true");
+}
+
+#[test]
+fn a_newer_record_this_vm_cannot_read_does_not_hide_its_own_fetch() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    // Meanwhile shared data got a newer record this build cannot parse (another version).
+    let names = a.jwks().names.clone();
+    let junk = record::Record {
+        version: 3,
+        fetched_at_ms: 500,
+        refresh_at_ms: 90_000,
+        body: b"not a jwks".to_vec(),
+    };
+    s.set(&names.record, &junk.encode(), None).unwrap();
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 600, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.jwks().value().map(|v| v.len()),
+        Some(1),
+        "its own keys are used"
+    );
+    assert_eq!(a.jwks().version(), 0, "under no shared version");
+}
