@@ -119,7 +119,9 @@ def test_cached_token_still_expires(envoy_factory, keys):
     now = int(time.time())
     token = mint(keys.corp_es, iss=CORP_ISS, iat=now, exp=now + 2, sub="short")
     assert gw.get("/x", token=token).status == 200
+    hits = env.counter("jwtgate.token_cache_hit")
     assert gw.get("/x", token=token).status == 200  # second time: from the cache
+    assert env.wait_counter("jwtgate.token_cache_hit", hits + 1) >= hits + 1, "not served from the cache"
     last, history = poll_until(lambda: gw.get("/x", token=token), lambda r: r.status != 200, timeout=8, interval=0.2)
     assert_401_invalid(last, "token_expired", token=token)
     assert time.time() >= now + 2 - 0.5, "rejected before exp"
