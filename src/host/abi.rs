@@ -254,10 +254,13 @@ pub fn set_header(name: &str, value: &str) -> R<()> {
 
 /// A host property (`None` when the host has none by that path).
 pub fn property(path: &[&str]) -> R<Option<Vec<u8>>> {
+    // Segments joined by NUL, no NUL at the end (nginx looks the name up as given).
     let mut encoded = Vec::new();
-    for seg in path {
+    for (i, seg) in path.iter().enumerate() {
+        if i > 0 {
+            encoded.push(0);
+        }
         encoded.extend_from_slice(seg.as_bytes());
-        encoded.push(0);
     }
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live Vec; out-pointers to locals.

@@ -77,6 +77,8 @@ pub struct InFlight {
     pub context: Option<u32>,
     /// Whether it holds the shared lease (or is a request's own fetch on a portable host).
     pub leased: bool,
+    /// An unknown-`kid` refetch (answered, it spends the window).
+    pub refetch: bool,
     /// When it was dispatched.
     pub started_ms: u64,
 }
@@ -392,11 +394,19 @@ impl<T: Content> Doc<T> {
     }
 
     /// The callout of a [`Begin::Go`] is out.
-    pub fn started(&mut self, token: u32, context: Option<u32>, shared: bool, now_ms: u64) {
+    pub fn started(
+        &mut self,
+        token: u32,
+        context: Option<u32>,
+        shared: bool,
+        refetch: bool,
+        now_ms: u64,
+    ) {
         self.inflight.push(InFlight {
             token,
             context,
             leased: shared,
+            refetch,
             started_ms: now_ms,
         });
     }
@@ -445,13 +455,14 @@ impl<T: Content> Doc<T> {
         now_ms: u64,
         jitter: f64,
     ) -> Finished {
-        let (leased, started_ms) = match self.inflight.iter().position(|f| f.token == token) {
-            Some(i) => {
-                let f = self.inflight.swap_remove(i);
-                (f.leased, f.started_ms)
-            }
-            None => (false, now_ms),
-        };
+        let (leased, refetch, started_ms) =
+            match self.inflight.iter().position(|f| f.token == token) {
+                Some(i) => {
+                    let f = self.inflight.swap_remove(i);
+                    (f.leased, f.refetch, f.started_ms)
+                }
+                None => (false, false, now_ms),
+            };
         // A document is as old as the request that fetched it: an answer that was slow to
         // arrive must not overwrite one fetched after it started (removed keys stay removed).
         let fetched_at = started_ms.min(now_ms);
@@ -510,7 +521,8 @@ impl<T: Content> Doc<T> {
         }
         if leased {
             self.release(store, owner, |l| l.succeeded(now_ms));
-        } else {
+        } else if refetch {
+            // Only a refetch spends the window; a request's first fetch (cold start) does not.
             self.mark_refetch_answered(store, now_ms);
         }
         Finished {

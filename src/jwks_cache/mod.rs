@@ -32,6 +32,8 @@ pub struct Fetch {
     pub callout: Callout,
     /// Holds the shared lease (else a request's own fetch on a portable host).
     pub shared: bool,
+    /// An unknown-`kid` refetch.
+    pub refetch: bool,
 }
 
 /// What a tick asks of the glue.
@@ -103,6 +105,7 @@ impl KeyCache {
                         doc,
                         callout,
                         shared: true,
+                        refetch: false,
                     });
                 }
             }
@@ -154,6 +157,7 @@ impl KeyCache {
                             doc,
                             callout,
                             shared,
+                            refetch: doc_refetch,
                         });
                         break;
                     }
@@ -185,7 +189,7 @@ impl KeyCache {
         let owner = self.owner;
         if let Some(p) = self.providers.get_mut(f.provider) {
             p.dispatched(
-                f.doc, store, owner, token, context, f.shared, now_ms, jitter,
+                f.doc, store, owner, token, context, f.shared, f.refetch, now_ms, jitter,
             );
         }
     }

@@ -245,6 +245,7 @@ impl ProviderKeys {
         token: Option<u32>,
         context: Option<u32>,
         shared: bool,
+        refetch: bool,
         now_ms: u64,
         jitter: f64,
     ) {
@@ -252,7 +253,7 @@ impl ProviderKeys {
             ($d:expr) => {
                 if let Some(d) = $d {
                     match token {
-                        Some(t) => d.started(t, context, shared, now_ms),
+                        Some(t) => d.started(t, context, shared, refetch, now_ms),
                         None => d.not_started(store, owner, shared, now_ms, jitter),
                     }
                 }

@@ -337,6 +337,7 @@ def test_report_mode_passes_while_keys_unavailable(envoy_factory, jwks_server):
     assert gw.get("/x").status == 200
 
 
+@pytest.mark.skipif(ON_NGX, reason="nginx cannot wake a paused request: each request fetches for itself, so there is no shared backoff sequence to measure")
 def test_failing_endpoint_is_retried_with_backoff_not_hammered(envoy_factory, jwks_server):
     key = EcKey("backoff-1")
     jwks_server.set_mode("500")
