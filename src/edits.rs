@@ -43,12 +43,44 @@ pub fn edits(m: &Mutations, removal: Removal) -> Vec<Edit> {
     }
     for (name, value) in &m.set {
         let value = match removal {
-            Removal::Blank if name == ":path" && !value.contains('?') => format!("{value}?"),
+            Removal::Blank if name == ":path" => nginx_path(value),
             _ => value.clone(),
         };
         out.push(Edit::Set(name.clone(), value));
     }
     out
+}
+
+/// A `:path` as nginx takes it: nginx holds the path decoded (and escapes it again when it
+/// proxies), so the path part goes over decoded; the query as is, always after a `?`.
+fn nginx_path(value: &str) -> String {
+    let (path, query) = value.split_once('?').unwrap_or((value, ""));
+    format!("{}?{query}", percent_decode(path))
+}
+
+/// `%XX` decoded where the result stays UTF-8; anything else kept as written.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = (c == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 #[cfg(test)]
@@ -105,5 +137,20 @@ mod tests {
         );
         let e = edits(&m(&[], &[(":path", "/p?a=1")]), Removal::Blank);
         assert_eq!(e, vec![Edit::Set(":path".into(), "/p?a=1".into())]);
+        // nginx escapes the path again when it proxies: hand it over decoded, query untouched.
+        let e = edits(
+            &m(&[], &[(":path", "/p/a%2Cb?x=%20y&z=c%26d")]),
+            Removal::Blank,
+        );
+        assert_eq!(
+            e,
+            vec![Edit::Set(":path".into(), "/p/a,b?x=%20y&z=c%26d".into())]
+        );
+        let e = edits(&m(&[], &[(":path", "/p/a%2Cb?x=1")]), Removal::Remove);
+        assert_eq!(
+            e,
+            vec![Edit::Set(":path".into(), "/p/a%2Cb?x=1".into())],
+            "Envoy: as is"
+        );
     }
 }

@@ -721,10 +721,19 @@ fn a_portable_hosts_first_fetch_spends_no_refetch_window() {
     let mut s = MemoryStore::default();
     let mut a = Vm::new(1);
     let mut refetched = vec![false];
-    let plan = a.cache.plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 0);
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 0);
     assert!(!plan.fetches[0].refetch);
-    a.cache.dispatched(&mut s, &plan.fetches[0], Some(5), Some(9), 0, 0.5);
-    a.cache.answer(&mut s, 5, ok(jwks(&[KEY_A])), 10, 0.5).unwrap();
-    assert_eq!(a.jwks().lease.last_refetch_ms, 0, "a cold start is no refetch");
+    a.cache
+        .dispatched(&mut s, &plan.fetches[0], Some(5), Some(9), 0, 0.5);
+    a.cache
+        .answer(&mut s, 5, ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.jwks().lease.last_refetch_ms,
+        0,
+        "a cold start is no refetch"
+    );
     assert_eq!(a.state(20, false), "ready n=1 gen=1 refetch=true");
 }

@@ -582,7 +582,10 @@ def test_query_stripping_keeps_other_params_byte_for_byte(gw, keys):
     token = corp(keys, sub="enc")
     up = gw.get(f"/p/a%2Cb?x=%20y&access_token={token}&z=c%26d&e=").upstream()
     assert hdrs(up, "x-user-id") == ["enc"]
-    assert up["path"] == "/p/a%2Cb?x=%20y&z=c%26d&e=", up["path"]
+    # nginx sends the path part with its own escaping (`%2C` goes as `,`, with or without the
+    # filter); the query, which the filter rewrote, byte for byte on every host
+    want = "/p/a,b?x=%20y&z=c%26d&e=" if ON_NGX else "/p/a%2Cb?x=%20y&z=c%26d&e="
+    assert up["path"] == want, up["path"]
     # the path part normalized, the query as sent
     up = gw.get(f"/p/./x/../a%7Eb?x=/../%2F&access_token={token}").upstream()
     assert up["path"] == "/p/a~b?x=/../%2F", up["path"]
