@@ -36,6 +36,7 @@ ROTATE = int(os.environ.get("SOAK_ROTATE_SECONDS", "60"))
 THREADS = int(os.environ.get("SOAK_THREADS", "8"))
 HOST = "api.test"
 PROVIDERS = {"corp": "https://corp.example/", "partner": "https://partner.example/"}
+FORGER_EC, FORGER_RSA = EcKey("forger-ec"), RsaKey("forger-rsa")
 TRAP = re.compile(r"panicked|unreachable|wasm trap|Function: proxy_on_\w+ failed|VM failed", re.I)
 
 
@@ -69,9 +70,12 @@ class Issuer:
         return mint(key, iss=self.iss, aud="api", **kw)
 
     def forged(self) -> str:
+        # Another key of the same type under the current kid: an EC signature under an RSA
+        # key's kid would be unknown_kid (the key does not fit the alg), not bad_signature.
         with self.lock:
-            kid = self.current.kid
-        return mint(EcKey("forger"), iss=self.iss, aud="api", kid=kid)
+            key = self.current
+        forger = FORGER_EC if isinstance(key, EcKey) else FORGER_RSA
+        return mint(forger, iss=self.iss, aud="api", kid=key.kid)
 
 
 def plugin_config(server: JwksServer) -> dict:
@@ -172,6 +176,7 @@ def main() -> int:
     outage = (start + DURATION * 0.4, start + DURATION * 0.5)
     storm = (start + DURATION * 0.55, start + DURATION * 0.65)
     rotations = 0
+    last_abnormal_end = -1e9
     try:
         while (now := time.monotonic()) < start + DURATION:
             if outage[0] <= now < outage[1]:
@@ -181,12 +186,16 @@ def main() -> int:
             else:
                 want = "normal"
             if want != phase["name"]:
+                if phase["name"] != "normal":
+                    last_abnormal_end = now
                 server.set_mode({"outage": "500", "reset storm": "reset", "normal": "ok"}[want])
                 phase["name"] = want
                 print(f"t={now - start:5.0f}s phase {want}", flush=True)
             # Rotation needs the IdP up: a key published during an outage cannot be fetched,
             # so its tokens would rightly fail; rotate only in normal phases.
-            if now >= next_rotate and want == "normal":
+            # Not within the longest backoff (30 s) after a failure phase either: a new key's
+            # tokens may then rightly fail until the retry (within one backoff step).
+            if now >= next_rotate and want == "normal" and now - last_abnormal_end > 32:
                 for i in issuers.values():
                     i.rotate()
                 rotations += 1
