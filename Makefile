@@ -10,7 +10,7 @@ OIDC_DIR := tests/e2e/oidc
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo fuzz mutants
+.PHONY: all build build-scalar cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo fuzz mutants
 
 all: build
 
@@ -21,6 +21,11 @@ target:
 build: target
 	cargo build --release --target $(WASM_TARGET) --lib --no-default-features
 	@ls -l $(WASM) | awk '{print "built " $$9 " (" $$5 " bytes)"}'
+
+## build-scalar: the filter without wasm SIMD (for a host that lacks it), in target/scalar
+build-scalar: target
+	RUSTFLAGS="-C target-feature=-simd128" CARGO_TARGET_DIR=target/scalar cargo build --release --target $(WASM_TARGET) --lib --no-default-features
+	@ls -l target/scalar/$(WASM_TARGET)/release/jwtgate.wasm | awk '{print "built " $$9 " (" $$5 " bytes)"}'
 
 ## cli: the native jwtgate command (check, config validate, demo-idp, demo-echo)
 cli:

@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::montgomery::{limbs_from_be, lt, MontCtx};
+use super::montgomery::MontCtx;
 
 /// DER encoding of DigestInfo { sha256, NULL } up to the 32-byte hash (RFC 8017 section 9.2 note 1).
 const SHA256_DIGEST_INFO: [u8; 19] = [
@@ -25,6 +25,8 @@ fn trim(b: &[u8]) -> &[u8] {
 #[derive(Clone)]
 pub struct RsaKey {
     ctx: MontCtx,
+    /// Modulus, big-endian without leading zeros (`bits.div_ceil(8)` bytes).
+    n: Vec<u8>,
     /// Public exponent, big-endian without leading zeros (odd, >= 3, < n).
     e: Vec<u8>,
     /// Modulus size in bits.
@@ -55,15 +57,14 @@ impl RsaKey {
         if e_last & 1 == 0 || (e.len() == 1 && e_last < 3) {
             return None;
         }
-        let k = bits.div_ceil(32);
-        let n_limbs = limbs_from_be(n, k)?;
-        let e_limbs = limbs_from_be(e, k)?;
-        if !lt(&e_limbs, &n_limbs) {
+        // e < n: both trimmed, so a shorter e is smaller and an equal length compares bytewise.
+        if e.len() > n.len() || (e.len() == n.len() && e >= n) {
             return None;
         }
-        let ctx = MontCtx::new(n_limbs)?;
+        let ctx = MontCtx::new(n, bits)?;
         Some(RsaKey {
             ctx,
+            n: n.to_vec(),
             e: e.to_vec(),
             bits,
         })
@@ -81,14 +82,11 @@ impl RsaKey {
         if sig.len() != k_bytes {
             return false;
         }
-        let k = self.ctx.limbs();
-        let Some(s) = limbs_from_be(sig, k) else {
-            return false;
-        };
-        if !lt(&s, self.ctx.modulus()) {
+        // Same length as the trimmed modulus, so bytewise order is numeric order.
+        if sig >= self.n.as_slice() {
             return false;
         }
-        let Some(m) = self.pow_e(&s) else {
+        let Some(m) = self.pow_e(sig, k_bytes) else {
             return false;
         };
         // Encode m big-endian in k_bytes and compare with the expected block in one pass.
@@ -100,19 +98,17 @@ impl RsaKey {
             .chain([0x00u8].iter())
             .chain(SHA256_DIGEST_INFO.iter())
             .chain(digest.iter());
-        let actual = (0..k_bytes).rev().map(|i| {
-            let limb = m.get(i / 4).copied().unwrap_or(0);
-            (limb >> (8 * (i % 4))) as u8
-        });
-        actual.eq(expected.copied())
+        m.iter().eq(expected)
     }
 
-    /// s^e mod n by left-to-right square-and-multiply (e = 65537: 16 squarings + 1 multiply).
-    fn pow_e(&self, s: &[u32]) -> Option<Vec<u32>> {
-        let k = self.ctx.limbs();
-        let mut tmp = vec![0u32; k + 2];
+    /// s^e mod n as `len` big-endian bytes, by left-to-right square-and-multiply (e = 65537:
+    /// 16 squarings and one multiplication).
+    fn pow_e(&self, sig: &[u8], len: usize) -> Option<Vec<u8>> {
+        let s = self.ctx.limbs_of(sig)?;
+        let k = s.len();
+        let mut scratch = self.ctx.scratch();
         let mut base = vec![0u32; k];
-        self.ctx.enter_mont(s, &mut base, &mut tmp);
+        self.ctx.enter_mont(&s, &mut base, &mut scratch);
         let mut acc = base.clone();
         let mut next = vec![0u32; k];
         let (&first, rest) = self.e.split_first()?;
@@ -123,15 +119,13 @@ impl RsaKey {
                 .flat_map(|&b| (0..8).rev().map(move |i| (b >> i) & 1)),
         );
         for bit in bits {
-            self.ctx.mul(&acc, &acc, &mut next, &mut tmp);
+            self.ctx.square(&acc, &mut next, &mut scratch);
             core::mem::swap(&mut acc, &mut next);
             if bit == 1 {
-                self.ctx.mul(&acc, &base, &mut next, &mut tmp);
+                self.ctx.mul(&acc, &base, &mut next, &mut scratch);
                 core::mem::swap(&mut acc, &mut next);
             }
         }
-        let mut out = vec![0u32; k];
-        self.ctx.leave_mont(&acc, &mut out, &mut tmp);
-        Some(out)
+        Some(self.ctx.leave_mont(&acc, len, &mut scratch))
     }
 }
