@@ -104,12 +104,12 @@ fn dot(a: &[u32], b: &[u32]) -> u64 {
 /// scalar form in V8); without it, the lanes are slower than the plain loop.
 #[inline(always)]
 fn dot_lanes(a: &[u32], b: &[u32]) -> u64 {
-    let (ca, ra) = a.as_chunks::<8>();
-    let (cb, rb) = b.as_chunks::<8>();
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
     let mut s = [0u64; 8];
-    for (x, y) in ca.iter().zip(cb) {
-        for l in 0..8 {
-            s[l] += u64::from(x[l]) * u64::from(y[l]);
+    for (x, y) in ca.zip(cb) {
+        for ((acc, &x), &y) in s.iter_mut().zip(x).zip(y) {
+            *acc += u64::from(x) * u64::from(y);
         }
     }
     s.iter().sum::<u64>() + dot_scalar(ra, rb)
@@ -344,7 +344,11 @@ mod tests {
         for len in 0..80 {
             let a: Vec<u32> = (0..len).map(|_| next()).collect();
             let b: Vec<u32> = (0..len).map(|_| next()).collect();
-            let want: u128 = a.iter().zip(&b).map(|(&x, &y)| u128::from(x) * u128::from(y)).sum();
+            let want: u128 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| u128::from(x) * u128::from(y))
+                .sum();
             assert_eq!(u128::from(dot_lanes(&a, &b)), want, "len {len}");
             assert_eq!(u128::from(dot_scalar(&a, &b)), want, "len {len}");
         }
