@@ -20,6 +20,7 @@ VERIFY_NATIVE, VERIFY_WASM, VENV.
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -169,19 +171,21 @@ def rss_kib(pid: int) -> int:
 class Envoy:
     """One Envoy process in its own session, pinned to core 0 when possible."""
 
-    def __init__(self, settings: Settings, workdir: Path, name: str, filters: list[dict[str, Any]]):
+    def __init__(self, settings: Settings, workdir: Path, name: str, filters: list[dict[str, Any]],
+                 clusters: list[dict[str, Any]] | None = None):
         self.port = free_port()
         self.admin_port = free_port()
         self.dir = workdir
         self.config = workdir / f"envoy-{name}.json"
         self.log = workdir / f"envoy-{name}.log"
-        self.config.write_text(json.dumps(envoy_config.bootstrap(self.port, self.admin_port, filters), indent=1))
+        self.config.write_text(json.dumps(envoy_config.bootstrap(self.port, self.admin_port, filters, clusters), indent=1))
         cmd = [
             str(settings.envoy), "-c", str(self.config), "--concurrency", "1", "--disable-hot-restart",
             "-l", "warn", "--log-path", str(self.log),
         ]
         if settings.pin:
             cmd = ["taskset", "-c", "0", *cmd]
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
@@ -313,6 +317,7 @@ class Point:
     non_2xx: int
     counters: dict[str, int] = field(default_factory=dict)
     runs: list[float] = field(default_factory=list)
+    rss_kib: int = 0
 
 
 def measure(settings: Settings, workdir: Path, workload: str, target: str, filters: list[dict[str, Any]],
@@ -338,6 +343,8 @@ def measure(settings: Settings, workdir: Path, workload: str, target: str, filte
         cpu0 = cpu_seconds(envoy.proc.pid)
         result = run_wrk(settings, envoy.url, script, settings.duration, offset=sent)
         cpu1 = cpu_seconds(envoy.proc.pid)
+        # After a distinct-token run the token cache is full (the pool is larger than it).
+        result["rss_kib"] = rss_kib(envoy.proc.pid)
         time.sleep(0.3)  # let jwtgate's batched counters flush on its tick
         counters = {}
         for needle in ("jwt_authn", "jwtgate"):
@@ -389,9 +396,67 @@ def run_throughput(settings: Settings, workdir: Path) -> list[Point]:
                 p50_us=med["p50_us"], p99_us=med["p99_us"], cpu_us_per_req=med["cpu_us_per_req"],
                 errors=int(med["connect"] + med["read"] + med["write"] + med["timeout"]),
                 non_2xx=int(med["status"]), counters=med["counters"],
-                runs=[r["rps"] for r in runs[target]],
+                runs=[r["rps"] for r in runs[target]], rss_kib=int(med.get("rss_kib", 0)),
             ))
     return points
+
+
+class _JwksHandler(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def run_startup(settings: Settings, workdir: Path) -> list[dict[str, Any]]:
+    """Milliseconds from starting Envoy to the first 200 for a valid token, with the keys fetched
+    from a JWKS server on loopback: process start, module compile, first JWKS fetch, key tables.
+    jwtgate (d) against native jwt_authn with remote_jwks (b), each algorithm, median of 5."""
+    out: list[dict[str, Any]] = []
+    for alg in ("ES256", "RS256"):
+        key = SigningKey.generate(alg)
+        token = key.mint("user-startup")
+        handler = type("Jwks", (_JwksHandler,), {"body": key.jwks_json().encode()})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        try:
+            for target in ("b", "d"):
+                times: list[float] = []
+                for rep in range(5):
+                    envoy = Envoy(settings, workdir, f"startup-{alg}-{target}-{rep}",
+                                  envoy_config.remote_filters(target, port, settings.jwtgate_wasm),
+                                  [envoy_config.jwks_cluster(port)])
+                    try:
+                        deadline = envoy.started + 30
+                        while time.monotonic() < deadline:
+                            if envoy.proc.poll() is not None:
+                                raise RuntimeError(f"envoy exited; log:\n{envoy.log_tail()}")
+                            try:
+                                if http_get(envoy.url, {"Authorization": f"Bearer {token}"}, timeout=2)[0] == 200:
+                                    times.append((time.monotonic() - envoy.started) * 1000)
+                                    break
+                            except OSError:
+                                pass
+                            time.sleep(0.002)
+                        else:
+                            raise RuntimeError(f"startup {alg}/{target}: no 200 in 30 s; log:\n{envoy.log_tail()}")
+                    finally:
+                        envoy.stop()
+                out.append({"alg": alg, "target": target, "ms": statistics.median(times), "runs": times})
+                print(f"  startup {alg} ({target}) {envoy_config.TARGETS[target]:18s} first verified 200 after "
+                      f"{statistics.median(times):6.0f} ms (runs: {', '.join(f'{t:.0f}' for t in times)})",
+                      flush=True)
+        finally:
+            server.shutdown()
+    return out
 
 
 def run_verify_micro(settings: Settings, workdir: Path) -> dict[str, Any]:
@@ -601,6 +666,8 @@ def main() -> None:
         total = len(settings.workloads) * len(settings.targets) * settings.repeat
         print(f"throughput: {total} points x ({settings.warmup}s warm-up + {settings.duration}s), "
               f"pinned={settings.pin}", flush=True)
+        print("startup: Envoy start to the first verified 200, keys fetched from loopback", flush=True)
+        micro["startup"] = run_startup(settings, workdir)
         points = run_throughput(settings, workdir)
         raw.write_text(json.dumps({"info": info, "points": [asdict(p) for p in points], "micro": micro},
                                   indent=1) + "\n")

@@ -104,8 +104,9 @@ def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Pa
     raise ValueError(f"unknown target {target}")
 
 
-def bootstrap(listen_port: int, admin_port: int, filters: list[dict[str, Any]]) -> dict[str, Any]:
-    """A complete bootstrap with `filters` in front of the router."""
+def bootstrap(listen_port: int, admin_port: int, filters: list[dict[str, Any]],
+              clusters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A complete bootstrap with `filters` in front of the router (and `clusters`, if any)."""
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -146,6 +147,60 @@ def bootstrap(listen_port: int, admin_port: int, filters: list[dict[str, Any]]) 
                         }
                     ],
                 }
-            ]
+            ],
+            **({"clusters": clusters} if clusters else {}),
         },
     }
+
+
+JWKS_CLUSTER = "jwks"
+
+
+def jwks_cluster(port: int) -> dict[str, Any]:
+    """A static cluster for the JWKS server on 127.0.0.1:`port` (the startup measurement)."""
+    return {
+        "name": JWKS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(port)}}]}],
+        },
+    }
+
+
+def remote_filters(target: str, jwks_port: int, jwtgate_wasm: Path) -> list[dict[str, Any]]:
+    """jwtgate (d) or native jwt_authn (b) fetching the JWKS from 127.0.0.1:`jwks_port`."""
+    uri = f"http://127.0.0.1:{jwks_port}/jwks.json"
+    if target == "d":
+        cfg = {
+            "providers": [
+                {
+                    "name": PROVIDER,
+                    "issuer": ISSUER,
+                    "audiences": [AUDIENCE],
+                    "remote_jwks": {"cluster": JWKS_CLUSTER, "uri": uri},
+                    "forward": True,
+                }
+            ]
+        }
+        return [_wasm_filter("jwtgate", jwtgate_wasm, json.dumps(cfg, separators=(",", ":")))]
+    if target == "b":
+        provider = {
+            "issuer": ISSUER,
+            "audiences": [AUDIENCE],
+            "forward": True,
+            "remote_jwks": {
+                "http_uri": {"uri": uri, "cluster": JWKS_CLUSTER, "timeout": "5s"},
+                "cache_duration": "600s",
+            },
+        }
+        return [{
+            "name": "envoy.filters.http.jwt_authn",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+                "providers": {PROVIDER: provider},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": PROVIDER}}],
+            },
+        }]
+    raise ValueError(f"no remote-JWKS variant of target {target}")
