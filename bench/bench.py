@@ -13,8 +13,8 @@ Environment: BENCH_DURATION (s per point, default 8), BENCH_WARMUP (s, default 2
 BENCH_REPEAT (runs per point, median reported, default 3), BENCH_POOL (distinct tokens, default
 12000), BENCH_CONNECTIONS (default 4), BENCH_WORKLOADS (e.g. "repeated-ES256,distinct-RS256"),
 BENCH_TARGETS (e.g. "bde"), BENCH_REPORT_ONLY (re-render from bench/results.json), BENCH_SOAK (seconds: run only the memory soak, writes bench/SOAK.md),
-BENCH_VERIFY_ITERS (verify microbenchmark iterations, default 100), JWTGATE_WASM, FLOOR_WASM,
-VERIFY_NATIVE, VERIFY_WASM, VENV.
+BENCH_VERIFY_ITERS (verify microbenchmark iterations, default 100), BENCH_SPLIT (0: skip the CPU
+split by region and part), JWTGATE_WASM, FLOOR_WASM, VERIFY_NATIVE, VERIFY_WASM, MISSPATH_WASM, VENV.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Settings:
     verify_native: Path
     verify_wasm: Path
     verify_iters: int
+    misspath_wasm: Path
     workloads: list[tuple[str, str]]
     targets: list[str]
     soak: int
@@ -115,6 +116,9 @@ class Settings:
                 "VERIFY_WASM", REPO / "target/bench-verify/wasm32-wasip1/release/verify-bench.wasm"
             ),
             verify_iters=int(env_float("BENCH_VERIFY_ITERS", 100)),
+            misspath_wasm=env_path(
+                "MISSPATH_WASM", REPO / "target/bench-misspath/wasm32-wasip1/release/examples/misspath.wasm"
+            ),
             workloads=workloads,
             targets=targets or list(envoy_config.TARGETS),
             soak=int(env_float("BENCH_SOAK", 0)) if os.environ.get("BENCH_SOAK") else 0,
@@ -486,6 +490,40 @@ def run_verify_micro(settings: Settings, workdir: Path) -> dict[str, Any]:
     return out
 
 
+SPLIT_POINTS = [("d", "repeated-ES256"), ("e", "repeated-ES256"), ("d", "distinct-ES256"),
+                ("d", "distinct-RS256"), ("b", "distinct-ES256"), ("b", "distinct-RS256")]
+
+
+def run_split(settings: Settings, workdir: Path) -> dict[str, Any]:
+    """Where a request's Envoy CPU goes: by region inside Envoy (perf), and the wasm side of a
+    cache miss by part in Node's V8 (examples/misspath)."""
+    import split  # bench/split.py; imported here because it imports this module
+
+    out: dict[str, Any] = {"points": [], "parts": []}
+    if split.perf_works():
+        for target, workload in SPLIT_POINTS:
+            if target not in envoy_config.TARGETS:
+                continue
+            res = split.split(settings, workdir, target, workload)
+            print(f"  split {workload} ({target}): {res['cpu_us']:.1f} CPU µs/request: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in sorted(res["regions"].items(), key=lambda kv: -kv[1])),
+                  flush=True)
+            out["points"].append(res)
+    else:
+        out["perf_error"] = "perf is missing or may not sample processes here"
+    node = shutil.which("node")
+    if node and settings.misspath_wasm.exists():
+        runner = BENCH_DIR / "verify" / "node_wasi.mjs"
+        for alg in ("es", "rs"):
+            res = subprocess.run([node, "--no-warnings", str(runner), str(settings.misspath_wasm), alg, "3000", "2"],
+                                 capture_output=True, text=True, check=False)
+            if res.returncode == 0 and res.stdout.strip():
+                out["parts"].append(json.loads(res.stdout.strip().splitlines()[-1]))
+            else:
+                out["parts_error"] = res.stderr.strip()[-300:]
+    return out
+
+
 def run_wasmtime(wasm: Path, args: list[str], workdir: Path) -> dict[str, Any]:
     """Runs a WASI command module under the `wasmtime` Python package; its JSON output."""
     import wasmtime  # installed into the venv by run.sh
@@ -669,6 +707,9 @@ def main() -> None:
         print("startup: Envoy start to the first verified 200, keys fetched from loopback", flush=True)
         micro["startup"] = run_startup(settings, workdir)
         points = run_throughput(settings, workdir)
+        if os.environ.get("BENCH_SPLIT", "1") != "0":
+            print("split: Envoy CPU per request by region (perf), a miss's wasm by part (Node)", flush=True)
+            micro["split"] = run_split(settings, workdir)
         raw.write_text(json.dumps({"info": info, "points": [asdict(p) for p in points], "micro": micro},
                                   indent=1) + "\n")
         write_report(info, points, micro)

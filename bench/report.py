@@ -155,6 +155,7 @@ def results_markdown(info: dict[str, Any], points: list[Any], micro: dict[str, A
     lines.append("")
 
     lines += _micro_markdown(micro)
+    lines += _split_markdown(micro.get("split"))
     if soak_text:
         lines += ["## Memory soak (a separate run: [SOAK.md](SOAK.md), every 60 s shown here)", "",
                   _condensed_soak(soak_text), ""]
@@ -192,6 +193,54 @@ def _condensed_soak(soak_text: str) -> str:
             continue
         out.append(line)
     return "\n".join(out).strip()
+
+
+REGIONS = ["JIT code (wasm, V8 stubs)", "envoy (C++, V8 runtime)", "kernel", "libc"]
+
+
+def _split_markdown(split: dict[str, Any] | None) -> list[str]:
+    if not split:
+        return []
+    lines = ["## Where the time goes", ""]
+    points = split.get("points") or []
+    if points:
+        lines += [
+            "Envoy CPU per request by where `perf record -e cpu-clock` found it (`bench/split.py`, one 6 s run "
+            "per row after a 2 s warm-up, pinned as above). Envoy's wheel is stripped and V8's wasm code has "
+            "no perf map, so this is a split by region; the JIT region is the module's compiled code, and it is "
+            "V8's top tier: proxy-wasm-cpp-host turns Liftoff off, so TurboFan compiles the whole module "
+            "before the first request (the startup section's cost).",
+            "",
+            "| workload | target | CPU µs/req | " + " | ".join(REGIONS) + " | other |",
+            "| --- | --- | ---: | " + " | ".join("---:" for _ in REGIONS) + " | ---: |",
+        ]
+        for pt in points:
+            regions = pt.get("regions", {})
+            other = sum(v for k, v in regions.items() if k not in REGIONS)
+            lines.append(f"| {pt['workload']} | ({pt['target']}) {envoy_config.TARGETS.get(pt['target'], '')} | "
+                         f"{pt['cpu_us']:.1f} | " + " | ".join(f"{regions.get(r, 0.0):.1f}" for r in REGIONS)
+                         + f" | {other:.1f} |")
+        lines.append("")
+    elif split.get("perf_error"):
+        lines += [f"Split by region: not measured ({split['perf_error']}).", ""]
+    parts = split.get("parts") or []
+    if parts:
+        lines += [
+            "The wasm side of a miss by part, in Node's V8 (`examples/misspath.rs` built for wasm32-wasip1: "
+            "the core's prepare + decide on 3,000 distinct tokens, twice round, then each part alone; "
+            "\"rest\" is claims, the token cache, requirements and the header edits it decides):",
+            "",
+            "| algorithm | whole core path | JWS parse (base64, JSON) | SHA-256 | verify | verify, one token | rest |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for pt in parts:
+            lines.append(f"| {pt['alg']} | " + " | ".join(
+                f"{pt[k] / 1000:.1f} µs" for k in
+                ("whole_ns", "parse_ns", "sha256_ns", "verify_ns", "verify_one_token_ns", "rest_ns")) + " |")
+        lines.append("")
+    elif split.get("parts_error"):
+        lines += [f"Split by part: failed: `{split['parts_error']}`", ""]
+    return lines
 
 
 def _micro_markdown(micro: dict[str, Any]) -> list[str]:

@@ -50,9 +50,21 @@ verify_target="$repo/target/bench-verify"
 (cd "$bench/verify" && CARGO_TARGET_DIR="$verify_target" cargo build --release -q)
 (cd "$bench/verify" && CARGO_TARGET_DIR="$verify_target" cargo build --release --target "$target_triple" -q)
 
+log "building the miss-path example ($target_triple)"
+(cd "$repo" && CARGO_TARGET_DIR="$repo/target/bench-misspath" cargo build --release -q --example misspath --target "$target_triple")
+
+# perf (Debian linux-perf) for the split of Envoy's CPU by region; the split is skipped without it.
+if ! command -v perf >/dev/null 2>&1; then
+  log "installing perf"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf || log "perf unavailable: no split"
+fi
+
 export VENV="$venv"
 export JWTGATE_WASM="$jwtgate_wasm"
 export FLOOR_WASM="$floor_target/$target_triple/release/jwtgate_bench_floor.wasm"
 export VERIFY_NATIVE="$verify_target/release/verify-bench"
+export MISSPATH_WASM="$repo/target/bench-misspath/$target_triple/release/examples/misspath.wasm"
 export VERIFY_WASM="$verify_target/$target_triple/release/verify-bench.wasm"
 exec "$venv/bin/python" "$bench/bench.py"

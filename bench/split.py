@@ -5,7 +5,7 @@ a split by region, not by function; the wasm side is split by function in Node's
 `examples/misspath.rs`.
 
 Usage (after `make build` and `bench/run.sh` built the floor):
-  .venv/bin/python bench/profile.py TARGET WORKLOAD [SECONDS]
+  .venv/bin/python bench/split.py TARGET WORKLOAD [SECONDS]
 TARGET is d (jwtgate) or e (floor) or any key of envoy_config.TARGETS; WORKLOAD as in
 BENCH_WORKLOADS (e.g. distinct-ES256). Prints CPU µs/request and µs/request per region.
 """
@@ -13,6 +13,7 @@ BENCH_WORKLOADS (e.g. distinct-ES256). Prints CPU µs/request and µs/request pe
 from __future__ import annotations
 
 import collections
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,13 +38,12 @@ def region(dso: str) -> str:
     return dso
 
 
-def main() -> None:
-    target, workload = sys.argv[1], sys.argv[2]
-    seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 6
-    settings = Settings.from_env()
+def split(settings: Settings, workdir: Path, target: str, workload: str, seconds: int = 6) -> dict:
+    """One workload on one target under `perf record`: req/s, Envoy CPU µs/request, and the µs per
+    request of each region."""
     kind, alg = workload.split("-")
     key = SigningKey.generate(alg)
-    work = Path(tempfile.mkdtemp(prefix="jwtgate-profile-"))
+    work = Path(tempfile.mkdtemp(prefix=f"split-{target}-{workload}-", dir=workdir))
     script = work / "load.lua"
     if kind == "repeated":
         sample = key.mint("user-repeated")
@@ -55,12 +55,14 @@ def main() -> None:
         sample = key.mint("user-sample")
     filters = envoy_config.auth_filters(target, key.jwks_json(), settings.jwtgate_wasm, settings.floor_wasm)
     envoy = Envoy(settings, work, target, filters)
+    data = work / "perf.data"
     try:
         envoy.wait_ready()
-        assert http_get(envoy.url, {"Authorization": f"Bearer {sample}"})[0] == 200
+        status = http_get(envoy.url, {"Authorization": f"Bearer {sample}"})[0]
+        if status != 200:
+            raise RuntimeError(f"split {target} {workload}: a valid token got {status}")
         warm = run_wrk(settings, envoy.url, script, 2)
         sent = int(warm["requests"]) + settings.connections
-        data = work / "perf.data"
         perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(data),
                                  "-p", str(envoy.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = cpu_seconds(envoy.proc.pid)
@@ -77,12 +79,30 @@ def main() -> None:
         parts = line.split()
         if len(parts) >= 2 and parts[0].endswith("%"):
             share[region(parts[1])] += float(parts[0].rstrip("%"))
-    reqs = max(result["requests"], 1)
+    reqs = max(int(result["requests"]), 1)
     us = (cpu1 - cpu0) * 1e6 / reqs
-    print(f"{target} {workload}: {result['rps']:.0f} req/s, {us:.1f} CPU µs/request")
     total = sum(share.values()) or 1
-    for name, pct in sorted(share.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:28s} {pct / total * 100:5.1f}%  {us * pct / total:6.1f} µs/request")
+    return {"target": target, "workload": workload, "rps": result["rps"], "cpu_us": us,
+            "regions": {name: us * pct / total for name, pct in share.items()}}
+
+
+def perf_works() -> bool:
+    """perf is installed and may sample processes here (some machines forbid it)."""
+    if shutil.which("perf") is None:
+        return False
+    res = subprocess.run(["perf", "stat", "-e", "cpu-clock", "true"], capture_output=True, text=True,
+                         check=False)
+    return res.returncode == 0
+
+
+def main() -> None:
+    target, workload = sys.argv[1], sys.argv[2]
+    seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 6
+    res = split(Settings.from_env(), Path(tempfile.mkdtemp(prefix="jwtgate-profile-")), target, workload,
+                seconds)
+    print(f"{target} {workload}: {res['rps']:.0f} req/s, {res['cpu_us']:.1f} CPU µs/request")
+    for name, us in sorted(res["regions"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:28s} {us / res['cpu_us'] * 100:5.1f}%  {us:6.1f} µs/request")
 
 
 if __name__ == "__main__":
