@@ -77,7 +77,7 @@ else
 	@$(MAKE) --no-print-directory test-ngx-run
 endif
 
-test-ngx-run: build cli venv
+test-ngx-run: build cli venv oidc
 	JWTGATE_HOST=ngx NGX_WASM_NGINX="$(NGX_WASM_NGINX)" JWTGATE_WASM=$(CURDIR)/$(WASM) JWTGATE_CLI=$(CURDIR)/$(CLI) \
 	  $(VENV)/bin/python -m pytest tests/e2e tests/deploy/test_nginx_kong.py -q -p no:cacheprovider
 

@@ -1,10 +1,12 @@
 //! A decision's header edits as a host can carry them out.
 //!
 //! Envoy removes a header when asked. Kong's ngx_wasm_module (0.6) only marks a removed header,
-//! and nginx's proxy still forwards it; what nginx does drop is a header whose value is empty
-//! under `proxy_set_header Name $http_name` (deploy/nginx/nginx.conf). So on such hosts a
-//! removal becomes "set to empty", and a rewritten `:path` always carries its `?` (a path
-//! without one leaves nginx's original query in place).
+//! and nginx's proxy still forwards it; a header the client sent twice is not fully replaced
+//! either. What nginx does obey is `proxy_set_header Name $var`, sending nothing when `$var` is
+//! empty. So on such hosts a removal becomes "set to empty", each edit of a header that
+//! nginx.conf routes through a variable (see [`nginx_variable`]) sets that variable, and a
+//! rewritten `:path` always carries its `?` (a path without one leaves nginx's original query
+//! in place).
 
 use crate::gate::Mutations;
 
@@ -24,6 +26,19 @@ pub enum Edit {
     Remove(String),
     /// Set this header, replacing its values.
     Set(String, String),
+}
+
+/// The nginx variable that carries header `name` upstream where nginx.conf declares it:
+/// `set $jwtgate_x_user_id $http_x_user_id;` in the `server` (the client's value unless the
+/// filter changes it) and `proxy_set_header X-User-Id $jwtgate_x_user_id;` where it proxies.
+/// `jwtgate_` and the name in lowercase with `-` as `_`; `None` for a pseudo-header or a
+/// name nginx cannot spell as a variable.
+pub fn nginx_variable(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("jwtgate_{}", name.to_ascii_lowercase().replace('-', "_")))
 }
 
 /// The host calls that carry out `m`, removals first.
@@ -95,6 +110,25 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn nginx_variables_are_named_from_the_header_in_any_spelling() {
+        assert_eq!(
+            nginx_variable("X-User-Id").as_deref(),
+            Some("jwtgate_x_user_id")
+        );
+        assert_eq!(
+            nginx_variable("authorization").as_deref(),
+            Some("jwtgate_authorization")
+        );
+        assert_eq!(
+            nginx_variable("x_partner_token").as_deref(),
+            Some("jwtgate_x_partner_token")
+        );
+        assert_eq!(nginx_variable(":path"), None);
+        assert_eq!(nginx_variable(""), None);
+        assert_eq!(nginx_variable("x.user"), None);
     }
 
     #[test]

@@ -24,10 +24,28 @@ pub struct Found {
     pub locations: Vec<Location>,
 }
 
+/// One request header as a host or a caller hands it over: owned strings, or text borrowed
+/// from the host's serialized map (no copy per header on the request path).
+pub trait HeaderPair {
+    /// The name, in whatever case the host keeps.
+    fn name(&self) -> &str;
+    /// The value.
+    fn value(&self) -> &str;
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> HeaderPair for (N, V) {
+    fn name(&self) -> &str {
+        self.0.as_ref()
+    }
+    fn value(&self) -> &str {
+        self.1.as_ref()
+    }
+}
+
 /// The parts of a request that extraction reads. Header names come in any case.
-pub struct RequestParts<'a> {
+pub struct RequestParts<'a, H: HeaderPair> {
     /// All request headers, repeated names kept as separate entries.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [H],
     /// The query string (after `?`), if any.
     pub query: Option<&'a str>,
 }
@@ -127,12 +145,12 @@ fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Every distinct token the sources of one provider see in the request.
-pub fn extract(sources: &TokenSources, req: &RequestParts<'_>) -> Vec<Found> {
+pub fn extract<H: HeaderPair>(sources: &TokenSources, req: &RequestParts<'_, H>) -> Vec<Found> {
     let mut found = Vec::new();
     for src in &sources.headers {
-        for (name, value) in req.headers {
-            if name.eq_ignore_ascii_case(&src.name) {
-                from_header(&mut found, src, name, value);
+        for h in req.headers {
+            if h.name().eq_ignore_ascii_case(&src.name) {
+                from_header(&mut found, src, h.name(), h.value());
             }
         }
     }
@@ -144,9 +162,9 @@ pub fn extract(sources: &TokenSources, req: &RequestParts<'_>) -> Vec<Found> {
         }
     }
     if !sources.cookies.is_empty() {
-        for (name, value) in req.headers {
-            if name.eq_ignore_ascii_case("cookie") {
-                for (k, v) in cookie_pairs(value) {
+        for h in req.headers {
+            if h.name().eq_ignore_ascii_case("cookie") {
+                for (k, v) in cookie_pairs(h.value()) {
                     if sources.cookies.iter().any(|c| c == k) {
                         add(&mut found, v, Location::Cookie(k.to_owned()));
                     }

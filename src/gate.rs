@@ -5,7 +5,7 @@
 
 use crate::cache::TokenCache;
 use crate::config::{Config, EscapedSlashes, Mode};
-use crate::extract::{self, Found, Location, RequestParts};
+use crate::extract::{self, Found, HeaderPair, Location, RequestParts};
 use crate::matcher;
 use crate::outcome::{self, Rejection};
 use crate::path;
@@ -77,20 +77,21 @@ pub enum Start {
 }
 
 /// The first value of header `name` (lowercase), whatever spelling the host hands over.
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+fn header<'a, H: HeaderPair>(headers: &'a [H], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .find(|h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value())
 }
 
 /// Every spelling of header `name` the request carries, each once: hosts that keep the
 /// client's case (nginx) need each removed by name.
-fn spellings(headers: &[(String, String)], name: &str) -> Vec<String> {
+fn spellings<H: HeaderPair>(headers: &[H], name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (n, _) in headers {
-        if n.eq_ignore_ascii_case(name) && !out.contains(n) {
-            out.push(n.clone());
+    for h in headers {
+        let n = h.name();
+        if n.eq_ignore_ascii_case(name) && !out.iter().any(|o| o == n) {
+            out.push(n.to_owned());
         }
     }
     out
@@ -98,23 +99,24 @@ fn spellings(headers: &[(String, String)], name: &str) -> Vec<String> {
 
 /// Every `cookie` header as one value: HTTP/2 may split cookies over several headers, and a
 /// token must be stripped from whichever carries it (RFC 9113 §8.2.3 joins them with "; ").
-fn joined_cookies(headers: &[(String, String)]) -> Option<String> {
+fn joined_cookies<H: HeaderPair>(headers: &[H]) -> Option<String> {
     let all: Vec<&str> = headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
-        .map(|(_, v)| v.as_str())
+        .filter(|h| h.name().eq_ignore_ascii_case("cookie"))
+        .map(|h| h.value())
         .collect();
     (!all.is_empty()).then(|| all.join("; "))
 }
 
 /// The identity headers this request carries, in every spelling it uses: only those need
 /// removing (no allocation and no host call for the usual request that carries none).
-fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for h in &cfg.identity_headers {
-        for (n, _) in headers {
-            if n.eq_ignore_ascii_case(h) && !out.contains(n) {
-                out.push(n.clone());
+fn present_identity<H: HeaderPair>(cfg: &Config, headers: &[H]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in &cfg.identity_headers {
+        for h in headers {
+            let n = h.name();
+            if n.eq_ignore_ascii_case(id) && !out.iter().any(|o| o == n) {
+                out.push(n.to_owned());
             }
         }
     }
@@ -122,7 +124,7 @@ fn present_identity(cfg: &Config, headers: &[(String, String)]) -> Vec<String> {
 }
 
 /// Identity headers removed, and `:path` set to its normalized form if that differs.
-fn scrub(cfg: &Config, headers: &[(String, String)], normalized: Option<String>) -> Mutations {
+fn scrub<H: HeaderPair>(cfg: &Config, headers: &[H], normalized: Option<String>) -> Mutations {
     Mutations {
         remove: present_identity(cfg, headers),
         set: normalized
@@ -149,19 +151,36 @@ fn refuse_path() -> Decision {
     )
 }
 
-fn is_preflight(headers: &[(String, String)]) -> bool {
+fn is_preflight<H: HeaderPair>(headers: &[H]) -> bool {
     header(headers, ":method") == Some("OPTIONS")
         && header(headers, "origin").is_some()
         && header(headers, "access-control-request-method").is_some()
 }
 
 /// Reads the request headers (names in any case, pseudo-headers included, repeats kept).
-pub fn prepare(cfg: &Config, headers: &[(String, String)]) -> Start {
+pub fn prepare<H: HeaderPair>(cfg: &Config, headers: &[H]) -> Start {
+    prepare_for(cfg, headers, Escapes::Kept)
+}
+
+/// What the host does to an escaped slash (`%2F`, `%5C`) in the path it sends upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escapes {
+    /// Sent as the client wrote it (Envoy with `KEEP_UNCHANGED`, its default).
+    Kept,
+    /// Decoded on the way: nginx sends `%2F` as `/` when it proxies. `escaped_slashes: "keep"`
+    /// cannot hold there (a rule would match one segment and the upstream serve two), so such
+    /// a path is refused as under `"reject"`.
+    Decoded,
+}
+
+/// [`prepare`] on a host that treats escaped slashes as `escapes` says.
+pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes) -> Start {
     // The path first: a spelling servers disagree on is refused before any rule, preflight or
     // not, token or not (a request without `:path` has no origin-form path either).
     let path = header(headers, ":path").unwrap_or("");
     let (raw, query) = path::split(path);
-    if path::ambiguous(raw, cfg.escaped_slashes == EscapedSlashes::Keep) {
+    let keep = cfg.escaped_slashes == EscapedSlashes::Keep && escapes == Escapes::Kept;
+    if path::ambiguous(raw, keep) {
         return Start::Done(refuse_path());
     }
     let normal = path::normalize(raw);

@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
+use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, PathMatch, Requirement, Rule};
-use jwtgate::gate::{Decision, Outcome};
+use jwtgate::gate::{self, Decision, Escapes, Outcome, Start};
 use jwtgate::{matcher, path};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -329,6 +330,49 @@ fn escaped_slashes_keep() {
     }
     let reject = config_with(json!({"escaped_slashes": "reject"}));
     assert_path_ambiguous(&run(&reject, &at("/admin%2F", Some(&plain))));
+}
+
+/// nginx sends `%2F` upstream as `/`: there "keep" would let a rule match one segment where the
+/// upstream serves two, so a host that decodes them refuses such paths under either setting.
+#[test]
+fn escaped_slashes_stay_refused_where_the_host_decodes_them() {
+    let keep = config_with(json!({"escaped_slashes": "keep"}));
+    let plain = plain_token();
+    let decide = |cfg: &Config, h: &[(String, String)], escapes: Escapes| match gate::prepare_for(
+        cfg, h, escapes,
+    ) {
+        Start::Done(d) => d,
+        Start::Check(prep) => gate::decide(
+            cfg,
+            &prep,
+            &Keys::from_config(cfg),
+            &mut TokenCache::new(cfg.providers.len(), 16),
+            NOW,
+        ),
+    };
+    for p in [
+        "/admin%2F",
+        "/healthz%2F..%2Fadmin",
+        "/healthz/a%5C..%5Cb",
+        "/x%2fy",
+    ] {
+        assert_path_ambiguous(&decide(&keep, &at(p, Some(&plain)), Escapes::Decoded));
+        assert!(
+            !matches!(
+                decide(&keep, &at(p, Some(&plain)), Escapes::Kept),
+                Decision::Reject(..)
+            ),
+            "{p}: kept where the host keeps it"
+        );
+    }
+    // Nothing else changes on such a host.
+    let d = decide(&keep, &at("/x/../api/y", Some(&plain)), Escapes::Decoded);
+    assert!(matches!(d, Decision::Reject(..)), "{d:?}");
+    let d = decide(&keep, &at("/healthz/./live", None), Escapes::Decoded);
+    assert!(
+        matches!(d, Decision::Forward(_, Outcome::NotRequired)),
+        "{d:?}"
+    );
 }
 
 #[test]

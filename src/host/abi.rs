@@ -15,6 +15,7 @@
 //! `proxy_on_memory_allocate`, a `Vec<u8>` of exactly that size, so it is taken back as one).
 #![allow(unsafe_code)]
 
+use std::borrow::Cow;
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
@@ -87,6 +88,12 @@ extern "C" {
         path_size: usize,
         out_data: *mut *mut u8,
         out_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
     ) -> u32;
     fn proxy_get_shared_data(
         key: *const u8,
@@ -170,18 +177,28 @@ pub fn buffer(kind: Buffer, start: usize, max: usize) -> R<Option<Vec<u8>>> {
     }
 }
 
-/// Every header of a map as (name, value), names and values decoded lossily (a byte that is
-/// not UTF-8 cannot match any configured name or token anyway).
-pub fn headers(map: Map) -> R<Vec<(String, String)>> {
+/// The host's serialized header map (empty when it has none): [`decode_map`] reads it.
+pub fn header_bytes(map: Map) -> R<Vec<u8>> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals.
     check(unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) })?;
-    Ok(owned(data, size).map_or_else(Vec::new, |b| decode_map(&b)))
+    Ok(owned(data, size).unwrap_or_default())
+}
+
+/// Every header of a map as owned (name, value) pairs.
+pub fn headers(map: Map) -> R<Vec<(String, String)>> {
+    let bytes = header_bytes(map)?;
+    Ok(decode_map(&bytes)
+        .into_iter()
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect())
 }
 
 /// Parses the ABI's serialized map: count, then (name length, value length) pairs, then each
-/// name and value followed by a NUL. Anything malformed ends the list where it breaks.
-pub fn decode_map(bytes: &[u8]) -> Vec<(String, String)> {
+/// name and value followed by a NUL. Anything malformed ends the list where it breaks. Names
+/// and values borrow from `bytes`, decoded lossily where they are not UTF-8 (a byte that is
+/// not UTF-8 cannot match any configured name or token anyway).
+pub fn decode_map(bytes: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     let u32_at = |at: usize| -> Option<usize> {
         let b = bytes.get(at..at.checked_add(4)?)?;
         let arr: [u8; 4] = b.try_into().ok()?;
@@ -190,10 +207,12 @@ pub fn decode_map(bytes: &[u8]) -> Vec<(String, String)> {
     let Some(count) = u32_at(0) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
     let Some(mut p) = count.checked_mul(8).and_then(|n| n.checked_add(4)) else {
-        return out;
+        return Vec::new();
     };
+    // Each pair takes at least its 8 length bytes: a count larger than the map can hold must
+    // not size the list.
+    let mut out = Vec::with_capacity(count.min(bytes.len() / 8));
     for i in 0..count {
         let (Some(nl), Some(vl)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else {
             break;
@@ -205,8 +224,8 @@ pub fn decode_map(bytes: &[u8]) -> Vec<(String, String)> {
             break;
         };
         out.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(value),
         ));
         p = vs.saturating_add(vl).saturating_add(1);
     }
@@ -252,9 +271,9 @@ pub fn set_header(name: &str, value: &str) -> R<()> {
     })
 }
 
-/// A host property (`None` when the host has none by that path).
-pub fn property(path: &[&str]) -> R<Option<Vec<u8>>> {
-    // Segments joined by NUL, no NUL at the end (nginx looks the name up as given).
+/// A property path as the ABI takes it: segments joined by NUL, no NUL at the end (nginx
+/// looks the name up as given).
+fn property_path(path: &[&str]) -> Vec<u8> {
     let mut encoded = Vec::new();
     for (i, seg) in path.iter().enumerate() {
         if i > 0 {
@@ -262,6 +281,22 @@ pub fn property(path: &[&str]) -> R<Option<Vec<u8>>> {
         }
         encoded.extend_from_slice(seg.as_bytes());
     }
+    encoded
+}
+
+/// Sets a host property (nginx: `["ngx", name]` sets a variable that nginx.conf declared with
+/// `set`; any other is refused with an error status).
+pub fn set_property(path: &[&str], value: &[u8]) -> R<()> {
+    let encoded = property_path(path);
+    // SAFETY: pointers and lengths of a live Vec and slice.
+    check(unsafe {
+        proxy_set_property(encoded.as_ptr(), encoded.len(), value.as_ptr(), value.len())
+    })
+}
+
+/// A host property (`None` when the host has none by that path).
+pub fn property(path: &[&str]) -> R<Option<Vec<u8>>> {
+    let encoded = property_path(path);
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: pointer and length of a live Vec; out-pointers to locals.
     let status =

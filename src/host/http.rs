@@ -13,6 +13,7 @@ use crate::verifier::Denial;
 use crate::Reason;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -78,6 +79,16 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
     for e in edits::edits(m, removal) {
         let _ = match e {
             Edit::Remove(name) => abi::remove_header(&name),
+            // nginx sends what nginx.conf routes through the header's variable, where it has
+            // one; a header without one is edited in place.
+            Edit::Set(name, value) if removal == Removal::Blank => {
+                match edits::nginx_variable(&name) {
+                    Some(var) if abi::set_property(&["ngx", &var], value.as_bytes()).is_ok() => {
+                        Ok(())
+                    }
+                    _ => abi::set_header(&name, &value),
+                }
+            }
             Edit::Set(name, value) => abi::set_header(&name, &value),
         };
     }
@@ -354,21 +365,19 @@ impl Context for Http {
     }
 }
 
-fn request_headers() -> Option<Vec<(String, String)>> {
-    abi::headers(Map::RequestHeaders).ok()
-}
-
 /// nginx hands the filter a decoded, normalized `:path` (`%2F` already a `/`, `/x/../a`
 /// already `/a`): judge the request line as the client sent it, `$request_uri`, where the
 /// host has it. Paths rules then mean the same on every host.
-fn raw_path_from_nginx(headers: &mut [(String, String)]) {
+/// True when the host is nginx (it has `$request_uri`).
+fn raw_path_from_nginx(headers: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> bool {
     let Ok(Some(raw)) = abi::property(&["ngx", "request_uri"]) else {
-        return;
+        return false;
     };
     let raw = String::from_utf8_lossy(&raw).into_owned();
     if let Some((_, path)) = headers.iter_mut().find(|(n, _)| n == ":path") {
-        *path = raw;
+        *path = Cow::Owned(raw);
     }
+    true
 }
 
 impl HttpContext for Http {
@@ -377,13 +386,20 @@ impl HttpContext for Http {
             internal_error();
             return Action::Pause;
         };
-        let Some(mut headers) = request_headers() else {
+        // One copy of the map from the host; the pairs borrow from it.
+        let Ok(bytes) = abi::header_bytes(Map::RequestHeaders) else {
             internal_error();
             return Action::Pause;
         };
-        if vm.try_borrow().is_ok_and(|v| !v.resumable) {
-            raw_path_from_nginx(&mut headers);
-        }
+        let mut headers = abi::decode_map(&bytes);
+        let nginx =
+            vm.try_borrow().is_ok_and(|v| !v.resumable) && raw_path_from_nginx(&mut headers);
+        // nginx decodes `%2F` when it proxies (measured: `/a%2Fb` arrives as `/a/b`).
+        let escapes = if nginx {
+            gate::Escapes::Decoded
+        } else {
+            gate::Escapes::Kept
+        };
         let cfg = match vm.try_borrow() {
             Ok(v) => v.cfg.clone(),
             Err(_) => {
@@ -391,7 +407,7 @@ impl HttpContext for Http {
                 return Action::Pause;
             }
         };
-        let step = match gate::prepare(&cfg, &headers) {
+        let step = match gate::prepare_for(&cfg, &headers, escapes) {
             Start::Done(decision) => apply(&vm, decision),
             Start::Check(prep) => {
                 if let Ok(mut r) = self.req.try_borrow_mut() {

@@ -173,8 +173,11 @@ def test_nginx_example_has_what_ngx_wasm_module_needs():
             names |= {c["header"].lower() for c in p.get("claim_to_headers", [])}
             if p.get("forward_payload_header"):
                 names.add(p["forward_payload_header"].lower())
+        declared = dict(re.findall(r"^\s*set\s+\$(jwtgate_\w+)\s+(\S+);", text, flags=re.M))
         for n in names:
-            assert sent.get(n) == "$http_" + n.replace("-", "_"), f"no `proxy_set_header {n} $http_...;`"
+            var = "jwtgate_" + n.replace("-", "_")
+            assert sent.get(n) == "$" + var, f"no `proxy_set_header {n} ${var};`"
+            assert declared.get(var) == "$http_" + n.replace("-", "_"), f"no `set ${var} $http_...;`"
     for token in re.findall(r"proxy_wasm\s+jwtgate\s+('(?:[^'\\]|\\.)*')", text):
         assert len(token) <= 4095, "nginx reads at most 4095 bytes per directive argument"
 

@@ -10,10 +10,12 @@ $NGX_WASM_NGINX. What differs from Envoy, measured on nginx 1.27.4 + ngx_wasm_mo
   stats()/counter() skip the calling test (pytest.skip) with that reason.
 - the plugin JSON is one nginx.conf token: at most 4095 bytes after escaping (NGX_CONF_BUFFER).
 - removing a request header (proxy_remove_header_map_value, set_http_request_headers) only marks
-  it, and proxy_pass still sends it; a header the filter sets to "" is sent as `Name: `. A header
-  is gone upstream only if the filter sets it to "" and nginx sends it through
-  `proxy_set_header Name $http_name;` (empty values are not sent). The generated location does
-  that for Authorization, Cookie and every header the plugin config names.
+  it, and proxy_pass still sends it; a header the filter sets to "" is sent as `Name: `, and a
+  header the client sent twice keeps its second copy. What nginx sends exactly is
+  `proxy_set_header Name $var;` (nothing when $var is empty): the generated server declares
+  `set $jwtgate_name $http_name;` (the client's value by default) and the location sends each
+  header through that variable, for Authorization, Cookie and every header the plugin config
+  names; the filter sets the variable (set_property ngx.jwtgate_name) instead of the header.
 - a `:path` the filter sets reaches upstream only with a URI part in proxy_pass, hence
   `proxy_pass http://127.0.0.1:PORT/;`.
 """
@@ -93,6 +95,7 @@ def ngx_quote(s: str) -> str:
 def nginx_conf(*, plugin_config: Any | None, listen_port: int, upstream_port: int, idp_port: int,
                wasm: Path, workdir: Path, workers: int) -> str:
     filter_lines = ""
+    server_lines: list[str] = []
     wasm_block = ""
     if plugin_config is not None:
         cfg = plugin_config if isinstance(plugin_config, str) else json.dumps(
@@ -105,7 +108,9 @@ def nginx_conf(*, plugin_config: Any | None, listen_port: int, upstream_port: in
         lines = [f"            proxy_wasm jwtgate {token};"]
         parsed = plugin_config if not isinstance(plugin_config, str) else None
         for name in stripped_headers(parsed):
-            lines.append(f"            proxy_set_header {name} $http_{name.replace('-', '_')};")
+            var = name.replace('-', '_')
+            server_lines.append(f"        set $jwtgate_{var} $http_{var};")
+            lines.append(f"            proxy_set_header {name} $jwtgate_{var};")
         filter_lines = "\n".join(lines) + "\n"
         wasm_block = f"""wasm {{
     module jwtgate {wasm};
@@ -132,7 +137,7 @@ events {{ worker_connections 1024; }}
     proxy_read_timeout 30s;
     server {{
         listen 127.0.0.1:{listen_port};
-        location = {_READY_PATH} {{ return 204; }}
+{"".join(line + chr(10) for line in server_lines)}        location = {_READY_PATH} {{ return 204; }}
         location / {{
 {filter_lines}            proxy_pass http://127.0.0.1:{upstream_port}/;
         }}
