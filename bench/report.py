@@ -223,6 +223,23 @@ def _split_markdown(split: dict[str, Any] | None) -> list[str]:
         lines.append("")
     elif split.get("perf_error"):
         lines += [f"Split by region: not measured ({split['perf_error']}).", ""]
+    module = split.get("module") or []
+    if module:
+        lines += [
+            "Each filter's own work on a repeated-token request, in Node's V8 under a minimal host "
+            "(`bench/verify/node_host.mjs`: the whole module, SDK dispatch and glue included, each host call "
+            "answered by a JavaScript stub, so Envoy's side of the calls is not in it):",
+            "",
+            "| filter | ns per request | host calls per request |",
+            "| --- | ---: | --- |",
+        ]
+        for row in module:
+            if "error" in row:
+                lines.append(f"| {row['filter']} | failed: `{row['error']}` | |")
+                continue
+            calls = ", ".join(f"`{k}` ×{v:g}" for k, v in sorted(row["host_calls_per_request"].items()))
+            lines.append(f"| {row['filter']} | {row['ns_per_request']:,} | {calls} |")
+        lines.append("")
     parts = split.get("parts") or []
     if parts:
         lines += [

@@ -10,12 +10,20 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 /// A fast non-cryptographic hash for token keys. Flooding is not a concern: only tokens that
 /// passed verification are ever inserted, so no client can fill a bucket with colliding keys.
+/// It reads the length and the last [`HASHED_TAIL`] bytes only: a JWS ends with its signature,
+/// which differs between any two verified tokens, and this runs on every request (the whole
+/// token is still compared on a hit).
 #[derive(Default)]
 struct TokenHasher(u64);
 
+/// Bytes of a key's end that its hash reads.
+const HASHED_TAIL: usize = 32;
+
 impl Hasher for TokenHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
+        let tail = bytes.len().saturating_sub(HASHED_TAIL);
+        self.mix(bytes.len() as u64);
+        let mut chunks = bytes.get(tail..).unwrap_or(bytes).chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);

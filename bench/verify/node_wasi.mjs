@@ -1,10 +1,10 @@
 // Runs a WASI command module (the verify microbenchmark) in Node's V8, the engine Envoy embeds.
 // Usage: node --no-warnings node_wasi.mjs FILE.wasm [ARGS...]
 import { readFile } from 'node:fs/promises';
-import { argv } from 'node:process';
+import process, { argv } from 'node:process';
 import { WASI } from 'node:wasi';
 
-const wasi = new WASI({ version: 'preview1', args: argv.slice(2), env: {} });
+const wasi = new WASI({ version: 'preview1', args: argv.slice(2), env: process.env });
 const module = await WebAssembly.compile(await readFile(argv[2]));
 // The jwtgate library brings the proxy-wasm ABI imports ("env") along; the benchmark never
 // calls them, so each is a stub that throws.

@@ -218,7 +218,7 @@ pub fn step(
         }
         let vmr = &mut *vmb;
         let cfg = vmr.cfg.clone();
-        let Some(prep) = r.prepared.as_deref() else {
+        let Some(prep) = r.prepared.as_ref() else {
             drop((vmb, r));
             internal_error();
             return Step::Responded;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 /// What one HTTP context keeps between its callbacks.
 pub struct RequestState {
     /// Tokens and rule, from the request headers.
-    pub prepared: Option<Box<Prepared>>,
+    pub prepared: Option<Prepared>,
     /// Arrival time: the cold-start wait counts from here.
     pub started_ms: u64,
     /// Providers already refetched for (one refetch each at most).
