@@ -5,8 +5,8 @@
 //! that depend on the time are re-run by the caller on every hit.
 
 use crate::claims::Verified;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use hashbrown::HashTable;
+use std::hash::Hasher;
 
 /// A fast non-cryptographic hash for token keys. Flooding is not a concern: only tokens that
 /// passed verification are ever inserted, so no client can fill a bucket with colliding keys.
@@ -52,7 +52,26 @@ impl TokenHasher {
     }
 }
 
-type TokenMap = HashMap<Box<str>, usize, BuildHasherDefault<TokenHasher>>;
+fn hash_of(token: &str) -> u64 {
+    let mut h = TokenHasher::default();
+    h.write(token.as_bytes());
+    h.finish()
+}
+
+/// `a == b`, eight bytes at a time: wasm's `memcmp` goes byte by byte, and a hit compares the
+/// whole token (hundreds of bytes).
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).map(u64::from_ne_bytes).ok();
+    (&mut wa).zip(&mut wb).all(|(x, y)| word(x) == word(y)) && wa.remainder() == wb.remainder()
+}
+
+/// Slot indices of one provider's tokens, by [`hash_of`] the token (the slot holds it).
+type TokenMap = HashTable<usize>;
 use std::rc::Rc;
 
 struct Slot {
@@ -135,8 +154,19 @@ impl TokenCache {
         found
     }
 
+    /// The slot holding `token` for `provider`.
+    fn find(&self, provider: usize, token: &str) -> Option<usize> {
+        let slots = &self.slots;
+        self.index
+            .get(provider)?
+            .find(hash_of(token), |&i| {
+                slots.get(i).is_some_and(|s| same(&s.token, token))
+            })
+            .copied()
+    }
+
     fn lookup(&mut self, provider: usize, token: &str, version: u64) -> Option<Rc<Verified>> {
-        let i = *self.index.get(provider)?.get(token)?;
+        let i = self.find(provider, token)?;
         let slot = self.slots.get_mut(i)?;
         if slot.version != version {
             return None;
@@ -162,7 +192,7 @@ impl TokenCache {
         if bytes > self.max_bytes {
             return;
         }
-        if let Some(&i) = self.index.get(provider).and_then(|m| m.get(token)) {
+        if let Some(i) = self.find(provider, token) {
             if let Some(slot) = self.slots.get_mut(i) {
                 self.bytes = self.bytes - slot.bytes + bytes;
                 slot.version = version;
@@ -183,8 +213,11 @@ impl TokenCache {
             bytes,
         });
         let at = self.slots.len() - 1;
+        let slots = &self.slots;
         if let Some(m) = self.index.get_mut(provider) {
-            m.insert(token.into(), at);
+            m.insert_unique(hash_of(token), at, |&i| {
+                slots.get(i).map_or(0, |s| hash_of(&s.token))
+            });
         }
         self.shrink_to_limits(Some(at));
     }
@@ -211,14 +244,18 @@ impl TokenCache {
         if i >= self.slots.len() {
             return false;
         }
+        let last = self.slots.len() - 1;
         let old = self.slots.swap_remove(i);
         self.bytes = self.bytes.saturating_sub(old.bytes);
         if let Some(m) = self.index.get_mut(old.provider) {
-            m.remove(&old.token);
+            if let Ok(entry) = m.find_entry(hash_of(&old.token), |&j| j == i) {
+                entry.remove();
+            }
         }
+        // The slot that was last now sits at `i`.
         if let Some(moved) = self.slots.get(i) {
             if let Some(m) = self.index.get_mut(moved.provider) {
-                if let Some(pos) = m.get_mut(&moved.token) {
+                if let Some(pos) = m.find_mut(hash_of(&moved.token), |&j| j == last) {
                     *pos = i;
                 }
             }
@@ -323,6 +360,53 @@ mod tests {
             .filter(|t| c.get(0, t, 1).is_some())
             .count();
         assert_eq!(found, 2);
+    }
+
+    #[test]
+    fn word_wise_comparison_is_equality() {
+        let base = "eyJhbGciOiJFUzI1NiJ9.e30.abcdefghijklmnopqrstuvwxyz0123456789";
+        assert!(same(base, base));
+        assert!(same("", ""));
+        for cut in 0..base.len() {
+            assert!(!same(&base[..cut], base), "prefix of {cut}");
+        }
+        for at in 0..base.len() {
+            // One byte changed anywhere, in a word or in the tail.
+            let mut b = base.as_bytes().to_vec();
+            b[at] ^= 1;
+            let other = String::from_utf8(b).unwrap();
+            assert!(!same(base, &other), "byte {at}");
+        }
+    }
+
+    #[test]
+    fn every_entry_stays_findable_through_evictions() {
+        // Tokens that share their last 32 bytes collide in the hash: the lookup must still
+        // tell them apart, and moving slots on eviction must keep each index right.
+        let mut c = TokenCache::new(2, 50);
+        let tail = "x".repeat(40);
+        let tok = |i: usize| format!("t{i}.{tail}");
+        for i in 0..400 {
+            c.insert(i % 2, &tok(i), 1, v());
+            if i % 3 == 0 {
+                assert!(c.get(i % 2, &tok(i), 1).is_some());
+            }
+        }
+        assert_eq!(c.len(), 50);
+        let held: Vec<(usize, String)> = c
+            .slots
+            .iter()
+            .map(|s| (s.provider, s.token.to_string()))
+            .collect();
+        for (p, t) in &held {
+            assert!(c.get(*p, t, 1).is_some(), "{t} held but not found");
+            assert!(
+                c.get(1 - *p, t, 1).is_none(),
+                "{t} found under the other provider"
+            );
+        }
+        assert_eq!(c.index.iter().map(|m| m.len()).sum::<usize>(), 50);
+        assert!(c.get(0, &tok(0), 1).is_none(), "evicted");
     }
 
     #[test]
