@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
@@ -190,7 +191,7 @@ pub fn headers(map: Map) -> R<Vec<(String, String)>> {
     let bytes = header_bytes(map)?;
     Ok(decode_map(&bytes)
         .into_iter()
-        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .map(|(n, v)| (n.into_owned(), v.as_ref().to_owned()))
         .collect())
 }
 
@@ -198,7 +199,7 @@ pub fn headers(map: Map) -> R<Vec<(String, String)>> {
 /// name and value followed by a NUL. Anything malformed ends the list where it breaks. Names
 /// and values borrow from `bytes`, decoded lossily where they are not UTF-8 (a byte that is
 /// not UTF-8 cannot match any configured name or token anyway).
-pub fn decode_map(bytes: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+pub fn decode_map(bytes: &[u8]) -> Vec<(Cow<'_, str>, LazyText<'_>)> {
     let u32_at = |at: usize| -> Option<usize> {
         let b = bytes.get(at..at.checked_add(4)?)?;
         let arr: [u8; 4] = b.try_into().ok()?;
@@ -223,10 +224,41 @@ pub fn decode_map(bytes: &[u8]) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         let (Some(name), Some(value)) = (name, value) else {
             break;
         };
-        out.push((text(name), text(value)));
+        out.push((text(name), LazyText::new(value)));
         p = vs.saturating_add(vl).saturating_add(1);
     }
     out
+}
+
+/// A header value as the host sent it, turned into text only when something reads it: most
+/// headers of a request are never looked at, and checking a value costs a pass over it.
+pub struct LazyText<'a> {
+    raw: &'a [u8],
+    text: OnceCell<Cow<'a, str>>,
+}
+
+impl<'a> LazyText<'a> {
+    /// A value still to be read.
+    pub fn new(raw: &'a [u8]) -> Self {
+        LazyText {
+            raw,
+            text: OnceCell::new(),
+        }
+    }
+
+    /// A value given as text.
+    pub fn owned(text: String) -> Self {
+        LazyText {
+            raw: &[],
+            text: OnceCell::from(Cow::Owned(text)),
+        }
+    }
+}
+
+impl AsRef<str> for LazyText<'_> {
+    fn as_ref(&self) -> &str {
+        self.text.get_or_init(|| text(self.raw))
+    }
 }
 
 /// `bytes` as text: borrowed when UTF-8 (checked by `from_utf8`, whose ASCII fast path is several

@@ -251,7 +251,10 @@ pub fn step(
             other => {
                 r.finished = true;
                 vmr.keys.waiters.forget(id);
-                vmr.paused.remove(&id);
+                // Hashing the id costs on every request; almost always nothing is paused.
+                if !vmr.paused.is_empty() {
+                    vmr.paused.remove(&id);
+                }
                 drop((vmb, r));
                 return apply(vm, other);
             }
@@ -369,13 +372,13 @@ impl Context for Http {
 /// already `/a`): judge the request line as the client sent it, `$request_uri`, where the
 /// host has it. Paths rules then mean the same on every host.
 /// True when the host is nginx (it has `$request_uri`).
-fn raw_path_from_nginx(headers: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> bool {
+fn raw_path_from_nginx(headers: &mut [(Cow<'_, str>, abi::LazyText<'_>)]) -> bool {
     let Ok(Some(raw)) = abi::property(&["ngx", "request_uri"]) else {
         return false;
     };
     let raw = String::from_utf8_lossy(&raw).into_owned();
     if let Some((_, path)) = headers.iter_mut().find(|(n, _)| n == ":path") {
-        *path = Cow::Owned(raw);
+        *path = abi::LazyText::owned(raw);
     }
     true
 }
@@ -427,7 +430,9 @@ impl Drop for Http {
     fn drop(&mut self) {
         if let Some(vm) = &self.vm {
             if let Ok(mut v) = vm.try_borrow_mut() {
-                v.paused.remove(&self.id);
+                if !v.paused.is_empty() {
+                    v.paused.remove(&self.id);
+                }
                 // Gives back the lease of a fetch this request made and can no longer receive.
                 v.keys.forget(&mut HostStore, self.id);
             }
