@@ -251,10 +251,7 @@ pub fn step(
             other => {
                 r.finished = true;
                 vmr.keys.waiters.forget(id);
-                // Hashing the id costs on every request; almost always nothing is paused.
-                if !vmr.paused.is_empty() {
-                    vmr.paused.remove(&id);
-                }
+                vmr.unpause(id);
                 drop((vmb, r));
                 return apply(vm, other);
             }
@@ -370,8 +367,8 @@ impl Context for Http {
 
 /// nginx hands the filter a decoded, normalized `:path` (`%2F` already a `/`, `/x/../a`
 /// already `/a`): judge the request line as the client sent it, `$request_uri`, where the
-/// host has it. Paths rules then mean the same on every host.
-/// True when the host is nginx (it has `$request_uri`).
+/// host has it. Paths rules then mean the same on every host. True when the host is nginx (it
+/// has `$request_uri`).
 fn raw_path_from_nginx(headers: &mut [(Cow<'_, str>, abi::LazyText<'_>)]) -> bool {
     let Ok(Some(raw)) = abi::property(&["ngx", "request_uri"]) else {
         return false;
@@ -395,20 +392,18 @@ impl HttpContext for Http {
             return Action::Pause;
         };
         let mut headers = abi::decode_map(&bytes);
-        let nginx =
-            vm.try_borrow().is_ok_and(|v| !v.resumable) && raw_path_from_nginx(&mut headers);
-        // nginx decodes `%2F` when it proxies (measured: `/a%2Fb` arrives as `/a/b`).
-        let escapes = if nginx {
-            gate::Escapes::Decoded
-        } else {
-            gate::Escapes::Kept
-        };
-        let cfg = match vm.try_borrow() {
-            Ok(v) => v.cfg.clone(),
+        let (cfg, resumable) = match vm.try_borrow() {
+            Ok(v) => (v.cfg.clone(), v.resumable),
             Err(_) => {
                 internal_error();
                 return Action::Pause;
             }
+        };
+        // nginx decodes `%2F` when it proxies (measured: `/a%2Fb` arrives as `/a/b`).
+        let escapes = if !resumable && raw_path_from_nginx(&mut headers) {
+            gate::Escapes::Decoded
+        } else {
+            gate::Escapes::Kept
         };
         let step = match gate::prepare_for(&cfg, &headers, escapes) {
             Start::Done(decision) => apply(&vm, decision),
@@ -430,9 +425,7 @@ impl Drop for Http {
     fn drop(&mut self) {
         if let Some(vm) = &self.vm {
             if let Ok(mut v) = vm.try_borrow_mut() {
-                if !v.paused.is_empty() {
-                    v.paused.remove(&self.id);
-                }
+                v.unpause(self.id);
                 // Gives back the lease of a fetch this request made and can no longer receive.
                 v.keys.forget(&mut HostStore, self.id);
             }

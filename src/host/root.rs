@@ -60,7 +60,7 @@ impl Root {
             let resumable = v.resumable;
             t.wake
                 .into_iter()
-                .filter_map(|ctx| v.paused.remove(&ctx).map(|r| (ctx, r)))
+                .filter_map(|ctx| v.unpause(ctx).map(|r| (ctx, r)))
                 .filter(|_| resumable)
                 .collect::<Vec<_>>()
         };
@@ -102,11 +102,12 @@ impl RootContext for Root {
         match config::parse(&raw) {
             Ok(cfg) => {
                 let resumable = host_resumes_from_root();
-                self.vm = Some(Rc::new(RefCell::new(VmState::new(
-                    Rc::new(cfg),
-                    self.owner,
-                    resumable,
-                ))));
+                let mut vm = VmState::new(Rc::new(cfg), self.owner, resumable);
+                // Creates the shared leases that are still absent (and loads keys other VMs
+                // published) before any request: on Envoy a create overwrites, so a lease first
+                // created while another worker had just taken it would let both fetch.
+                vm.keys.sync(&mut HostStore);
+                self.vm = Some(Rc::new(RefCell::new(vm)));
                 let _ = abi::set_tick_period(TICK);
                 true
             }

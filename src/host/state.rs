@@ -60,6 +60,15 @@ pub struct VmState {
 }
 
 impl VmState {
+    /// Takes request `id` off the paused set, if it is there. Almost always nothing is paused:
+    /// then no hash of the id is computed (this runs on every request).
+    pub fn unpause(&mut self, id: u32) -> Option<Rc<RefCell<RequestState>>> {
+        if self.paused.is_empty() {
+            return None;
+        }
+        self.paused.remove(&id)
+    }
+
     /// State for a freshly configured VM.
     pub fn new(cfg: Rc<Config>, owner: u64, resumable: bool) -> Self {
         VmState {
