@@ -75,6 +75,15 @@ impl Prepared {
             .unwrap_or_default()
     }
 
+    /// The providers a decision may ask for keys: those a token was found for.
+    pub fn providers_with_tokens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, found)| !found.is_empty())
+            .map(|(p, _)| p)
+    }
+
     /// The host the client asked for (the realm).
     fn authority(&self) -> &str {
         self.path_and_authority

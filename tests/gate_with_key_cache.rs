@@ -38,9 +38,14 @@ struct Vm {
 
 impl Vm {
     fn new() -> Vm {
+        Vm::with_owner(7)
+    }
+
+    /// Another VM (worker) beside the first, on the same shared store.
+    fn with_owner(owner: u64) -> Vm {
         let cfg = remote_config();
         Vm {
-            keys: KeyCache::new(&cfg, 7),
+            keys: KeyCache::new(&cfg, owner),
             cache: TokenCache::new(1, 64),
             cfg,
             out: Vec::new(),
@@ -72,6 +77,9 @@ impl Vm {
             Start::Check(p) => p,
             Start::Done(d) => return d,
         };
+        // As the glue does before deciding: adopt what another VM published since this
+        // VM's last tick.
+        self.keys.catch_up(s, prep.providers_with_tokens(), now_ms);
         for _ in 0..3 {
             let view = RequestView {
                 started_ms,
@@ -207,4 +215,40 @@ fn the_token_cache_serves_while_keys_keep_their_generation() {
         (1, 0),
         "a hit, not a re-verification"
     );
+}
+
+#[test]
+fn a_key_removed_through_another_vm_fails_here_before_this_vms_tick() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::with_owner(1), Vm::with_owner(2));
+    let old = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
+    let both = jwks(&[ec_a().jwk(Some("a")), ec_b().jwk(Some("b"))]);
+    a.request(&mut s, &old, &mut [false], NOW_MS);
+    a.answer(&mut s, &both, NOW_MS);
+    // B holds the same set (from shared data, no fetch of its own) and caches the token.
+    for _ in 0..2 {
+        assert!(matches!(
+            b.request(&mut s, &old, &mut [false], NOW_MS + 10),
+            Decision::Forward(..)
+        ));
+    }
+    assert!(b.out.is_empty(), "B fetched nothing: one fetch serves both");
+    assert_eq!(b.cache.len(), 1, "cached on B");
+
+    // The IdP drops key a; a token of an unknown kid makes A refetch and publish the new set.
+    let stranger = jwt(ec_b(), &header(ec_b(), Some("zz")), &claims());
+    let mut refetched = [false];
+    let d = a.request(&mut s, &stranger, &mut refetched, NOW_MS + 1000);
+    assert!(waits_for(&d, Need::Refetch(0)), "{d:?}");
+    a.answer(&mut s, &jwks(&[ec_b().jwk(Some("b"))]), NOW_MS + 1010);
+
+    // B has not ticked since: its very next request already decides with the new set.
+    let d = b.request(&mut s, &old, &mut [false], NOW_MS + 1020);
+    assert_invalid_token(&d, "unknown_kid");
+    assert!(b.out.is_empty(), "learnt from shared data, not fetched");
+    let fresh = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
+    assert!(matches!(
+        b.request(&mut s, &fresh, &mut [false], NOW_MS + 1030),
+        Decision::Forward(..)
+    ));
 }

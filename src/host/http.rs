@@ -206,7 +206,7 @@ pub fn step(
     // Each pass either decides, pauses, or rules something out (a refetch refused, waiting
     // given up): bounded.
     let mut synced = false;
-    for _ in 0..4 {
+    for pass in 0..4 {
         let now_ms = abi::now_ms();
         let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
             internal_error();
@@ -223,6 +223,12 @@ pub fn step(
             internal_error();
             return Step::Responded;
         };
+        if pass == 0 {
+            // Another VM may have replaced these keys since this VM's last tick (a removed key
+            // must stop verifying on every worker at once): one read of the version hint each.
+            vmr.keys
+                .catch_up(&HostStore, prep.providers_with_tokens(), now_ms);
+        }
         let view = RequestView {
             started_ms: r.started_ms,
             refetched: &r.refetched,

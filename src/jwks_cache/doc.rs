@@ -165,7 +165,9 @@ pub struct Doc<T> {
     pub lease: Lease,
     /// This VM's callouts in flight.
     pub inflight: Vec<InFlight>,
-    polls: u32,
+    pub(super) polls: u32,
+    /// When a request last looked at the hint ([`Doc::catch_up`]).
+    looked_ms: Option<u64>,
 }
 
 /// Every this many ticks the record itself is read, even if the hint did not move (a
@@ -199,6 +201,7 @@ impl<T: Content> Doc<T> {
             lease: Lease::default(),
             inflight: Vec::new(),
             polls: 0,
+            looked_ms: None,
         }
     }
 
@@ -300,6 +303,27 @@ impl<T: Content> Doc<T> {
             return false;
         };
         self.adopt(rec)
+    }
+
+    /// Adopts a record another VM published since this VM last looked, when the hint names
+    /// one: the per-request check that keeps a VM from deciding with a key set another VM has
+    /// already replaced (the tick alone would leave a window of up to its period in which a
+    /// removed key still verifies here). One read of a short value, no lease, no poll counted,
+    /// and at most once per millisecond: under load most requests share the look of one just
+    /// before them, and the window left is below a millisecond, the order of a request that
+    /// was already being decided when the other VM published.
+    pub fn catch_up(&mut self, store: &dyn SharedStore, now_ms: u64) -> bool {
+        if self.looked_ms == Some(now_ms) {
+            return false;
+        }
+        self.looked_ms = Some(now_ms);
+        if store::hint(store, &self.names) <= self.seen {
+            return false;
+        }
+        match store::read_record(store, &self.names) {
+            Some(rec) => self.adopt(rec),
+            None => false,
+        }
     }
 
     /// Takes `rec` if it is newer than anything seen; parse failures are remembered as seen.

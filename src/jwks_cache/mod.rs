@@ -84,6 +84,25 @@ impl KeyCache {
         changed
     }
 
+    /// Before a request is decided: adopts what other VMs published for `providers` since
+    /// this VM last looked, so that no VM verifies with keys another has already replaced
+    /// (a removed key stops verifying everywhere at once; see [`doc::Doc::catch_up`]). True
+    /// when something changed.
+    pub fn catch_up(
+        &mut self,
+        store: &dyn SharedStore,
+        providers: impl IntoIterator<Item = usize>,
+        now_ms: u64,
+    ) -> bool {
+        let mut changed = false;
+        for p in providers {
+            if let Some(keys) = self.providers.get_mut(p) {
+                changed |= keys.catch_up(store, now_ms);
+            }
+        }
+        changed
+    }
+
     /// The periodic step: learn of other VMs' fetches, start due fetches (first fetches,
     /// refreshes, retries after backoff), and pick the requests to wake.
     pub fn tick(&mut self, store: &mut dyn SharedStore, now_ms: u64) -> Tick {

@@ -144,6 +144,23 @@ impl ProviderKeys {
         changed
     }
 
+    /// Adopts what other VMs published since this VM last looked (see [`Doc::catch_up`]).
+    /// True when a document changed.
+    pub fn catch_up(&mut self, store: &dyn SharedStore, now_ms: u64) -> bool {
+        let mut changed = false;
+        if let Some(d) = &mut self.discovery {
+            changed |= d.catch_up(store, now_ms);
+        }
+        self.follow_discovery();
+        if let Some(d) = &mut self.jwks {
+            changed |= d.catch_up(store, now_ms);
+        }
+        if let Some(d) = &mut self.revocation {
+            changed |= d.catch_up(store, now_ms);
+        }
+        changed
+    }
+
     /// Points the JWKS at the discovered `jwks_uri`.
     fn follow_discovery(&mut self) {
         let found = self

@@ -737,3 +737,89 @@ fn a_portable_hosts_first_fetch_spends_no_refetch_window() {
     );
     assert_eq!(a.state(20, false), "ready n=1 gen=1 refetch=true");
 }
+
+#[test]
+fn a_request_sees_a_set_another_vm_replaced_before_its_own_tick() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
+        .unwrap();
+    b.cache.sync(&mut s);
+    let before = b.state(10, false);
+    assert!(before.starts_with("ready n=2"), "{before}");
+    // Key b is removed at the IdP; A refetches and publishes. B has not ticked since.
+    let (t, _) = a.tick(&mut s, 96_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 96_000, 0.5)
+        .unwrap();
+    assert_eq!(b.state(96_010, false), before, "B still holds the old set");
+    let polls = b.jwks().polls;
+    assert!(
+        !b.cache.catch_up(&s, std::iter::empty(), 96_010),
+        "no provider in play: nothing read"
+    );
+    assert!(
+        b.cache.catch_up(&s, [0], 96_010),
+        "the hint names a newer record"
+    );
+    let after = b.state(96_010, false);
+    assert!(after.starts_with("ready n=1"), "{after}");
+    assert_ne!(
+        after, before,
+        "a new generation: cached tokens of the old set are void"
+    );
+    assert_eq!(b.jwks().polls, polls, "a request's look counts no poll");
+    assert!(
+        !b.cache.catch_up(&s, [0], 96_011),
+        "nothing newer: nothing loaded"
+    );
+    assert!(
+        !b.cache.catch_up(&s, [7], 96_012),
+        "an unknown provider is ignored"
+    );
+    // A stale record written back under a lower version is never taken by a request either.
+    let old = record::Record {
+        version: 1,
+        fetched_at_ms: 0,
+        refresh_at_ms: 95_000,
+        body: jwks(&[KEY_A, KEY_B]),
+    };
+    let names = b.jwks().names.clone();
+    let cas = s.get(&names.record).unwrap().unwrap().1;
+    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    let cas = s.get(&names.hint).unwrap().unwrap().1;
+    s.set(&names.hint, b"9", Some(cas)).unwrap();
+    assert!(!b.cache.catch_up(&s, [0], 96_020));
+    assert!(b.state(96_020, false).starts_with("ready n=1"));
+}
+
+#[test]
+fn requests_look_at_the_hint_at_most_once_a_millisecond() {
+    let mut s = MemoryStore::default();
+    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
+        .unwrap();
+    assert!(b.cache.catch_up(&s, [0], 500), "the first look loads");
+    let (t, _) = a.tick(&mut s, 96_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 96_000, 0.5)
+        .unwrap();
+    assert!(
+        b.cache.catch_up(&s, [0], 96_001),
+        "seen in the next millisecond"
+    );
+    let (t, _) = a.tick(&mut s, 192_000);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_B])), 96_001, 0.5)
+        .unwrap();
+    assert!(
+        !b.cache.catch_up(&s, [0], 96_001),
+        "the same millisecond: not looked again"
+    );
+    assert!(b.cache.catch_up(&s, [0], 96_002), "the next one looks");
+    assert_eq!(b.jwks().value().unwrap().len(), 1);
+}

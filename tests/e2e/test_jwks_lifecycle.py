@@ -84,6 +84,28 @@ def test_rotation_removed_key_fails_even_for_a_cached_token(envoy_factory, jwks_
     assert_401_invalid(gw.get("/r", token=cached_old), "unknown_kid", token=cached_old)
 
 
+def test_removed_key_fails_on_every_worker_at_once(envoy_factory, jwks_server):
+    """Two workers (VMs): after one of them refetched a set without the old key, a token of that key
+    (cached on both) fails on the other at once, not after that worker's next tick. Each request is
+    a fresh connection, so the requests spread over both workers."""
+    old, new = EcKey("aw-old"), EcKey("aw-new")
+    jwks_server.set_jwks(jwks(old, new))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=1), idp=jwks_server,
+                        concurrency=2)
+    gw = Gateway(env)
+    cached_old = tok(old)
+    for _ in range(12):
+        assert gw.get("/r", token=cached_old).status == 200
+    jwks_server.set_jwks(jwks(new))
+    time.sleep(REFETCH_GAP)
+    unknown = tok(EcKey("aw-unknown"))
+    assert_401_invalid(gw.get("/r", token=unknown), "unknown_kid", token=unknown)
+    # Right after the refetch, within a tick period (100 ms) of it: every worker must say no.
+    verdicts = [gw.get("/r", token=cached_old).status for _ in range(12)]
+    assert verdicts == [401] * 12, f"a worker still accepted a token of a removed key: {verdicts}"
+    assert gw.get("/r", token=tok(new)).status == 200
+
+
 def test_unknown_kid_refetch_is_rate_limited(envoy_factory, jwks_server):
     key = EcKey("rl-1")
     jwks_server.set_jwks(jwks(key))
