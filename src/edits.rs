@@ -9,6 +9,7 @@
 //! in place).
 
 use crate::gate::Mutations;
+use crate::path;
 
 /// How the host takes a request header away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,33 +70,10 @@ pub fn edits(m: &Mutations, removal: Removal) -> Vec<Edit> {
 /// A `:path` as nginx takes it: nginx holds the path decoded (and escapes it again when it
 /// proxies), so the path part goes over decoded; the query as is, always after a `?`.
 fn nginx_path(value: &str) -> String {
-    let (path, query) = value.split_once('?').unwrap_or((value, ""));
-    format!("{}?{query}", percent_decode(path))
-}
-
-/// `%XX` decoded where the result stays UTF-8; anything else kept as written.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let hex = (c == b'%')
-            .then(|| b.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(v) => {
-                out.push(v);
-                i += 3;
-            }
-            None => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+    let (raw, query) = value.split_once('?').unwrap_or((value, ""));
+    // Decoded only where the result stays UTF-8; otherwise it goes as written.
+    let decoded = String::from_utf8(path::percent_decode(raw, false));
+    format!("{}?{query}", decoded.as_deref().unwrap_or(raw))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Also the rewrites that take a token out of the request when it is not forwarded.
 
 use crate::config::{HeaderSource, TokenSources};
+use crate::path;
 
 /// Where a token was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,39 +97,14 @@ fn from_header(found: &mut Vec<Found>, src: &HeaderSource, name: &str, value: &s
     }
 }
 
-/// Percent-decodes a query component (`+` is a space there).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b),
-                }
-            }
-            b'+' => out.push(b' '),
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn decode_component(s: &str) -> String {
+    String::from_utf8_lossy(&path::percent_decode(s, true)).into_owned()
 }
 
 fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
+        (decode_component(k), decode_component(v))
     })
 }
 
@@ -184,7 +160,7 @@ pub fn strip_param(path: &str, name: &str) -> String {
         .split('&')
         .filter(|p| {
             let k = p.split_once('=').map_or(*p, |(k, _)| k);
-            !p.is_empty() && percent_decode(k) != name
+            !p.is_empty() && decode_component(k) != name
         })
         .collect();
     if kept.is_empty() {

@@ -135,6 +135,24 @@ fn joined_cookies<H: HeaderPair>(headers: &[H]) -> Option<String> {
     (!all.is_empty()).then(|| all.join("; "))
 }
 
+/// True when an upstream may read header `name` as identity header `id`: the same name in any
+/// case, or with `_` for `-` (CGI-style servers, WSGI, PHP and Rack among them, read a client's
+/// `X_User_Id` as `X-User-Id`, and Envoy forwards underscores by default).
+fn aliases(name: &str, id: &str) -> bool {
+    let fold = |b: u8| {
+        if b == b'_' {
+            b'-'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    name.len() == id.len()
+        && name
+            .bytes()
+            .zip(id.bytes())
+            .all(|(a, b)| fold(a) == fold(b))
+}
+
 /// The identity headers this request carries, in every spelling it uses: only those need
 /// removing (no allocation and no host call for the usual request that carries none).
 fn present_identity<H: HeaderPair>(cfg: &Config, headers: &[H]) -> Vec<String> {
@@ -142,7 +160,7 @@ fn present_identity<H: HeaderPair>(cfg: &Config, headers: &[H]) -> Vec<String> {
     for id in &cfg.identity_headers {
         for h in headers {
             let n = h.name();
-            if n.eq_ignore_ascii_case(id) && !out.iter().any(|o| o == n) {
+            if aliases(n, id) && !out.iter().any(|o| o == n) {
                 out.push(n.to_owned());
             }
         }

@@ -37,6 +37,24 @@ fn escape_at(b: &[u8], i: usize) -> Option<u8> {
     Some(h << 4 | l)
 }
 
+/// `%XX` (exactly two hex digits) decoded to its byte, every other byte kept as written; with
+/// `plus_is_space`, `+` is a space (a query component, as HTML forms encode it).
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if let Some(v) = (c == b'%').then(|| escape_at(b, i)).flatten() {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if plus_is_space && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    out
+}
+
 fn upper_hex(d: u8) -> char {
     char::from(if d < 10 { b'0' + d } else { b'A' + d - 10 })
 }
@@ -398,6 +416,17 @@ mod tests {
         ] {
             assert!(!ambiguous(p, false), "{p:?} should pass");
         }
+    }
+
+    #[test]
+    fn percent_decode_takes_exactly_two_hex_digits() {
+        let d = |s: &str, plus| String::from_utf8_lossy(&percent_decode(s, plus)).into_owned();
+        assert_eq!(d("a%2Fb%2fc%41", false), "a/b/cA");
+        // `u8::from_str_radix` would read `+1` as 1: a sign is not a hex digit.
+        assert_eq!(d("%+1%-1%1%%zz%", false), "%+1%-1%1%%zz%");
+        assert_eq!(d("a+b%2B", false), "a+b+");
+        assert_eq!(d("a+b%2B", true), "a b+");
+        assert_eq!(percent_decode("%ff%00", false), vec![0xff, 0]);
     }
 
     #[test]

@@ -560,6 +560,42 @@ fn allow_missing_or_failed_reports_the_failure() {
 
 // ---------------------------------------------------------------- header case (nginx keeps the client's)
 
+/// CGI-style upstreams (WSGI, PHP, Rack) read `X_User_Id` as `X-User-Id`, and Envoy forwards
+/// underscores by default: an underscore spelling of an identity header is a forgery too.
+#[test]
+fn identity_headers_with_underscores_are_removed() {
+    let mut v = base_config();
+    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user-id"}]);
+    v["providers"][0]["forward_payload_header"] = json!("X-Jwt-Payload");
+    v["rules"] = json!([
+        {"match": {"prefix": "/public"}},
+        {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
+    ]);
+    let cfg = parse_config(&v);
+    let forged = ["x_user_id", "X_User-Id", "x_jwt_payload"];
+    // Same length, other punctuation or one character off: not the same header, left alone.
+    let unrelated = ["x.user.id", "x_user_ix", "x_user_id_", "xuser_id"];
+    let t = es_token(&claims());
+    let authed = run(&cfg, &spoofed(spoofed(bearer(&t), &forged), &unrelated));
+    let open = run(&cfg, &spoofed(request("/public/a", &[]), &forged));
+    for d in [&authed, &open] {
+        let m = mutations(d);
+        for name in forged {
+            assert!(
+                m.remove.contains(&name.to_owned()),
+                "{name} not removed: {m:?}"
+            );
+        }
+        for name in unrelated {
+            assert!(
+                !m.remove.contains(&name.to_owned()),
+                "{name} removed: {m:?}"
+            );
+        }
+    }
+    assert_eq!(set_value(mutations(&authed), "x-user-id"), Some("user-1"));
+}
+
 #[test]
 fn header_names_in_the_clients_spelling() {
     let mut v = base_config();

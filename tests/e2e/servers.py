@@ -73,6 +73,7 @@ class JwksServer(_Base):
       "reset"    200 headers and part of the body, then the connection is reset (RST)
       "drop"     the connection is reset before any response
       "flap"     alternately "ok" and "500", request by request
+    `pad_to(n)`: in "ok" mode the JWKS body is padded (an extra member) to exactly n bytes.
     `refuse()` stops listening (connection refused) until `listen()` binds the same port again.
     `delay` seconds are waited before answering (interruptible at shutdown).
     Every request is counted per path when it arrives.
@@ -83,6 +84,7 @@ class JwksServer(_Base):
         self.mode = "ok"
         self.delay = 0.0
         self.default_jwks: dict = default_jwks or {"keys": []}
+        self.pad_bytes: int | None = None
         self.jwks_by_path: dict[str, dict] = {}
         self.counts: collections.Counter = collections.Counter()
         self.log: list[tuple[float, str, dict]] = []
@@ -104,6 +106,10 @@ class JwksServer(_Base):
         assert mode in ("ok", "500", "garbage", "huge", "nokeys", "reset", "drop", "flap"), mode
         with self.lock:
             self.mode = mode
+
+    def pad_to(self, n: int | None) -> None:
+        with self.lock:
+            self.pad_bytes = n
 
     def set_delay(self, seconds: float) -> None:
         with self.lock:
@@ -158,7 +164,7 @@ class JwksServer(_Base):
             self.counts[path] += 1
             self.log.append((time.monotonic(), path, {k.lower(): v for k, v in handler.headers.items()}))
             self._cond.notify_all()
-            mode, delay = self.mode, self.delay
+            mode, delay, pad = self.mode, self.delay, self.pad_bytes
             doc = self.jwks_by_path.get(path, self.default_jwks)
         if delay > 0:
             self._stopping.wait(delay)
@@ -179,7 +185,20 @@ class JwksServer(_Base):
             padded = dict(doc)
             padded["padding"] = "x" * (1024 * 1024 + 4096)
             body = json.dumps(padded).encode()
+        if pad is not None and mode == "ok":
+            body = _padded(body, pad)
         return 200, body, "application/json"
+
+
+def _padded(body: bytes, n: int) -> bytes:
+    """`body` (a JSON object) with a string member added so that it is exactly `n` bytes."""
+    head = b'{"padding":"'
+    tail = b'",' + body[1:]
+    fill = n - len(head) - len(tail)
+    assert fill >= 0, f"cannot pad {len(body)} bytes to {n}"
+    out = head + b"x" * fill + tail
+    assert len(out) == n and json.loads(out)
+    return out
 
 
 def _reset(handler: BaseHTTPRequestHandler) -> None:

@@ -426,3 +426,52 @@ def test_after_a_refetch_in_one_worker_the_other_knows_the_kid_at_once(envoy_fac
         forged = tok(forger, kid=new.kid, sub=f"f{i}")
         assert_401_invalid(gw.get("/r", token=forged), "bad_signature", token=forged)
         assert gw.get("/r", token=tok(new, sub=f"n{i}")).status == 200
+
+
+def _wait_for_log(env, text: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in env.wasm_log_lines()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("size,usable", [(1 << 20, True), ((1 << 20) + 1, False)], ids=["1MiB", "1MiB+1"])
+def test_a_jwks_of_exactly_1_mib_is_used_and_one_byte_more_is_a_failed_fetch(envoy_factory, jwks_server, size, usable):
+    """The limit is on the body the host delivers: a JWKS of 1048576 bytes (an IdP that embeds
+    certificate chains gets near it) must arrive whole and be used; 1048577 bytes is refused."""
+    key = EcKey(f"size-{size}")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.pad_to(size)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=4000), idp=jwks_server)
+    gw = Gateway(env)
+    r = gw.get("/s", token=tok(key, sub="sized"), timeout=20)
+    if usable:
+        assert r.status == 200, f"a JWKS of exactly 1 MiB was not used: {r}"
+        assert r.upstream()["headers"]["x-user-id"] == ["sized"]
+    else:
+        assert_503_unavailable(r)
+        assert _wait_for_log(env, "larger than 1048576"), env.tail(20)
+    assert jwks_server.count(JWKS_PATH) >= 1
+
+
+def test_a_jwks_with_many_keys_finds_each_and_refuses_strangers(envoy_factory, jwks_server):
+    """An IdP mid-rotation across tenants publishes many keys (one RSA among them): each of the
+    first 100 (the per-document limit, SECURITY.md) is found by its kid, a token without kid is
+    tried against all of them, the 101st is not examined, a kid that is not there is
+    unknown_kid, and a forged signature under a real kid is bad_signature."""
+    keys = [EcKey(f"many-{i}") for i in range(99)] + [RsaKey("many-rsa"), EcKey("many-101st")]
+    jwks_server.set_jwks(jwks(*keys))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=3600), idp=jwks_server)
+    gw = Gateway(env)
+    for k in (keys[0], keys[50], keys[98], keys[99]):
+        r = gw.get("/m", token=tok(k, sub=k.kid))
+        assert r.status == 200, f"token of {k.kid} in a {len(keys)}-key JWKS: {r}"
+        assert r.upstream()["headers"]["x-user-id"] == [k.kid]
+    r = gw.get("/m", token=tok(keys[97], sub="nokid", kid=None))
+    assert r.status == 200, f"a token without kid was not matched against every key: {r}"
+    assert r.upstream()["headers"]["x-user-id"] == ["nokid"]
+    for t, reason in ((tok(keys[100]), "unknown_kid"), (tok(EcKey("many-absent")), "unknown_kid"),
+                      (tok(EcKey("many-forger"), kid=keys[10].kid), "bad_signature")):
+        assert_401_invalid(gw.get("/m", token=t), reason, token=t)

@@ -526,6 +526,19 @@ def test_repeated_spoofed_header_all_removed(gw, keys):
     assert len(hdrs(up, "x-jwt-payload")) == 1
 
 
+def test_underscore_spellings_of_identity_headers_never_reach_upstream(gw, keys):
+    """WSGI, PHP and Rack read a client's `x_user_id` as `X-User-Id`, and Envoy forwards
+    underscores by default (nginx drops such headers itself): removed like any other spelling."""
+    spoof = [(h.replace("-", "_"), "spoofed") for h in IDENTITY_HEADERS] + [("x_trace_id", "t1")]
+    for path, token in (("/public/u", None), ("/orders", corp(keys, sub="erin"))):
+        up = gw.get(path, token=token, headers=spoof).upstream()
+        for h in IDENTITY_HEADERS:
+            assert h.replace("-", "_") not in up["headers"], f"{h} as {h.replace('-', '_')} reached upstream"
+        if not ON_NGX:
+            assert hdrs(up, "x_trace_id") == ["t1"], "an unrelated underscore header was removed"
+    assert hdrs(up, "x-user-id") == ["erin"]
+
+
 def test_any_passes_when_one_alternative_is_valid(gw, keys):
     bad_corp = tamper_signature(corp(keys))
     up = gw.get("/any", token=bad_corp, headers=[("x-partner-token", partner(keys, sub="p9"))]).upstream()
