@@ -384,7 +384,9 @@ impl<T: Content> Doc<T> {
         if refetch && !self.refetch_window_open(&lease, now_ms) {
             return Begin::RateLimited;
         }
-        if !lease.available(now_ms) {
+        // A request's own fetch goes beside another VM's fetch in flight (it could not be woken
+        // by it), but never during a backoff.
+        if !lease.available(now_ms) && (shared || !lease.held(now_ms)) {
             if refetch && !lease.refetch {
                 // Remember that a refetch is wanted: the root retries it when backoff ends.
                 let wanted = Lease {

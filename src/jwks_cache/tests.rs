@@ -436,6 +436,40 @@ fn portable_hosts_fetch_per_request_but_share_backoff_and_the_window() {
     );
 }
 
+/// Found on nginx: a root tick's cold fetch held the lease, and a request on a portable host
+/// (which nothing can wake) was answered 503 at once instead of fetching for itself.
+#[test]
+fn a_portable_request_fetches_beside_another_vms_fetch_in_flight() {
+    let mut s = MemoryStore::default();
+    let mut root = Vm::new(1);
+    let mut b = Vm::new(2);
+    let (tokens, _) = root.tick(&mut s, 0);
+    assert_eq!(tokens.len(), 1, "the root's cold fetch holds the lease");
+    let mut refetched = vec![false];
+    let plan = b
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 5);
+    assert_eq!(
+        plan.fetches.len(),
+        1,
+        "a request that cannot wait fetches itself"
+    );
+    assert!(!plan.decide_now);
+    // A shared-host request waits for the fetch in flight instead.
+    let plan = b
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, true, 5);
+    assert!(plan.fetches.is_empty() && !plan.decide_now);
+    // Backoff still holds for everyone once that fetch failed.
+    root.cache
+        .answer(&mut s, tokens[0], refused(), 10, 0.5)
+        .unwrap();
+    let plan = b
+        .cache
+        .plan(&mut s, &[Need::Keys(0)], &mut refetched, false, 20);
+    assert!(plan.fetches.is_empty() && plan.decide_now, "backing off");
+}
+
 #[test]
 fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
     let mut s = MemoryStore::default();

@@ -87,6 +87,7 @@ class JwksServer(_Base):
         self.pad_bytes: int | None = None
         self.jwks_by_path: dict[str, dict] = {}
         self.counts: collections.Counter = collections.Counter()
+        self.served = 0  # requests answered to the end (or reset/dropped as the mode says)
         self.log: list[tuple[float, str, dict]] = []
         self._stopping = threading.Event()
         self._cond = threading.Condition(self.lock)
@@ -136,6 +137,22 @@ class JwksServer(_Base):
                 if left <= 0:
                     return False
                 self._cond.wait(left)
+
+    def wait_for_served(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least `n` requests were answered (not only arrived)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.served < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def _answered(self) -> None:
+        with self._cond:
+            self.served += 1
+            self._cond.notify_all()
 
     def url(self, path: str = JWKS_PATH) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -233,6 +250,8 @@ class _JwksHandler(_QuietHandler):
             self._send(status, body, ctype)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        finally:
+            self.server.owner._answered()  # type: ignore[attr-defined]
 
 
 JwksServer.handler_cls = _JwksHandler

@@ -8,6 +8,8 @@ recovery within one refresh once healed, and a log line that says what happened.
 from __future__ import annotations
 
 import re
+import socket
+import struct
 import time
 
 import pytest
@@ -202,3 +204,32 @@ def test_upstream_gone_is_envoys_503_and_never_a_pass_for_a_bad_token(echo, jwks
         assert_no_trap(env)
     finally:
         env.stop()
+
+
+def test_clients_that_hang_up_during_a_key_fetch_leave_no_trap(envoy_factory, jwks_server):
+    """Clients send a token, the filter pauses them for a slow cold fetch, and they hang up (FIN
+    or RST) before it answers: the answer then lands for requests that are gone. No worker may
+    trap or crash, the keys fetched are used, and verdicts afterwards are right on both."""
+    key, stranger = EcKey("hangup"), EcKey("hangup-x")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(1.0)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=5000), idp=jwks_server, concurrency=2)
+    raw = (f"GET /h HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {tok(key)}\r\n\r\n").encode()
+    clients = []
+    for i in range(8):
+        c = socket.create_connection(("127.0.0.1", env.port), timeout=5)
+        c.sendall(raw)
+        clients.append(c)
+    assert jwks_server.wait_for_count(1, JWKS_PATH, timeout=5), "no fetch for the paused requests"
+    asked = jwks_server.count(JWKS_PATH)
+    for i, c in enumerate(clients):
+        if i % 2:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    # every fetch the gone requests started is answered (then the proxy handles those answers)
+    assert jwks_server.wait_for_served(asked, timeout=10), "the JWKS server did not answer"
+    jwks_server.set_delay(0)
+    gw = Gateway(env)
+    probe_verdicts(gw, key, stranger)
+    assert_no_trap(env)
+    assert env.alive(), env.tail(20)
