@@ -226,6 +226,21 @@ def test_concurrent_cold_requests_share_one_fetch(envoy_factory, jwks_server):
     assert env.counter("jwtgate.provider.corp.jwks_fetch_ok") == 1, env.jwtgate_stats()
 
 
+def test_cold_start_with_a_slow_idp_every_request_waits_for_keys(envoy_factory, jwks_server):
+    """The IdP takes 0.7 s: requests on every worker arrive while some fetch (a root tick's or
+    another request's) is in flight, and each must wait for keys, not be 503'd at once (on
+    nginx, where no fetch can wake a request, each then fetches for itself)."""
+    key = EcKey("slow-cold")
+    jwks_server.set_jwks(jwks(key))
+    jwks_server.set_delay(0.7)
+    env = envoy_factory(single_remote_config(jwks_server, timeout_ms=5000), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    results = parallel(12, lambda i: gw.get(f"/s/{i}", token=tok(key, sub=f"s{i}"), timeout=20))
+    assert summarize(results) == {"200": 12}, f"12 cold requests against a slow IdP: {summarize(results)}"
+    for i, r in enumerate(results):
+        assert r.upstream()["headers"]["x-user-id"] == [f"s{i}"]
+
+
 def test_periodic_refresh_picks_up_a_new_set(envoy_factory, jwks_server):
     old, new = EcKey("per-old"), EcKey("per-new")
     jwks_server.set_jwks(jwks(old))
