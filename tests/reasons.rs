@@ -560,18 +560,23 @@ fn allow_missing_or_failed_reports_the_failure() {
 
 // ---------------------------------------------------------------- header case (nginx keeps the client's)
 
-/// CGI-style upstreams (WSGI, PHP, Rack) read `X_User_Id` as `X-User-Id`, and Envoy forwards
-/// underscores by default: an underscore spelling of an identity header is a forgery too.
-#[test]
-fn identity_headers_with_underscores_are_removed() {
+/// `x-user-id` from `sub` and the payload in `payload_header`; `/public` open, the rest `corp`.
+fn identity_config(payload_header: &str) -> jwtgate::config::Config {
     let mut v = base_config();
     v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user-id"}]);
-    v["providers"][0]["forward_payload_header"] = json!("X-Jwt-Payload");
+    v["providers"][0]["forward_payload_header"] = json!(payload_header);
     v["rules"] = json!([
         {"match": {"prefix": "/public"}},
         {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
     ]);
-    let cfg = parse_config(&v);
+    parse_config(&v)
+}
+
+/// CGI-style upstreams (WSGI, PHP, Rack) read `X_User_Id` as `X-User-Id`, and Envoy forwards
+/// underscores by default: an underscore spelling of an identity header is a forgery too.
+#[test]
+fn identity_headers_with_underscores_are_removed() {
+    let cfg = identity_config("X-Jwt-Payload");
     let forged = ["x_user_id", "X_User-Id", "x_jwt_payload"];
     // Same length, other punctuation or one character off: not the same header, left alone.
     let unrelated = ["x.user.id", "x_user_ix", "x_user_id_", "xuser_id"];
@@ -737,14 +742,7 @@ fn claim_to_headers_shapes() {
 
 #[test]
 fn identity_headers_removed_on_every_forwarded_request() {
-    let mut v = base_config();
-    v["providers"][0]["claim_to_headers"] = json!([{"claim": "sub", "header": "x-user-id"}]);
-    v["providers"][0]["forward_payload_header"] = json!("x-jwt-payload");
-    v["rules"] = json!([
-        {"match": {"prefix": "/public"}},
-        {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
-    ]);
-    let cfg = parse_config(&v);
+    let cfg = identity_config("x-jwt-payload");
     let forged = [("x-user-id", "admin"), ("x-jwt-payload", "e30")];
     let no_auth = run(&cfg, &request("/public/a", &forged));
     let mut h = bearer(&es_token(&claims()));
