@@ -220,6 +220,34 @@ pub enum Escapes {
 
 /// [`prepare`] on a host that treats escaped slashes as `escapes` says.
 pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes) -> Start {
+    prepare_routed(cfg, headers, escapes).1
+}
+
+/// Which rule gave a request its requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Decided before any rule was consulted: a path refused as ambiguous, or a CORS preflight.
+    BeforeRules,
+    /// The rule at this index: the first to match the normalized path.
+    Rule(usize),
+    /// No rule matched the normalized path: the default requirement applies.
+    Default,
+}
+
+/// [`prepare_for`], and the route it took: what the CLI shows as the rule, so that it cannot
+/// differ from the rule the verdict came from.
+pub fn prepare_routed<H: HeaderPair>(
+    cfg: &Config,
+    headers: &[H],
+    escapes: Escapes,
+) -> (Route, Start) {
+    let mut route = Route::BeforeRules;
+    let start = start(cfg, headers, escapes, &mut route);
+    (route, start)
+}
+
+// `route` is an out-parameter so that each early return below stays a plain `Start`.
+fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &mut Route) -> Start {
     // The path first: a spelling servers disagree on is refused before any rule, preflight or
     // not, token or not (a request without `:path` has no origin-form path either).
     let path = header(headers, ":path").unwrap_or("");
@@ -241,6 +269,7 @@ pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes)
         ));
     }
     let rule = matcher::rule_for(cfg, &normal);
+    *route = rule.map_or(Route::Default, Route::Rule);
     if matches!(
         matcher::requirement(cfg, rule),
         crate::config::Requirement::None

@@ -312,6 +312,83 @@ fn rules_are_matched_on_the_normalized_path() {
     assert_eq!(json_out(&o)["rule"]["index"], json!(3));
 }
 
+/// The rule and requirement printed are the ones the verdict came from: the gate matches on the
+/// normalized path without its query, and `/admin` also matches `/admin/`.
+#[test]
+fn the_rule_shown_is_the_rule_the_gate_matched() {
+    let cfg = rules_config(admin_rules());
+    let admin_rule = json!({"index": 1, "match": {"path": "/admin"}});
+    let admin_requires = json!({"provider": "corp", "scopes": ["admin"]});
+    let no_scope = es_token(&claims());
+    let with_scope = es_token(&claims_with(json!({"scope": "admin"})));
+    for p in ["/admin?x=1", "/%61dmin", "/admin/", "/%61dmin/?x=/eu"] {
+        let o = request(&cfg, p, &[&no_scope]);
+        assert_eq!(o.status.code(), Some(1), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(v["reason"], json!("insufficient_scope"), "{p}");
+        assert_eq!(v["rule"], admin_rule, "{p}: the rule of the verdict");
+        assert_eq!(v["requires"], admin_requires, "{p}");
+
+        let o = request(&cfg, p, &[&with_scope]);
+        assert_eq!(o.status.code(), Some(0), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(v["outcome"], json!("allowed"), "{p}");
+        assert_eq!(v["rule"], admin_rule, "{p}");
+        assert_eq!(v["requires"], admin_requires, "{p}");
+
+        // The human output names the same rule and requirement.
+        let mut args = owned(&["check", "--config", cfg.to_str().unwrap()]);
+        args.extend(owned(&["--path", p, "--now", NOW_S, &no_scope]));
+        let o = run_bin(&refs(&args));
+        let out = stdout(&o);
+        assert!(
+            out.starts_with("reject: 403 insufficient_scope\n"),
+            "{p}: {out}"
+        );
+        assert!(
+            out.contains("rule: #1 {\"path\":\"/admin\"}\n"),
+            "{p}: {out}"
+        );
+        assert!(
+            out.contains(r#"requires: {"provider":"corp","scopes":["admin"]}"#),
+            "{p}: {out}"
+        );
+    }
+    // Not the exact rule: `/admin/x` and `/admin//x` fall to the catch-all, and say so.
+    for p in ["/admin/x", "/admin/x?y=/admin"] {
+        let o = request(&cfg, p, &[&no_scope]);
+        assert_eq!(o.status.code(), Some(0), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(
+            v["rule"],
+            json!({"index": 3, "match": {"prefix": "/"}}),
+            "{p}"
+        );
+        assert_eq!(v["requires"], json!({"provider": "corp"}), "{p}");
+    }
+}
+
+/// A path refused before any rule shows no rule and no requirement (it was never matched).
+#[test]
+fn a_refused_path_shows_no_rule() {
+    let cfg = rules_config(admin_rules());
+    let t = es_token(&claims_with(json!({"scope": "admin"})));
+    let o = request(&cfg, "/admin%2F", &[&t]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v = json_out(&o);
+    assert_eq!(v["reason"], json!("path_ambiguous"));
+    assert_eq!(v["rule"], Value::Null);
+    assert_eq!(v["requires"], Value::Null);
+    let mut args = owned(&["check", "--config", cfg.to_str().unwrap()]);
+    args.extend(owned(&["--path", "/admin%2F", "--now", NOW_S, &t]));
+    let out = stdout(&run_bin(&refs(&args)));
+    assert!(
+        out.contains("rule: none (refused before any rule)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("requires:"), "{out}");
+}
+
 #[test]
 fn a_request_without_a_token_and_rules_without_requires() {
     let cfg = rules_config(admin_rules());

@@ -11,9 +11,11 @@ use crate::UsageError;
 use clap::Args;
 use jwtgate::authenticator::{self, Auth, KeyState};
 use jwtgate::cache::TokenCache;
-use jwtgate::config::{self, Config, JwksSource, PathMatch, Provider, Requirement, Revocation};
+use jwtgate::config::{
+    self, Config, JwksSource, PathMatch, Provider, Requirement, Revocation, Rule,
+};
 use jwtgate::config::{ClaimRequirement, TokenSources};
-use jwtgate::gate::{self, Decision, Mutations, Outcome, Start};
+use jwtgate::gate::{self, Decision, Escapes, Mutations, Outcome, Route, Start};
 use jwtgate::keys::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES};
 use jwtgate::outcome::{self, Rejection};
 use jwtgate::token::{self, Alg};
@@ -747,7 +749,10 @@ fn request_verdict(
     let keys = cli_keys(cfg, files)?;
     let headers = request_headers(a, path, token.as_deref())?;
     let mut cache = TokenCache::new(cfg.providers.len(), cfg.token_cache_size);
-    let decision = match gate::prepare(cfg, &headers) {
+    // The route is the gate's own: the rule shown is the one the verdict came from (matched on
+    // the normalized path, without the query), never one worked out again here.
+    let (route, start) = gate::prepare_routed(cfg, &headers, Escapes::Kept);
+    let decision = match start {
         Start::Done(d) => d,
         Start::Check(prep) => gate::decide(cfg, &prep, &keys, &mut cache, now),
     };
@@ -783,21 +788,14 @@ fn request_verdict(
             )
         }
     };
-    let sent_path = headers
-        .iter()
-        .find(|(n, _)| n == ":path")
-        .map_or(path, |(_, v)| v.as_str());
-    let rule = match outcome {
-        Outcome::Preflight => None,
-        _ => jwtgate::matcher::rule_for(cfg, sent_path),
-    };
-    let requirement = match outcome {
-        Outcome::Preflight => &Requirement::None,
-        _ => jwtgate::matcher::requirement(cfg, rule),
+    let requirement = match route {
+        Route::BeforeRules => &Requirement::None,
+        Route::Rule(i) => jwtgate::matcher::requirement(cfg, Some(i)),
+        Route::Default => jwtgate::matcher::requirement(cfg, None),
     };
     let view = View {
         cfg,
-        rule,
+        route,
         requirement,
         mutations: mutations.as_ref(),
         rejection: rejection.as_ref(),
@@ -818,7 +816,7 @@ fn request_verdict(
 
 struct View<'a> {
     cfg: &'a Config,
-    rule: Option<usize>,
+    route: Route,
     requirement: &'a Requirement,
     mutations: Option<&'a Mutations>,
     rejection: Option<&'a Rejection>,
@@ -859,11 +857,16 @@ impl View<'_> {
         })
     }
 
+    /// The rule the gate matched, with its index.
+    fn rule(&self) -> Option<(usize, &Rule)> {
+        match self.route {
+            Route::Rule(i) => self.cfg.rules.get(i).map(|r| (i, r)),
+            Route::BeforeRules | Route::Default => None,
+        }
+    }
+
     fn rule_json(&self) -> Value {
-        match self
-            .rule
-            .and_then(|i| self.cfg.rules.get(i).map(|r| (i, r)))
-        {
+        match self.rule() {
             Some((i, r)) => json!({"index": i, "match": match_json(&r.matcher)}),
             None => Value::Null,
         }
@@ -915,15 +918,15 @@ impl View<'_> {
             (None, Outcome::NotRequired) => s.push_str("forward: no token required\n"),
             (None, Outcome::Preflight) => s.push_str("forward: CORS preflight\n"),
         }
-        match self
-            .rule
-            .and_then(|i| self.cfg.rules.get(i).map(|r| (i, r)))
-        {
-            Some((i, r)) => s.push_str(&format!("rule: #{i} {}\n", match_json(&r.matcher))),
-            None if matches!(self.outcome, Outcome::Preflight) => {}
-            None => s.push_str("rule: none matched (any provider required)\n"),
+        let preflight = matches!(self.outcome, Outcome::Preflight);
+        match (self.rule(), self.route) {
+            (Some((i, r)), _) => s.push_str(&format!("rule: #{i} {}\n", match_json(&r.matcher))),
+            (None, Route::BeforeRules) if preflight => {}
+            (None, Route::BeforeRules) => s.push_str("rule: none (refused before any rule)\n"),
+            (None, _) => s.push_str("rule: none matched (any provider required)\n"),
         }
         match self.requirement {
+            _ if self.route == Route::BeforeRules && !preflight => {}
             Requirement::None => s.push_str("requires: nothing (no token needed)\n"),
             r => s.push_str(&format!("requires: {}\n", requirement_json(self.cfg, r))),
         }
