@@ -1150,6 +1150,23 @@ fn from_istio_refuses_what_it_cannot_map() {
     let o = run_bin(&["config", "from-istio", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.yaml"));
+    // A field of the wrong type is refused, not skipped: `audiences: api` dropped would convert
+    // into a provider that accepts every audience. Other kinds and scalars are ignored.
+    let typo = temp_file(
+        "typo.yaml",
+        "kind: Deployment\nmetadata: {name: x}\nspec: {replicas: 2}\n---\nplain\n---\n\
+         kind: RequestAuthentication\nmetadata: {name: r}\nspec:\n  jwtRules:\n  \
+         - issuer: https://a.example\n    audiences: api\n",
+    );
+    let o = run_bin(&["config", "from-istio", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    assert!(
+        err.contains("typo.yaml: document 3: RequestAuthentication.spec"),
+        "{err}"
+    );
+    assert!(err.contains("expected a sequence"), "{err}");
 }
 
 #[test]
