@@ -97,11 +97,6 @@ impl Reason {
             Reason::PathAmbiguous => "path_ambiguous",
         }
     }
-
-    /// True for failures of authorization (a valid token lacking scopes or claims): 403, not 401.
-    pub fn is_forbidden(self) -> bool {
-        matches!(self, Reason::InsufficientScope | Reason::ClaimMismatch)
-    }
 }
 
 impl fmt::Display for Reason {
