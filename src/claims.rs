@@ -139,7 +139,11 @@ pub fn issuer_matches(p: &Provider, claims: &Map<String, Value>) -> bool {
     let Some(tid) = claims.get("tid").and_then(Value::as_str) else {
         return false;
     };
-    if !is_tenant_id(tid) || t.tenants.as_ref().is_some_and(|list| !list.iter().any(|x| x == tid)) {
+    if !is_tenant_id(tid)
+        || t.tenants
+            .as_ref()
+            .is_some_and(|list| !list.iter().any(|x| x == tid))
+    {
         return false;
     }
     // prefix + tid + suffix, compared without building it.

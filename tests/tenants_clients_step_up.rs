@@ -56,7 +56,12 @@ fn acr_insufficient() {
     assert!(allowed(&run(&cfg, &token(json!({"acr": "urn:mfa"})))));
     assert!(allowed(&run(&cfg, &token(json!({"acr": "urn:hwk"})))));
     let params = ", acr_values=\"urn:mfa urn:hwk\"";
-    for acr in [json!("urn:pwd"), json!("URN:MFA"), json!(["urn:mfa"]), json!(1)] {
+    for acr in [
+        json!("urn:pwd"),
+        json!("URN:MFA"),
+        json!(["urn:mfa"]),
+        json!(1),
+    ] {
         assert_step_up(
             &run(&cfg, &token(json!({ "acr": acr }))),
             "acr_insufficient",
@@ -71,7 +76,10 @@ fn auth_time_too_old_with_clock_skew() {
     let cfg = rule_config(json!({"provider": "corp", "max_age_s": 300}));
     let at = |t: Value| run(&cfg, &token(json!({ "auth_time": t })));
     assert!(allowed(&at(json!(NOW))));
-    assert!(allowed(&at(json!(NOW - 360))), "300 s + the default 60 s skew");
+    assert!(
+        allowed(&at(json!(NOW - 360))),
+        "300 s + the default 60 s skew"
+    );
     assert!(allowed(&at(json!(NOW + 3600))), "recent is not too old");
     let params = ", max_age=\"300\"";
     assert_step_up(&at(json!(NOW - 361)), "auth_time_too_old", params);
@@ -92,9 +100,15 @@ fn auth_time_too_old_with_clock_skew() {
 fn step_up_challenge_names_both_and_acr_comes_first() {
     let cfg = rule_config(json!({"provider": "corp", "acr_values": ["urn:mfa"], "max_age_s": 0}));
     let params = ", acr_values=\"urn:mfa\", max_age=\"0\"";
-    let d = run(&cfg, &token(json!({"acr": "urn:pwd", "auth_time": NOW - 3600})));
+    let d = run(
+        &cfg,
+        &token(json!({"acr": "urn:pwd", "auth_time": NOW - 3600})),
+    );
     assert_step_up(&d, "acr_insufficient", params);
-    let d = run(&cfg, &token(json!({"acr": "urn:mfa", "auth_time": NOW - 3600})));
+    let d = run(
+        &cfg,
+        &token(json!({"acr": "urn:mfa", "auth_time": NOW - 3600})),
+    );
     assert_step_up(&d, "auth_time_too_old", params);
     assert!(allowed(&run(
         &cfg,
@@ -106,9 +120,7 @@ fn step_up_challenge_names_both_and_acr_comes_first() {
 #[test]
 fn auth_time_is_checked_again_on_a_cached_token() {
     let cfg = rule_config(json!({"provider": "corp", "max_age_s": 300}));
-    let t = es_token(&claims_with(
-        json!({"auth_time": NOW, "exp": NOW + 86400}),
-    ));
+    let t = es_token(&claims_with(json!({"auth_time": NOW, "exp": NOW + 86400})));
     let keys = Keys::from_config(&cfg);
     let mut cache = TokenCache::new(1, 16);
     let mut decide = |now: i64| match gate::prepare(&cfg, &bearer(&t)) {
@@ -200,7 +212,9 @@ fn step_up_config_errors_name_the_field() {
         } else {
             json!(["x"])
         };
-        let e = config_error(&with_rule(json!({"any": [{"provider": "corp"}], field: val})));
+        let e = config_error(&with_rule(
+            json!({"any": [{"provider": "corp"}], field: val}),
+        ));
         assert_eq!(e.field, "rules[0].requires", "{field}: {e}");
         assert!(e.problem.contains("go with \"provider\""), "{e}");
     }
@@ -212,7 +226,10 @@ fn step_up_config_errors_name_the_field() {
 fn client_not_allowed() {
     let cfg = rule_config(json!({"provider": "corp", "clients": ["spa", "cli"]}));
     assert!(allowed(&run(&cfg, &token(json!({"client_id": "spa"})))));
-    assert!(allowed(&run(&cfg, &token(json!({"azp": "cli"})))), "azp without client_id");
+    assert!(
+        allowed(&run(&cfg, &token(json!({"azp": "cli"})))),
+        "azp without client_id"
+    );
     for bad in [
         json!({"client_id": "mobile"}),
         json!({"azp": "mobile"}),
@@ -263,8 +280,14 @@ fn iss_of(tid: &str) -> String {
 fn issuer_template_binds_the_tokens_own_tid() {
     let cfg = parse_config(&tenant_config(json!({})));
     let a = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-    assert!(allowed(&run(&cfg, &token(json!({"iss": iss_of(a), "tid": a})))));
-    assert!(allowed(&run(&cfg, &token(json!({"iss": iss_of("b"), "tid": "b"})))));
+    assert!(allowed(&run(
+        &cfg,
+        &token(json!({"iss": iss_of(a), "tid": a}))
+    )));
+    assert!(allowed(&run(
+        &cfg,
+        &token(json!({"iss": iss_of("b"), "tid": "b"}))
+    )));
     for (iss, tid) in [
         // Another tenant's issuer with this tid, and the other way round.
         (json!(iss_of("b")), json!(a)),
@@ -290,7 +313,10 @@ fn issuer_template_binds_the_tokens_own_tid() {
 fn tenants_allow_list() {
     let cfg = parse_config(&tenant_config(json!({"tenants": ["acme", "globex-1"]})));
     for t in ["acme", "globex-1"] {
-        assert!(allowed(&run(&cfg, &token(json!({"iss": iss_of(t), "tid": t})))));
+        assert!(allowed(&run(
+            &cfg,
+            &token(json!({"iss": iss_of(t), "tid": t}))
+        )));
     }
     for t in ["initech", "ACME", "acme-"] {
         let d = run(&cfg, &token(json!({"iss": iss_of(t), "tid": t})));
@@ -410,7 +436,10 @@ fn claims_to_metadata_on_success_only() {
 fn claims_to_metadata_config_errors_name_the_field() {
     for bad in ["", "a.b", "a b", "a/b", "é", &"k".repeat(65)] {
         let e = config_error(&metadata_config(json!([{"claim": "sub", "key": bad}])));
-        assert_eq!(e.field, "providers[0].claims_to_metadata[0].key", "{bad:?}: {e}");
+        assert_eq!(
+            e.field, "providers[0].claims_to_metadata[0].key",
+            "{bad:?}: {e}"
+        );
     }
     assert!(config::parse(
         metadata_config(json!([{"claim": "sub", "key": "A-z_09"}]))
@@ -427,7 +456,9 @@ fn claims_to_metadata_config_errors_name_the_field() {
     assert_eq!(e.field, "providers[0].claims_to_metadata[0].claim", "{e}");
     let e = config_error(&metadata_config(json!([{"claim": "sub"}])));
     assert_eq!(e.field, "providers[0].claims_to_metadata[0].key", "{e}");
-    let e = config_error(&metadata_config(json!([{"claim": "sub", "key": "k", "x": 1}])));
+    let e = config_error(&metadata_config(
+        json!([{"claim": "sub", "key": "k", "x": 1}]),
+    ));
     assert_eq!(e.field, "providers[0].claims_to_metadata[0].x", "{e}");
 }
 
@@ -468,11 +499,20 @@ fn grpc_requests_get_grpc_statuses() {
         Some(format!("Bearer realm=\"{AUTHORITY}\"").as_str()),
         "the challenge stays"
     );
-    let expired = format!("Bearer {}", es_token(&claims_with(json!({"exp": NOW - 3600}))));
-    let d = run(&cfg, &grpc("/pkg.Svc/Call", ct, &[("authorization", &expired)]));
+    let expired = format!(
+        "Bearer {}",
+        es_token(&claims_with(json!({"exp": NOW - 3600})))
+    );
+    let d = run(
+        &cfg,
+        &grpc("/pkg.Svc/Call", ct, &[("authorization", &expired)]),
+    );
     assert_grpc(&d, "16", "token_expired");
     let good = format!("Bearer {}", es_token(&claims()));
-    let d = run(&cfg, &grpc("/pkg.Svc/Call", ct, &[("authorization", &good)]));
+    let d = run(
+        &cfg,
+        &grpc("/pkg.Svc/Call", ct, &[("authorization", &good)]),
+    );
     assert_grpc(&d, "7", "insufficient_scope");
     assert!(resp_header(rejection(&d), "www-authenticate")
         .is_some_and(|c| c.contains("scope=\"admin\"")));
@@ -502,7 +542,12 @@ fn grpc_requests_get_grpc_statuses() {
         slots: vec![Slot::Unavailable],
         refetch_allowed: false,
     };
-    let d = run_with(&cfg, &grpc("/x", ct, &[("authorization", &good)]), &keys, NOW);
+    let d = run_with(
+        &cfg,
+        &grpc("/x", ct, &[("authorization", &good)]),
+        &keys,
+        NOW,
+    );
     assert_grpc(&d, "14", "jwks_unavailable");
 }
 
@@ -512,12 +557,20 @@ fn grpc_step_up_and_client_failures() {
     let t = |c: Value| format!("Bearer {}", es_token(&claims_with(c)));
     let d = run(
         &cfg,
-        &grpc("/x", "application/grpc", &[("authorization", &t(json!({"client_id": "b"})))]),
+        &grpc(
+            "/x",
+            "application/grpc",
+            &[("authorization", &t(json!({"client_id": "b"})))],
+        ),
     );
     assert_grpc(&d, "7", "client_not_allowed");
     let d = run(
         &cfg,
-        &grpc("/x", "application/grpc", &[("authorization", &t(json!({"client_id": "a"})))]),
+        &grpc(
+            "/x",
+            "application/grpc",
+            &[("authorization", &t(json!({"client_id": "a"})))],
+        ),
     );
     assert_grpc(&d, "16", "acr_insufficient");
     assert!(resp_header(rejection(&d), "www-authenticate")

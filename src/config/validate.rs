@@ -251,37 +251,38 @@ fn issuer_template(
             "holds a placeholder other than {tid} (the only one there is)",
         );
     }
-    let tenants = match tenants {
-        None => None,
-        Some(_) if placeholders == 0 => {
-            return err(
+    let tenants =
+        match tenants {
+            None => None,
+            Some(_) if placeholders == 0 => return err(
                 format!("{at}.tenants"),
                 "needs an issuer holding {tid} (e.g. https://login.microsoftonline.com/{tid}/v2.0)",
-            )
-        }
-        Some(list) if list.is_empty() => {
-            return err(
-                format!("{at}.tenants"),
-                "must not be empty (omit it to accept every tenant)",
-            )
-        }
-        Some(list) => {
-            for (i, t) in list.iter().enumerate() {
-                if !crate::claims::is_tenant_id(t) {
-                    return err(
-                        format!("{at}.tenants[{i}]"),
-                        format!("{t:?} is not a tenant id (letters, digits and '-')"),
-                    );
-                }
+            ),
+            Some(list) if list.is_empty() => {
+                return err(
+                    format!("{at}.tenants"),
+                    "must not be empty (omit it to accept every tenant)",
+                )
             }
-            Some(list)
-        }
-    };
-    Ok(issuer.split_once(TID).map(|(prefix, suffix)| IssuerTemplate {
-        prefix: prefix.to_owned(),
-        suffix: suffix.to_owned(),
-        tenants,
-    }))
+            Some(list) => {
+                for (i, t) in list.iter().enumerate() {
+                    if !crate::claims::is_tenant_id(t) {
+                        return err(
+                            format!("{at}.tenants[{i}]"),
+                            format!("{t:?} is not a tenant id (letters, digits and '-')"),
+                        );
+                    }
+                }
+                Some(list)
+            }
+        };
+    Ok(issuer
+        .split_once(TID)
+        .map(|(prefix, suffix)| IssuerTemplate {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            tenants,
+        }))
 }
 
 /// `claims_to_metadata`: each key a safe, unique name under `jwtgate.`.
@@ -292,8 +293,7 @@ fn claims_to_metadata(at: &str, list: Vec<RawClaimMetadata>) -> R<Vec<ClaimMetad
         // The key is part of a filter-state name other filters and access logs spell out.
         let safe = !m.key.is_empty()
             && m.key.len() <= 64
-            && m
-                .key
+            && m.key
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !safe {
