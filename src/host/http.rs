@@ -98,7 +98,10 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
 }
 
 /// `claims_to_metadata` on Envoy: property `jwtgate.<key>` (one path segment) becomes the
-/// filter state `wasm.jwtgate.<key>` that RBAC, CEL and access logs read. Only on Envoy
+/// filter state `wasm.jwtgate.<key>` that RBAC, CEL and access logs read. Envoy prefixes the
+/// path as given with `wasm.`; the two segments `["jwtgate", key]` would name
+/// `wasm.jwtgate\0<key>`, which no RBAC rule matches (measured: tests/e2e/test_claims_proxy.py
+/// fails with them). Only on Envoy
 /// (`resumable`): elsewhere there is no such state (nginx refuses the property), and the
 /// contract makes it a no-op there. A refused write is not the request's failure, nor worth a
 /// log line per request.
