@@ -1,7 +1,7 @@
 //! Claim checks that follow a verified signature: dates, issuer, audience, type, scopes,
 //! claim values; and the rendering of claims as header values.
 
-use crate::config::{ClaimRequirement, Provider, StepUp};
+use crate::config::{ClaimRequirement, IssuerTemplate, Provider, StepUp};
 use crate::Reason;
 use serde_json::{Map, Value};
 
@@ -121,12 +121,6 @@ pub fn check_identity(
     Ok(())
 }
 
-/// True for a tenant id a `{tid}` issuer may hold: non-empty letters, digits and `-` (what
-/// keeps the completed issuer from meaning another path or host).
-pub fn is_tenant_id(tid: &str) -> bool {
-    !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 /// Whether `iss` is this provider's: the exact issuer, or for an issuer holding `{tid}` that
 /// template completed with the token's own `tid` claim (listed in `tenants`, when given).
 pub fn issuer_matches(p: &Provider, claims: &Map<String, Value>) -> bool {
@@ -139,7 +133,7 @@ pub fn issuer_matches(p: &Provider, claims: &Map<String, Value>) -> bool {
     let Some(tid) = claims.get("tid").and_then(Value::as_str) else {
         return false;
     };
-    if !is_tenant_id(tid)
+    if !IssuerTemplate::is_tenant_id(tid)
         || t.tenants
             .as_ref()
             .is_some_and(|list| !list.iter().any(|x| x == tid))

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why a request was not authenticated (or not authorized).
 ///
 /// Every failure in the core maps to exactly one of these; the strings are
-/// part of the contract (`plugin-config.md`) and must never change.
+/// part of the contract (`docs/configuration.md`) and must never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// A token was required and none was found.
@@ -108,21 +108,6 @@ impl Reason {
             Reason::AuthTimeTooOld => "auth_time_too_old",
             Reason::ClientNotAllowed => "client_not_allowed",
         }
-    }
-
-    /// True for failures of authorization (a valid token lacking scopes or claims, or from a
-    /// client the route does not accept): 403, not 401.
-    pub fn is_forbidden(self) -> bool {
-        matches!(
-            self,
-            Reason::InsufficientScope | Reason::ClaimMismatch | Reason::ClientNotAllowed
-        )
-    }
-
-    /// True for step-up failures (RFC 9470): a valid token whose authentication is too weak or
-    /// too old; 401 `insufficient_user_authentication`.
-    pub fn is_step_up(self) -> bool {
-        matches!(self, Reason::AcrInsufficient | Reason::AuthTimeTooOld)
     }
 }
 

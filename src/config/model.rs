@@ -96,6 +96,14 @@ pub struct IssuerTemplate {
     pub tenants: Option<Vec<String>>,
 }
 
+impl IssuerTemplate {
+    /// True for a tenant id a `{tid}` issuer may hold: non-empty letters, digits and `-` (what
+    /// keeps the completed issuer from meaning another path or host).
+    pub fn is_tenant_id(tid: &str) -> bool {
+        !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }
+}
+
 /// A verified claim exposed to the rest of the proxy (Envoy: filter state
 /// `wasm.jwtgate.<key>`).
 #[derive(Debug, Clone)]

@@ -266,7 +266,7 @@ fn issuer_template(
             }
             Some(list) => {
                 for (i, t) in list.iter().enumerate() {
-                    if !crate::claims::is_tenant_id(t) {
+                    if !IssuerTemplate::is_tenant_id(t) {
                         return err(
                             format!("{at}.tenants[{i}]"),
                             format!("{t:?} is not a tenant id (letters, digits and '-')"),
