@@ -100,7 +100,7 @@ pub fn authenticate(
     };
     // Waiting for (or refetching) keys only makes sense for a token that claims this issuer;
     // any other token fails later with wrong_issuer whatever the keys are.
-    let claims_issuer = t.claims.get("iss").and_then(Value::as_str) == Some(p.issuer.as_str());
+    let claims_issuer = claims::issuer_matches(p, &t.claims);
     let (set, version, refetch_allowed, revoked) = match keys {
         KeyState::Ready {
             keys,

@@ -21,6 +21,9 @@ pub struct Mutations {
     pub remove: Vec<String>,
     /// Headers to set (replacing any value), including `:path` and `cookie` rewrites.
     pub set: Vec<(String, String)>,
+    /// Verified claims for the proxy's other filters, `(key, value)` (`claims_to_metadata`;
+    /// Envoy: filter state `wasm.jwtgate.<key>`).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// What happened, for logs and metrics (no token or claim values).
@@ -65,6 +68,8 @@ pub struct Prepared {
     cookie: Option<String>,
     cookie_names: Vec<String>,
     identity: Vec<String>,
+    /// A gRPC request: rejections go as gRPC statuses.
+    grpc: bool,
 }
 
 impl Prepared {
@@ -176,24 +181,36 @@ fn scrub<H: HeaderPair>(cfg: &Config, headers: &[H], normalized: Option<String>)
             .map(|p| (":path".to_owned(), p))
             .into_iter()
             .collect(),
+        metadata: Vec::new(),
     }
 }
 
 /// The refusal of a path that servers may read differently: before any rule, in every mode.
-fn refuse_path() -> Decision {
+fn refuse_path(grpc: bool) -> Decision {
     let denial = Denial {
         reason: Reason::PathAmbiguous,
         provider: None,
         kid: None,
         scopes: Vec::new(),
+        step_up: None,
     };
+    let rejection = outcome::reject(Some(&denial), "");
     Decision::Reject(
-        outcome::reject(Some(&denial), ""),
+        if grpc {
+            outcome::for_grpc(rejection, denial.reason)
+        } else {
+            rejection
+        },
         Outcome::Denied {
             denial,
             reported: false,
         },
     )
+}
+
+/// True for a gRPC request (its rejections are gRPC statuses).
+fn is_grpc<H: HeaderPair>(headers: &[H]) -> bool {
+    header(headers, "content-type").is_some_and(outcome::is_grpc)
 }
 
 fn is_preflight<H: HeaderPair>(headers: &[H]) -> bool {
@@ -254,7 +271,7 @@ fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &m
     let (raw, query) = path::split(path);
     let keep = cfg.escaped_slashes == EscapedSlashes::Keep && escapes == Escapes::Kept;
     if path::ambiguous(raw, keep) {
-        return Start::Done(refuse_path());
+        return Start::Done(refuse_path(is_grpc(headers)));
     }
     let normal = path::normalize(raw);
     // What goes upstream is what the rules saw: the normalized path, the query as it came.
@@ -302,6 +319,7 @@ fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &m
         cookie: joined_cookies(headers),
         cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
+        grpc: is_grpc(headers),
     })
 }
 
@@ -336,6 +354,7 @@ pub fn decide<K: KeyLookup>(
             provider: None,
             kid: None,
             scopes: Vec::new(),
+            step_up: None,
         },
         Eval::Fail(d) => d,
     };
@@ -348,6 +367,7 @@ pub fn decide<K: KeyLookup>(
                     .iter()
                     .map(|p| (":path".to_owned(), p.clone()))
                     .collect(),
+                metadata: Vec::new(),
             },
             Outcome::Denied {
                 denial,
@@ -355,7 +375,10 @@ pub fn decide<K: KeyLookup>(
             },
         );
     }
-    let rejection = outcome::reject(Some(&denial), prep.authority());
+    let mut rejection = outcome::reject(Some(&denial), prep.authority());
+    if prep.grpc {
+        rejection = outcome::for_grpc(rejection, denial.reason);
+    }
     Decision::Reject(
         rejection,
         Outcome::Denied {
@@ -363,6 +386,13 @@ pub fn decide<K: KeyLookup>(
             reported: false,
         },
     )
+}
+
+impl Prepared {
+    /// True for a gRPC request (`content-type: application/grpc…`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
 }
 
 /// True when `d` denies (or reports) the request for `reason`.
@@ -379,6 +409,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
     let mut m = Mutations {
         remove: prep.identity.clone(),
         set: Vec::new(),
+        metadata: Vec::new(),
     };
     // A validated `?access_token=` is stripped from the normalized path, which goes upstream.
     // `stripped` is that path once a parameter was taken out (no copy for the usual request).
@@ -389,6 +420,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
             continue;
         };
         m.set.extend(outcome::claim_headers(p, &s.verified));
+        m.metadata.extend(outcome::claim_metadata(p, &s.verified));
         if p.forward {
             continue;
         }

@@ -1283,3 +1283,116 @@ fn config_schema_prints_the_committed_schema() {
         "regenerate: jwtgate config schema > schema/plugin-config.schema.json"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Contract v1.2 in the verdict: step-up, clients, claims_to_metadata, gRPC; from-istio.
+
+fn v12_config() -> PathBuf {
+    let mut cfg = base_config();
+    cfg["providers"][0]["claims_to_metadata"] = json!([{"claim": "sub", "key": "sub"}]);
+    cfg["rules"] = json!([
+        {"match": {"prefix": "/mfa"}, "requires": {"provider": "corp", "clients": ["console"],
+            "acr_values": ["urn:mfa"], "max_age_s": 300}},
+        {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
+    ]);
+    temp_file("v12.json", &cfg.to_string())
+}
+
+#[test]
+fn the_verdict_shows_step_up_clients_and_metadata() {
+    let cfg = v12_config();
+    let weak = es_token(&claims_with(
+        json!({"client_id": "console", "acr": "urn:pwd"}),
+    ));
+    let o = request(&cfg, "/mfa", &[&weak]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v = json_out(&o);
+    assert_eq!(
+        v["requires"],
+        json!({"provider": "corp", "clients": ["console"], "acr_values": ["urn:mfa"], "max_age_s": 300})
+    );
+    assert_eq!(v["status"], json!(401));
+    assert_eq!(v["reason"], json!("acr_insufficient"));
+    assert_eq!(
+        v["www_authenticate"],
+        json!(
+            "Bearer realm=\"localhost\", error=\"insufficient_user_authentication\", \
+               error_description=\"acr_insufficient\", acr_values=\"urn:mfa\", max_age=\"300\""
+        )
+    );
+    let other = es_token(&claims_with(json!({"client_id": "mobile"})));
+    let v = json_out(&request(&cfg, "/mfa", &[&other]));
+    assert_eq!(
+        (v["status"].clone(), v["reason"].clone()),
+        (json!(403), json!("client_not_allowed"))
+    );
+
+    let strong = es_token(&claims_with(
+        json!({"client_id": "console", "acr": "urn:mfa", "auth_time": NOW - 5}),
+    ));
+    let o = request(&cfg, "/mfa", &[&strong]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json_out(&o)["metadata"], json!([["sub", "user-1"]]));
+    let human = run_bin(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--path",
+        "/mfa",
+        "--now",
+        NOW_S,
+        &strong,
+    ]);
+    assert!(
+        stdout(&human).contains("metadata: wasm.jwtgate.sub = user-1\n"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+#[test]
+fn the_verdict_of_a_grpc_request_is_a_grpc_status() {
+    let cfg = v12_config();
+    let o = request(
+        &cfg,
+        "/pkg.Svc/Call",
+        &["--no-token", "-H", "content-type:application/grpc"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v = json_out(&o);
+    assert_eq!(v["status"], json!(200));
+    assert_eq!(v["reason"], json!("token_missing"));
+    let headers = v["response_headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&json!(["grpc-status", "16"])),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&json!(["grpc-message", "token_missing"])),
+        "{headers:?}"
+    );
+    assert_eq!(v["body"], json!(""));
+}
+
+#[test]
+fn from_istio_produces_no_v12_fields() {
+    for f in [
+        "authz-jwt.yaml",
+        "end-user-auth.yaml",
+        "request-authentication.yaml",
+        "two-issuers.yaml",
+    ] {
+        let (cfg, _) = from_istio(&[f]);
+        let text = cfg.to_string();
+        for field in [
+            "tenants",
+            "claims_to_metadata",
+            "\"clients\"",
+            "acr_values",
+            "max_age_s",
+            "{tid}",
+        ] {
+            assert!(!text.contains(field), "{f}: {field} in {cfg:#}");
+        }
+    }
+}

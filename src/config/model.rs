@@ -78,6 +78,40 @@ pub struct Provider {
     pub forward_payload_header: Option<String>,
     /// Revoked `jti`s, inline or fetched.
     pub revocation: Option<Revocation>,
+    /// `issuer` holds a `{tid}` placeholder: the token's own `tid` completes it (v1.2).
+    pub issuer_template: Option<IssuerTemplate>,
+    /// Claims written where the proxy's other filters and access logs read them (v1.2).
+    pub claims_to_metadata: Vec<ClaimMetadata>,
+}
+
+/// An issuer with one `{tid}` placeholder (multi-tenant IdPs such as Entra ID): a token's
+/// `iss` must equal `prefix + tid + suffix` for the token's own `tid` claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerTemplate {
+    /// The issuer before `{tid}`.
+    pub prefix: String,
+    /// The issuer after `{tid}`.
+    pub suffix: String,
+    /// `tenants`: the `tid`s accepted; `None` = any tenant of this IdP.
+    pub tenants: Option<Vec<String>>,
+}
+
+impl IssuerTemplate {
+    /// True for a tenant id a `{tid}` issuer may hold: non-empty letters, digits and `-` (what
+    /// keeps the completed issuer from meaning another path or host).
+    pub fn is_tenant_id(tid: &str) -> bool {
+        !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }
+}
+
+/// A verified claim exposed to the rest of the proxy (Envoy: filter state
+/// `wasm.jwtgate.<key>`).
+#[derive(Debug, Clone)]
+pub struct ClaimMetadata {
+    /// Path segments of the dotted claim name.
+    pub claim: Vec<String>,
+    /// The key under `jwtgate.`: letters, digits, `_` and `-`.
+    pub key: String,
 }
 
 /// Where a provider's revoked `jti`s come from.
@@ -209,6 +243,10 @@ pub enum Requirement {
         scopes: Vec<String>,
         /// Each claim must have (or contain) one of the listed values.
         claims: Vec<ClaimRequirement>,
+        /// The token's `client_id` (else `azp`) must be one of these; empty = not checked.
+        clients: Vec<String>,
+        /// Step-up (RFC 9470): `acr_values` and `max_age_s`; `None` = not checked.
+        step_up: Option<StepUp>,
     },
     /// At least one must pass.
     Any(Vec<Requirement>),
@@ -218,6 +256,15 @@ pub enum Requirement {
     AllowMissing(Box<Requirement>),
     /// Never rejects; annotates only when valid.
     AllowMissingOrFailed(Box<Requirement>),
+}
+
+/// A step-up requirement (RFC 9470): how the user must have authenticated, and how recently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUp {
+    /// The token's `acr` must be one of these; empty = not checked.
+    pub acr_values: Vec<String>,
+    /// The token's `auth_time` must be at most this many seconds old; `None` = not checked.
+    pub max_age_s: Option<u64>,
 }
 
 /// A claim value requirement.

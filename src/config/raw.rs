@@ -7,7 +7,8 @@
 
 use super::de;
 use super::schema::{
-    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, NAME, PARAM_NAME,
+    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, METADATA_KEY, NAME,
+    PARAM_NAME, TENANT,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -120,6 +121,28 @@ pub(super) struct RawProvider {
     #[serde(default, deserialize_with = "de::opt_string")]
     #[schemars(pattern(HEADER_NAME))]
     pub forward_payload_header: Option<String>,
+    /// With an issuer holding `{tid}`: the tenant ids (`tid`) accepted; omitted = any.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(pattern(TENANT)))]
+    pub tenants: Option<Vec<String>>,
+    /// Verified claims written for the proxy's other filters and access logs (Envoy: filter
+    /// state `wasm.jwtgate.<key>`; a no-op on hosts without filter state).
+    #[serde(default, deserialize_with = "de::opt_objects")]
+    pub claims_to_metadata: Option<Vec<RawClaimMetadata>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "claimMetadata")]
+pub(super) struct RawClaimMetadata {
+    /// A claim name, or a dotted path to a nested claim.
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(r"^[^.]+(\.[^.]+)*$"))]
+    pub claim: String,
+    /// The key: filter state `wasm.jwtgate.<key>` on Envoy.
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(METADATA_KEY))]
+    pub key: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -241,18 +264,18 @@ pub(super) struct RawMatch {
     pub ignore_case: Option<bool>,
 }
 
-/// Exactly one of provider (with its scopes and claims), any, all, allow_missing,
-/// allow_missing_or_failed.
+/// Exactly one of provider (with its scopes, claims, clients, acr_values and max_age_s), any,
+/// all, allow_missing, allow_missing_or_failed.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "requirement",
     extend("oneOf" = [
         { "required": ["provider"] },
-        { "required": ["any"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["all"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["allow_missing"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["allow_missing_or_failed"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } }
+        { "required": ["any"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["all"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["allow_missing"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["allow_missing_or_failed"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } }
     ])
 )]
 pub(super) struct RawRequirement {
@@ -266,6 +289,19 @@ pub(super) struct RawRequirement {
     #[serde(default, deserialize_with = "de::opt_groups")]
     #[schemars(schema_with = "claims")]
     pub claims: Option<de::ClaimValues>,
+    /// The token's client_id (RFC 9068), else its azp, must be one of these.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
+    pub clients: Option<Vec<String>>,
+    /// Step-up (RFC 9470): the token's acr must be one of these.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(pattern(r#"^[^\s"\\]+$"#)))]
+    pub acr_values: Option<Vec<String>>,
+    /// Step-up (RFC 9470): the token's auth_time must be present and at most this many
+    /// seconds old (the provider's clock_skew_s applies).
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
+    pub max_age_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_objects")]
     #[schemars(length(min = 1))]
     pub any: Option<Vec<RawRequirement>>,
@@ -428,7 +464,8 @@ mod tests {
     #[test]
     fn null_is_refused_for_every_field() {
         use serde_json::{json, Value};
-        let req = json!({"provider": "p", "scopes": ["s"], "claims": {"role": ["a"]}});
+        let req = json!({"provider": "p", "scopes": ["s"], "claims": {"role": ["a"]},
+            "clients": ["c"], "acr_values": ["a"], "max_age_s": 1});
         let full = json!({
             "providers": [{
                 "name": "p", "issuer": "https://i/", "audiences": ["a"], "algorithms": ["ES256"],
@@ -441,7 +478,8 @@ mod tests {
                 "from_params": ["t"], "from_cookies": ["t"], "clock_skew_s": 1,
                 "require_expiration": true, "max_lifetime_s": 1, "token_types": ["jwt"],
                 "forward": false, "claim_to_headers": [{"claim": "sub", "header": "x-sub"}],
-                "forward_payload_header": "x-payload"
+                "forward_payload_header": "x-payload", "tenants": ["t"],
+                "claims_to_metadata": [{"claim": "sub", "key": "sub"}]
             }],
             "rules": [
                 {"match": {"prefix": "/", "path": "/a", "ignore_case": true}, "requires": req},

@@ -14,6 +14,10 @@ pub(super) const HEADER_NAME: &str = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 pub(super) const NAME: &str = "^[A-Za-z0-9_-]+$";
 /// A query parameter or cookie name.
 pub(super) const PARAM_NAME: &str = r#"^[^\s=;&,#?%"]+$"#;
+/// A tenant id (`tid`) of an issuer template.
+pub(super) const TENANT: &str = "^[A-Za-z0-9-]+$";
+/// A `claims_to_metadata` key (Envoy filter state `wasm.jwtgate.<key>`).
+pub(super) const METADATA_KEY: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// An absolute http(s) URI with a host.
 pub(super) const HTTP_URI: &str = "^https?://[^/?#@]+([/?].*)?$";
 

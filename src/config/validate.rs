@@ -110,6 +110,8 @@ fn provider_req(provider: usize) -> Requirement {
         provider,
         scopes: Vec::new(),
         claims: Vec::new(),
+        clients: Vec::new(),
+        step_up: None,
     }
 }
 
@@ -127,6 +129,13 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
     }
     if p.issuer.is_empty() {
         return err(format!("{at}.issuer"), "must not be empty");
+    }
+    let issuer_template = issuer_template(at, &p.issuer, p.tenants)?;
+    if issuer_template.is_some() && p.discovery == Some(true) {
+        return err(
+            format!("{at}.discovery"),
+            "cannot be used with an issuer holding {tid} (there is no one discovery document)",
+        );
     }
     let discovery = match p.discovery {
         Some(true) => Some(discovery_endpoint(&format!("{at}.discovery"), &p.issuer)?),
@@ -197,6 +206,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         None => None,
         Some(h) => Some(header_name(&format!("{at}.forward_payload_header"), h)?),
     };
+    let claims_to_metadata = claims_to_metadata(at, p.claims_to_metadata.unwrap_or_default())?;
     Ok(Provider {
         name: p.name,
         issuer: p.issuer,
@@ -212,7 +222,95 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         claim_to_headers,
         forward_payload_header,
         revocation,
+        issuer_template,
+        claims_to_metadata,
     })
+}
+
+/// The placeholder a multi-tenant issuer holds.
+const TID: &str = "{tid}";
+
+/// `issuer` with one `{tid}` → its template; `tenants` only goes with one (contract v1.2).
+fn issuer_template(
+    at: &str,
+    issuer: &str,
+    tenants: Option<Vec<String>>,
+) -> R<Option<IssuerTemplate>> {
+    let placeholders = issuer.matches(TID).count();
+    if placeholders > 1 {
+        return err(
+            format!("{at}.issuer"),
+            "holds more than one placeholder (at most one {tid})",
+        );
+    }
+    // Any other brace is a typo of the placeholder (`{tenant}`, `{TID}`) or one too many:
+    // taken literally it would never match a token.
+    if issuer.replacen(TID, "", 1).contains(['{', '}']) {
+        return err(
+            format!("{at}.issuer"),
+            "holds a placeholder other than {tid} (the only one there is)",
+        );
+    }
+    let tenants =
+        match tenants {
+            None => None,
+            Some(_) if placeholders == 0 => return err(
+                format!("{at}.tenants"),
+                "needs an issuer holding {tid} (e.g. https://login.microsoftonline.com/{tid}/v2.0)",
+            ),
+            Some(list) if list.is_empty() => {
+                return err(
+                    format!("{at}.tenants"),
+                    "must not be empty (omit it to accept every tenant)",
+                )
+            }
+            Some(list) => {
+                for (i, t) in list.iter().enumerate() {
+                    if !IssuerTemplate::is_tenant_id(t) {
+                        return err(
+                            format!("{at}.tenants[{i}]"),
+                            format!("{t:?} is not a tenant id (letters, digits and '-')"),
+                        );
+                    }
+                }
+                Some(list)
+            }
+        };
+    Ok(issuer
+        .split_once(TID)
+        .map(|(prefix, suffix)| IssuerTemplate {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            tenants,
+        }))
+}
+
+/// `claims_to_metadata`: each key a safe, unique name under `jwtgate.`.
+fn claims_to_metadata(at: &str, list: Vec<RawClaimMetadata>) -> R<Vec<ClaimMetadata>> {
+    let mut out: Vec<ClaimMetadata> = Vec::with_capacity(list.len());
+    for (j, m) in list.into_iter().enumerate() {
+        let mat = format!("{at}.claims_to_metadata[{j}]");
+        // The key is part of a filter-state name other filters and access logs spell out.
+        let safe = !m.key.is_empty()
+            && m.key.len() <= 64
+            && m.key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !safe {
+            return err(
+                format!("{mat}.key"),
+                format!("{:?} must be 1 to 64 letters, digits, '_' or '-'", m.key),
+            );
+        }
+        if out.iter().any(|o| o.key == m.key) {
+            return err(format!("{mat}.key"), format!("duplicate key {:?}", m.key));
+        }
+        out.push(ClaimMetadata {
+            claim: claim_path(&format!("{mat}.claim"), &m.claim)?,
+            key: m.key,
+        });
+    }
+    Ok(out)
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4), reached
@@ -603,8 +701,17 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
             "set exactly one of provider, any, all, allow_missing, allow_missing_or_failed",
         );
     }
-    if r.provider.is_none() && (r.scopes.is_some() || r.claims.is_some()) {
-        return err(at, "scopes and claims go with \"provider\"");
+    if r.provider.is_none()
+        && (r.scopes.is_some()
+            || r.claims.is_some()
+            || r.clients.is_some()
+            || r.acr_values.is_some()
+            || r.max_age_s.is_some())
+    {
+        return err(
+            at,
+            "scopes, claims, clients, acr_values and max_age_s go with \"provider\"",
+        );
     }
     let list = |field: &str, v: Vec<RawRequirement>| -> R<Vec<Requirement>> {
         if v.is_empty() {
@@ -651,10 +758,17 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
                 values,
             });
         }
+        let clients = match r.clients {
+            None => Vec::new(),
+            Some(c) => non_empty_strings(&format!("{at}.clients"), c)?,
+        };
+        let step_up = step_up(at, r.acr_values, r.max_age_s)?;
         return Ok(Requirement::Provider {
             provider,
             scopes,
             claims,
+            clients,
+            step_up,
         });
     }
     if let Some(v) = r.any {
@@ -678,4 +792,39 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
         )?))),
         None => err(at, "empty requirement"),
     }
+}
+
+/// `acr_values` and `max_age_s` of a requirement (RFC 9470); either alone is a step-up.
+fn step_up(at: &str, acr_values: Option<Vec<String>>, max_age_s: Option<u64>) -> R<Option<StepUp>> {
+    let acr_values = match acr_values {
+        None => Vec::new(),
+        Some(v) if v.is_empty() => {
+            return err(format!("{at}.acr_values"), "must list at least one value")
+        }
+        Some(v) => v,
+    };
+    for (i, a) in acr_values.iter().enumerate() {
+        // Space-joined into one quoted challenge parameter (RFC 9470 §3).
+        if a.is_empty()
+            || a.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+        {
+            return err(
+                format!("{at}.acr_values[{i}]"),
+                "must be a non-empty value without spaces, quotes or backslashes",
+            );
+        }
+    }
+    if let Some(m) = max_age_s {
+        if m > MAX_SECONDS {
+            return err(format!("{at}.max_age_s"), "must be at most 315360000");
+        }
+    }
+    if acr_values.is_empty() && max_age_s.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(StepUp {
+        acr_values,
+        max_age_s,
+    }))
 }

@@ -92,6 +92,23 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
             Edit::Set(name, value) => abi::set_header(&name, &value),
         };
     }
+    if removal == Removal::Remove {
+        set_metadata(&m.metadata);
+    }
+}
+
+/// `claims_to_metadata` on Envoy: property `jwtgate.<key>` (one path segment) becomes the
+/// filter state `wasm.jwtgate.<key>` that RBAC, CEL and access logs read. Envoy prefixes the
+/// path as given with `wasm.`; the two segments `["jwtgate", key]` would name
+/// `wasm.jwtgate\0<key>`, which no RBAC rule matches (measured: tests/e2e/test_claims_proxy.py
+/// fails with them). Only on Envoy
+/// (`resumable`): elsewhere there is no such state (nginx refuses the property), and the
+/// contract makes it a no-op there. A refused write is not the request's failure, nor worth a
+/// log line per request.
+fn set_metadata(metadata: &[(String, String)]) {
+    for (key, value) in metadata {
+        let _ = abi::set_property(&[&format!("jwtgate.{key}")], value.as_bytes());
+    }
 }
 
 fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
@@ -178,10 +195,14 @@ fn unavailable(vm: &Rc<RefCell<VmState>>, req: &Rc<RefCell<RequestState>>) -> St
         provider: None,
         kid: None,
         scopes: Vec::new(),
+        step_up: None,
     };
-    let rejection = outcome::reject(Some(&denial), "");
+    let mut rejection = outcome::reject(Some(&denial), "");
     if let Ok(mut r) = req.try_borrow_mut() {
         r.finished = true;
+        if r.prepared.as_ref().is_some_and(|p| p.is_grpc()) {
+            rejection = outcome::for_grpc(rejection, denial.reason);
+        }
     }
     apply(
         vm,

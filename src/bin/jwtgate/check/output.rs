@@ -91,6 +91,8 @@ fn requirement_json(cfg: &Config, r: &Requirement) -> Value {
             provider,
             scopes,
             claims,
+            clients,
+            step_up,
         } => {
             let mut v = json!({ "provider": provider_name(cfg, *provider) });
             if !scopes.is_empty() {
@@ -102,6 +104,17 @@ fn requirement_json(cfg: &Config, r: &Requirement) -> Value {
                     .map(|c| (claim_path(c), Value::Array(c.values.clone())))
                     .collect();
                 crate::out::set(&mut v, "claims", Value::Object(m));
+            }
+            if !clients.is_empty() {
+                crate::out::set(&mut v, "clients", json!(clients));
+            }
+            if let Some(s) = step_up {
+                if !s.acr_values.is_empty() {
+                    crate::out::set(&mut v, "acr_values", json!(s.acr_values));
+                }
+                if let Some(m) = s.max_age_s {
+                    crate::out::set(&mut v, "max_age_s", json!(m));
+                }
             }
             v
         }
@@ -205,6 +218,7 @@ impl View<'_> {
             "response_headers": self.rejection.map_or(Value::Array(Vec::new()), |r| pairs(&r.headers)),
             "remove_headers": self.mutations.map_or(Vec::new(), |m| m.remove.clone()),
             "set_headers": self.mutations.map_or(Value::Array(Vec::new()), |m| pairs(&m.set)),
+            "metadata": self.mutations.map_or(Value::Array(Vec::new()), |m| pairs(&m.metadata)),
         })
     }
 
@@ -263,6 +277,10 @@ impl View<'_> {
             }
             for (n, v) in &m.set {
                 s.push_str(&format!("set: {n}: {v}\n"));
+            }
+            // Envoy's filter state; nothing on hosts without one.
+            for (k, v) in &m.metadata {
+                s.push_str(&format!("metadata: wasm.jwtgate.{k} = {v}\n"));
             }
         }
         s

@@ -181,6 +181,7 @@ pub(super) fn request_verdict(
                 provider: None,
                 kid: None,
                 scopes: Vec::new(),
+                step_up: None,
             };
             let r = outcome::reject(Some(&denial), authority);
             (

@@ -33,6 +33,8 @@ fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
         claim_to_headers: Vec::new(),
         forward_payload_header: None,
         revocation: None,
+        issuer_template: None,
+        claims_to_metadata: Vec::new(),
     }
 }
 

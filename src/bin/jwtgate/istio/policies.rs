@@ -145,6 +145,9 @@ fn conditions(
                 continue;
             }
             "request.auth.audiences" => Some("aud".to_owned()),
+            // Istio's presenter is `azp` alone: a `claims` check on it, not jwtgate's
+            // `clients` (which reads `client_id` first). Istio has no client allow-list,
+            // step-up, tenant template or claims-to-metadata: nothing here produces them.
             "request.auth.presenter" => Some("azp".to_owned()),
             k => claim_key(k),
         };
