@@ -95,7 +95,7 @@ pub struct CheckArgs {
     /// The current time, in seconds since the epoch [default: the clock].
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     now: Option<i64>,
-    /// Output one JSON object (field names are stable; see the README).
+    /// Output one JSON object (field names are stable; see docs/cli.md).
     #[arg(long)]
     json: bool,
 }
