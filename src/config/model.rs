@@ -3,13 +3,18 @@
 use crate::keys::KeySet;
 use crate::revocation::RevocationList;
 use crate::token::Alg;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::rc::Rc;
 
-/// Whether failures reject requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether failures reject requests (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum Mode {
     /// Reject per the contract's outcome table.
+    #[default]
     Enforce,
     /// Never reject: log, count and annotate only.
     Report,
@@ -38,10 +43,13 @@ pub struct Config {
     pub escaped_slashes: EscapedSlashes,
 }
 
-/// What a request path with an encoded `/` or `\` (`%2F`, `%5C`) gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request path with an encoded `/` or `\` (`%2F`, `%5C`) gets (`escaped_slashes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum EscapedSlashes {
     /// Refused with 400 `path_ambiguous` (the default).
+    #[default]
     Reject,
     /// Passed on unchanged, matched as ordinary characters of their segment.
     Keep,
@@ -161,12 +169,8 @@ pub enum JwksSource {
 pub struct RemoteJwks {
     /// Upstream for `proxy_http_call`.
     pub cluster: String,
-    /// The full URI as configured (for logs).
-    pub uri: String,
-    /// `:authority` of the callout.
-    pub authority: String,
-    /// `:path` of the callout.
-    pub path: String,
+    /// Where the key set is.
+    pub location: JwksLocation,
     /// Callout timeout and cold-start wait, in milliseconds.
     pub timeout_ms: u64,
     /// Refresh period in seconds (jittered).
@@ -175,9 +179,16 @@ pub struct RemoteJwks {
     pub min_refetch_interval_s: u64,
     /// Seconds past expiry the last good keys are still served while fetches fail.
     pub max_stale_s: u64,
-    /// OIDC discovery: the `openid-configuration` document whose `jwks_uri` names the JWKS
-    /// (then `uri`, `authority` and `path` are empty until discovered).
-    pub discovery: Option<Endpoint>,
+}
+
+/// Where a remote key set is: one configured endpoint, or the one the issuer's discovery
+/// document names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksLocation {
+    /// `remote_jwks.uri`.
+    Uri(Endpoint),
+    /// OIDC discovery: the `openid-configuration` document whose `jwks_uri` names the JWKS.
+    Discovery(Endpoint),
 }
 
 /// Token locations of a provider.

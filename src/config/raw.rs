@@ -5,7 +5,9 @@
 //! here carry the constraints the schema states. Meaning (ranges, names, references, keys) is
 //! checked again in `validate`, which also covers what a schema cannot express.
 
+use super::bounds::{self, *};
 use super::de;
+use super::model::{EscapedSlashes, Mode};
 use super::schema::{
     algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, METADATA_KEY, NAME,
     PARAM_NAME, TENANT,
@@ -13,9 +15,6 @@ use super::schema::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Bounds that keep all time arithmetic far from overflow (ten years).
-const MAX_SECONDS: u64 = 315_360_000;
 
 /// The JSON Envoy passes as the wasm `configuration` and Istio as
 /// `WasmPlugin.spec.pluginConfig`. The filter checks more than this schema can (unique
@@ -34,23 +33,29 @@ pub(super) struct RawConfig {
     /// First match wins; no rules, or no match: every request requires any provider.
     #[serde(default, deserialize_with = "de::opt_objects")]
     pub rules: Option<Vec<RawRule>>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    #[schemars(extend("enum" = ["enforce", "report"], "default" = "enforce"))]
-    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_named")]
+    #[schemars(extend("default" = Mode::default()))]
+    pub mode: Option<Mode>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = true))]
+    #[schemars(extend("default" = bounds::BYPASS_CORS_PREFLIGHT))]
     pub bypass_cors_preflight: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 16, max = 1_048_576), extend("default" = 8192))]
+    #[schemars(
+        range(min = MAX_TOKEN_SIZE.min, max = MAX_TOKEN_SIZE.max),
+        extend("default" = MAX_TOKEN_SIZE.default)
+    )]
     pub max_token_size: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = 1_048_576), extend("default" = 4096))]
+    #[schemars(
+        range(min = TOKEN_CACHE_SIZE.min, max = TOKEN_CACHE_SIZE.max),
+        extend("default" = TOKEN_CACHE_SIZE.default)
+    )]
     pub token_cache_size: Option<u64>,
     /// A request path with %2F or %5C (any case): "reject" refuses it with 400
     /// path_ambiguous; "keep" passes it on unchanged, matched as ordinary segment characters.
-    #[serde(default, deserialize_with = "de::opt_string")]
-    #[schemars(extend("enum" = ["reject", "keep"], "default" = "reject"))]
-    pub escaped_slashes: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_named")]
+    #[schemars(extend("default" = EscapedSlashes::default()))]
+    pub escaped_slashes: Option<EscapedSlashes>,
 }
 
 /// One identity provider: whose tokens, checked how, found where.
@@ -88,7 +93,7 @@ pub(super) struct RawProvider {
     /// true: the JWKS location comes from <issuer>/.well-known/openid-configuration (fetched
     /// through remote_jwks.cluster); remote_jwks.uri may then be omitted.
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::DISCOVERY))]
     pub discovery: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_object")]
     pub revocation: Option<RawRevocation>,
@@ -102,19 +107,19 @@ pub(super) struct RawProvider {
     #[schemars(inner(pattern(PARAM_NAME)))]
     pub from_cookies: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = 86400), extend("default" = 60))]
+    #[schemars(range(min = CLOCK_SKEW_S.min, max = CLOCK_SKEW_S.max), extend("default" = CLOCK_SKEW_S.default))]
     pub clock_skew_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = true))]
+    #[schemars(extend("default" = bounds::REQUIRE_EXPIRATION))]
     pub require_expiration: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS))]
+    #[schemars(range(min = MAX_LIFETIME_S.min, max = MAX_LIFETIME_S.max))]
     pub max_lifetime_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_strings")]
     #[schemars(length(min = 1), inner(length(min = 1)))]
     pub token_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::FORWARD))]
     pub forward: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_objects")]
     pub claim_to_headers: Option<Vec<RawClaimHeader>>,
@@ -156,16 +161,16 @@ pub(super) struct RawRemoteJwks {
     #[schemars(pattern(HTTP_URI))]
     pub uri: Option<String>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
+    #[schemars(range(min = TIMEOUT_MS.min, max = TIMEOUT_MS.max), extend("default" = TIMEOUT_MS.default))]
     pub timeout_ms: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
+    #[schemars(range(min = CACHE_DURATION_S.min, max = CACHE_DURATION_S.max), extend("default" = CACHE_DURATION_S.default))]
     pub cache_duration_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 30))]
+    #[schemars(range(min = MIN_REFETCH_INTERVAL_S.min, max = MIN_REFETCH_INTERVAL_S.max), extend("default" = MIN_REFETCH_INTERVAL_S.default))]
     pub min_refetch_interval_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = MAX_SECONDS), extend("default" = 86400))]
+    #[schemars(range(min = MAX_STALE_S.min, max = MAX_STALE_S.max), extend("default" = MAX_STALE_S.default))]
     pub max_stale_s: Option<u64>,
 }
 
@@ -206,10 +211,10 @@ pub(super) struct RawRevocation {
     #[schemars(length(min = 1))]
     pub cluster: Option<String>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
+    #[schemars(range(min = CACHE_DURATION_S.min, max = CACHE_DURATION_S.max), extend("default" = CACHE_DURATION_S.default))]
     pub cache_duration_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
+    #[schemars(range(min = TIMEOUT_MS.min, max = TIMEOUT_MS.max), extend("default" = TIMEOUT_MS.default))]
     pub timeout_ms: Option<u64>,
 }
 
@@ -260,7 +265,7 @@ pub(super) struct RawMatch {
     pub path: Option<String>,
     /// Compare the normalized path ASCII case-insensitively (for upstreams that do).
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::IGNORE_CASE))]
     pub ignore_case: Option<bool>,
 }
 
@@ -300,7 +305,7 @@ pub(super) struct RawRequirement {
     /// Step-up (RFC 9470): the token's auth_time must be present and at most this many
     /// seconds old (the provider's clock_skew_s applies).
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = MAX_SECONDS))]
+    #[schemars(range(min = MAX_AGE_S.min, max = MAX_AGE_S.max))]
     pub max_age_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_objects")]
     #[schemars(length(min = 1))]
