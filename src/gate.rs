@@ -187,25 +187,24 @@ fn scrub<H: HeaderPair>(cfg: &Config, headers: &[H], normalized: Option<String>)
 
 /// The refusal of a path that servers may read differently: before any rule, in every mode.
 fn refuse_path(grpc: bool) -> Decision {
-    let denial = Denial {
-        reason: Reason::PathAmbiguous,
-        provider: None,
-        kid: None,
-        scopes: Vec::new(),
-        step_up: None,
+    let (rejection, outcome) = refusal(Denial::of(Reason::PathAmbiguous), grpc, "");
+    Decision::Reject(rejection, outcome)
+}
+
+/// The one way a request is answered locally: the answer for `denial` (a gRPC status for a
+/// gRPC request), `authority` naming the realm's host when known. Every refusal (a path, a
+/// failed requirement, a request that cannot wait for keys, in the filter and in the CLI)
+/// goes through here.
+pub fn refusal(denial: Denial, grpc: bool, authority: &str) -> (Rejection, Outcome) {
+    let mut rejection = outcome::reject(Some(&denial), authority);
+    if grpc {
+        rejection = outcome::for_grpc(rejection, denial.reason);
+    }
+    let outcome = Outcome::Denied {
+        denial,
+        reported: false,
     };
-    let rejection = outcome::reject(Some(&denial), "");
-    Decision::Reject(
-        if grpc {
-            outcome::for_grpc(rejection, denial.reason)
-        } else {
-            rejection
-        },
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    (rejection, outcome)
 }
 
 /// True for a gRPC request (its rejections are gRPC statuses).
@@ -349,13 +348,7 @@ pub fn decide<K: KeyLookup>(
             };
             return Decision::Forward(annotate(cfg, prep, &ok), outcome);
         }
-        Eval::Missing => Denial {
-            reason: Reason::TokenMissing,
-            provider: None,
-            kid: None,
-            scopes: Vec::new(),
-            step_up: None,
-        },
+        Eval::Missing => Denial::of(Reason::TokenMissing),
         Eval::Fail(d) => d,
     };
     if cfg.mode == Mode::Report {
@@ -375,17 +368,8 @@ pub fn decide<K: KeyLookup>(
             },
         );
     }
-    let mut rejection = outcome::reject(Some(&denial), prep.authority());
-    if prep.grpc {
-        rejection = outcome::for_grpc(rejection, denial.reason);
-    }
-    Decision::Reject(
-        rejection,
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    let (rejection, outcome) = refusal(denial, prep.grpc, prep.authority());
+    Decision::Reject(rejection, outcome)
 }
 
 impl Prepared {

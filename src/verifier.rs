@@ -49,6 +49,20 @@ pub struct Denial {
     pub step_up: Option<StepUp>,
 }
 
+impl Denial {
+    /// A denial that concerns no provider and no token (a refused path, a request that cannot
+    /// wait for keys, no token at all).
+    pub fn of(reason: Reason) -> Denial {
+        Denial {
+            reason,
+            provider: None,
+            kid: None,
+            scopes: Vec::new(),
+            step_up: None,
+        }
+    }
+}
+
 /// The value of a (sub)requirement.
 #[derive(Debug, Clone)]
 pub enum Eval {

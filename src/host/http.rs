@@ -8,7 +8,6 @@ use super::store::HostStore;
 use crate::edits::{self, Edit, Removal};
 use crate::gate::{self, Decision, Mutations, Outcome, Start};
 use crate::jwks_cache::RequestView;
-use crate::outcome;
 use crate::verifier::Denial;
 use crate::Reason;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -190,30 +189,13 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
 
 /// 503 `jwks_unavailable` for a request that cannot be kept waiting (too many paused).
 fn unavailable(vm: &Rc<RefCell<VmState>>, req: &Rc<RefCell<RequestState>>) -> Step {
-    let denial = Denial {
-        reason: Reason::JwksUnavailable,
-        provider: None,
-        kid: None,
-        scopes: Vec::new(),
-        step_up: None,
-    };
-    let mut rejection = outcome::reject(Some(&denial), "");
+    let mut grpc = false;
     if let Ok(mut r) = req.try_borrow_mut() {
         r.finished = true;
-        if r.prepared.as_ref().is_some_and(|p| p.is_grpc()) {
-            rejection = outcome::for_grpc(rejection, denial.reason);
-        }
+        grpc = r.prepared.as_ref().is_some_and(|p| p.is_grpc());
     }
-    apply(
-        vm,
-        Decision::Reject(
-            rejection,
-            Outcome::Denied {
-                denial,
-                reported: false,
-            },
-        ),
-    )
+    let (rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
+    apply(vm, Decision::Reject(rejection, outcome))
 }
 
 /// Decides request `id` with the keys as they are now; starts the fetches it needs and

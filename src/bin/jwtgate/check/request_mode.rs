@@ -8,7 +8,7 @@ use crate::out;
 use crate::UsageError;
 use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, Requirement};
-use jwtgate::gate::{self, Decision, Escapes, Outcome, Route, Start};
+use jwtgate::gate::{self, Decision, Escapes, Route, Start};
 use jwtgate::outcome;
 use jwtgate::verifier::Denial;
 use jwtgate::Reason;
@@ -176,22 +176,11 @@ pub(super) fn request_verdict(
         Decision::Forward(m, o) => (Some(m), None, o),
         Decision::Reject(r, o) => (None, Some(r), o),
         Decision::Wait(_) => {
-            let denial = Denial {
-                reason: Reason::JwksUnavailable,
-                provider: None,
-                kid: None,
-                scopes: Vec::new(),
-                step_up: None,
-            };
-            let r = outcome::reject(Some(&denial), authority);
-            (
-                None,
-                Some(r),
-                Outcome::Denied {
-                    denial,
-                    reported: false,
-                },
-            )
+            let grpc = headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && outcome::is_grpc(v));
+            let (r, o) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, authority);
+            (None, Some(r), o)
         }
     };
     let requirement = match route {
