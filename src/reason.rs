@@ -116,3 +116,6 @@ impl fmt::Display for Reason {
         f.write_str(self.as_str())
     }
 }
+
+/// A request's failure: the error of the request layer (token, keys, requirements).
+impl std::error::Error for Reason {}

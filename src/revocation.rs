@@ -45,6 +45,8 @@ impl std::fmt::Display for RevocationError {
     }
 }
 
+impl std::error::Error for RevocationError {}
+
 /// A set of revoked `jti` values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {

@@ -15,6 +15,17 @@ pub enum StoreError {
     Host(u32),
 }
 
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::CasMismatch => f.write_str("shared data changed since it was read"),
+            StoreError::Host(code) => write!(f, "shared data refused (host status {code})"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
 /// The host's shared data, all VMs of the plugin seeing the same keys.
 pub trait SharedStore {
     /// The value and its CAS token; `None` when the key is absent.
