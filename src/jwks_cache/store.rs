@@ -185,7 +185,9 @@ fn set_hint(store: &mut dyn SharedStore, names: &Names, version: u64) {
     }
 }
 
-/// An in-memory store with a host's semantics, for native tests of the policy.
+/// An in-memory store with a host's semantics, for native tests of the policy (test support:
+/// the unit tests and, with the `test-support` feature, the integration tests).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     entries: std::collections::HashMap<String, (Vec<u8>, u32)>,
@@ -195,6 +197,7 @@ pub struct MemoryStore {
     pub refuse_writes: bool,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl SharedStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
         Ok(self.entries.get(key).cloned())
