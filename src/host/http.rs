@@ -118,6 +118,7 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
     let (hits, misses) = vm.cache.take_stats();
     vm.metrics.add(Event::CacheHit, hits);
     vm.metrics.add(Event::CacheMiss, misses);
+    vm.count_signatures();
     vm.metrics.flush();
 }
 
@@ -241,7 +242,7 @@ pub fn step(
         let decision = gate::decide(
             &cfg,
             prep,
-            &vmr.keys.view(view),
+            &vmr.keys.view(view).with_signatures(&vmr.signatures),
             &mut vmr.cache,
             i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
         );

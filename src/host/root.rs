@@ -5,6 +5,7 @@ use super::abi::{self, Buffer, Level};
 use super::fetch;
 use super::http::{self, Http, Origin, Step};
 use super::metrics::Event;
+use super::signatures::HostSignatures;
 use super::state::VmState;
 use super::store::HostStore;
 use crate::config;
@@ -56,6 +57,7 @@ impl Root {
             let (hits, misses) = v.cache.take_stats();
             v.metrics.add(Event::CacheHit, hits);
             v.metrics.add(Event::CacheMiss, misses);
+            v.count_signatures();
             v.metrics.flush();
             let resumable = v.resumable;
             t.wake
@@ -103,6 +105,15 @@ impl RootContext for Root {
             Ok(cfg) => {
                 let resumable = host_resumes_from_root();
                 let mut vm = VmState::new(Rc::new(cfg), self.owner, resumable);
+                // Only Envoy is asked: nginx has no such function (its stub would answer
+                // Unimplemented), and the module's code is the reference anyway.
+                if resumable {
+                    vm.signatures = HostSignatures::probe();
+                }
+                super::log(
+                    Level::Info,
+                    &format!("signatures: {}", vm.signatures.describe()),
+                );
                 // Creates the shared leases that are still absent (and loads keys other VMs
                 // published) before any request: on Envoy a create overwrites, so a lease first
                 // created while another worker had just taken it would let both fetch.

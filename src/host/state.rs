@@ -1,6 +1,7 @@
 //! Per-VM state shared by the root context and the HTTP contexts of one VM.
 
-use super::metrics::Metrics;
+use super::metrics::{Event, Metrics};
+use super::signatures::HostSignatures;
 use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::gate::Prepared;
@@ -57,6 +58,9 @@ pub struct VmState {
     pub resumable: bool,
     /// Requests paused in this VM, for the root to decide when keys arrive.
     pub paused: HashMap<u32, Rc<RefCell<RequestState>>>,
+    /// Where signatures are checked: the host's `verify_signature` for the schemes it
+    /// passed the probe with, the module's code for the rest.
+    pub signatures: HostSignatures,
 }
 
 impl VmState {
@@ -69,6 +73,13 @@ impl VmState {
         self.paused.remove(&id)
     }
 
+    /// Moves the signature counts into the metrics (flushed with them).
+    pub fn count_signatures(&mut self) {
+        let (decided, fell_back) = self.signatures.take_stats();
+        self.metrics.add(Event::SignatureHost, decided);
+        self.metrics.add(Event::SignatureHostFallback, fell_back);
+    }
+
     /// State for a freshly configured VM.
     pub fn new(cfg: Rc<Config>, owner: u64, resumable: bool) -> Self {
         VmState {
@@ -78,6 +89,7 @@ impl VmState {
             cfg,
             resumable,
             paused: HashMap::new(),
+            signatures: HostSignatures::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub use store::{SharedStore, StoreError};
 
 use crate::authenticator::KeyState;
 use crate::config::Config;
+use crate::crypto::{self, SignatureBackend};
 use crate::verifier::{KeyLookup, Need};
 use waiters::Waiters;
 
@@ -268,7 +269,11 @@ impl KeyCache {
 
     /// The key view of one request at one moment, for the verifier.
     pub fn view<'a>(&'a self, req: RequestView<'a>) -> Lookup<'a> {
-        Lookup { cache: self, req }
+        Lookup {
+            cache: self,
+            req,
+            signatures: &crypto::OWN_CODE,
+        }
     }
 }
 
@@ -276,6 +281,16 @@ impl KeyCache {
 pub struct Lookup<'a> {
     cache: &'a KeyCache,
     req: RequestView<'a>,
+    signatures: &'a dyn SignatureBackend,
+}
+
+impl<'a> Lookup<'a> {
+    /// The same view, with signatures checked through `signatures` (the host's, where it has
+    /// one).
+    pub fn with_signatures(mut self, signatures: &'a dyn SignatureBackend) -> Self {
+        self.signatures = signatures;
+        self
+    }
 }
 
 impl KeyLookup for Lookup<'_> {
@@ -284,6 +299,10 @@ impl KeyLookup for Lookup<'_> {
             Some(p) => p.key_state(&self.req, provider),
             None => KeyState::Unavailable,
         }
+    }
+
+    fn signatures(&self) -> &dyn SignatureBackend {
+        self.signatures
     }
 }
 
