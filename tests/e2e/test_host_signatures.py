@@ -4,7 +4,7 @@ the counters show which path decided.
 On Envoy the filter probes the foreign function once at configure (known answers) and then hands it
 every RS256 signature: `jwtgate.signature_host` counts the signatures the host decided,
 `jwtgate.signature_host_fallback` the calls that fell back to the module's code. nginx has no such
-function: there the module verifies and neither counter moves.
+function: there the module verifies (the configure line says so; plain nginx has no stats endpoint).
 """
 
 from __future__ import annotations
@@ -42,18 +42,17 @@ def test_rs256_verified_by_the_host_and_tampered_refused(envoy_factory, jwks_ser
     # ES256 stays with the module's code and passes as before.
     assert gw.get("/r", token=tok(es, sub="es")).upstream()["headers"]["x-user-id"] == ["es"]
 
-    stats = env.jwtgate_stats()
-    host = stats.get("jwtgate.signature_host", 0)
-    fallback = stats.get("jwtgate.signature_host_fallback", 0)
-    if ON_NGX:
-        assert host == 0 and fallback == 0, stats
-        return
-    # 5 valid + 2 refused RS256 signatures, each decided by the host; the ES256 one is not.
-    assert host == 7, stats
-    assert fallback == 0, stats
     # Envoy writes its log in batches: wait for the configure line rather than read once.
-    line = "signatures: RS256 by the host's verify_signature"
+    line = "signatures: by the module" if ON_NGX else "signatures: RS256 by the host's verify_signature"
     deadline = time.monotonic() + 10
     while not any(line in l for l in env.wasm_log_lines()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert any(line in l for l in env.wasm_log_lines()), env.tail(40)
+    if ON_NGX:
+        # No stats endpoint on plain nginx; no worker may have crashed on the way.
+        assert not env.crashed_workers(), env.tail(40)
+        return
+    stats = env.jwtgate_stats()
+    # 5 valid + 2 refused RS256 signatures, each decided by the host; the ES256 one is not.
+    assert stats.get("jwtgate.signature_host", 0) == 7, stats
+    assert stats.get("jwtgate.signature_host_fallback", 0) == 0, stats
