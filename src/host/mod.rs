@@ -8,6 +8,7 @@ mod metrics;
 mod root;
 mod signatures;
 mod state;
+mod step_host;
 mod store;
 
 use proxy_wasm::types::LogLevel;
