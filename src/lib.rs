@@ -22,10 +22,12 @@
 )]
 
 pub mod authenticator;
+pub mod binding;
 pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod crypto;
+pub mod dpop;
 pub mod edits;
 pub mod extract;
 pub mod gate;
@@ -34,6 +36,7 @@ pub mod jwks_cache;
 pub mod keys;
 pub mod logsafe;
 pub mod matcher;
+pub mod mtls;
 pub mod outcome;
 pub mod path;
 mod reason;

@@ -47,11 +47,27 @@ pub enum Reason {
     TokenBound,
     /// The request path has a spelling servers disagree on (refused with 400 before any rule).
     PathAmbiguous,
+    /// The provider requires DPoP and the token came as a Bearer token.
+    DpopRequired,
+    /// A token came under the DPoP scheme without a `DPoP` proof header.
+    DpopProofMissing,
+    /// The DPoP proof is repeated, malformed or fails a check (typ, alg, jwk, signature, jti,
+    /// htm, htu, iat, ath).
+    DpopProofInvalid,
+    /// The DPoP proof's `jti` was seen before within its window.
+    DpopReplayed,
+    /// The token's `cnf.jkt` is not the thumbprint of the proof's key.
+    DpopKeyMismatch,
+    /// The token's `cnf.x5t#S256` does not name the client certificate (or there is none).
+    CertMismatch,
+    /// The memory of seen DPoP proofs could not take this one (full, or the host refused):
+    /// 503 rather than letting a possible replay through.
+    DpopReplayUnavailable,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 26] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -71,6 +87,13 @@ impl Reason {
         Reason::TokenRevoked,
         Reason::TokenBound,
         Reason::PathAmbiguous,
+        Reason::DpopRequired,
+        Reason::DpopProofMissing,
+        Reason::DpopProofInvalid,
+        Reason::DpopReplayed,
+        Reason::DpopKeyMismatch,
+        Reason::CertMismatch,
+        Reason::DpopReplayUnavailable,
     ];
 
     /// The contract's snake_case code.
@@ -95,12 +118,30 @@ impl Reason {
             Reason::TokenRevoked => "token_revoked",
             Reason::TokenBound => "token_bound",
             Reason::PathAmbiguous => "path_ambiguous",
+            Reason::DpopRequired => "dpop_required",
+            Reason::DpopProofMissing => "dpop_proof_missing",
+            Reason::DpopProofInvalid => "dpop_proof_invalid",
+            Reason::DpopReplayed => "dpop_replayed",
+            Reason::DpopKeyMismatch => "dpop_key_mismatch",
+            Reason::CertMismatch => "cert_mismatch",
+            Reason::DpopReplayUnavailable => "dpop_replay_unavailable",
         }
     }
 
     /// True for failures of authorization (a valid token lacking scopes or claims): 403, not 401.
     pub fn is_forbidden(self) -> bool {
         matches!(self, Reason::InsufficientScope | Reason::ClaimMismatch)
+    }
+
+    /// True for a failure of the DPoP proof itself (challenged with `invalid_dpop_proof`).
+    pub fn is_dpop_proof(self) -> bool {
+        matches!(
+            self,
+            Reason::DpopProofMissing
+                | Reason::DpopProofInvalid
+                | Reason::DpopReplayed
+                | Reason::DpopKeyMismatch
+        )
     }
 }
 

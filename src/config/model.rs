@@ -78,6 +78,33 @@ pub struct Provider {
     pub forward_payload_header: Option<String>,
     /// Revoked `jti`s, inline or fetched.
     pub revocation: Option<Revocation>,
+    /// DPoP proofs (RFC 9449), when the provider accepts DPoP-bound tokens.
+    pub dpop: Option<DpopPolicy>,
+    /// Certificate-bound tokens (RFC 8705 §3), when the provider accepts them.
+    pub mtls: Option<MtlsPolicy>,
+}
+
+/// How a provider checks DPoP proofs (contract v1.2, "DPoP").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// A Bearer token of this provider fails `dpop_required`.
+    pub required: bool,
+    /// Proof algorithms accepted (non-empty).
+    pub algorithms: Vec<Alg>,
+    /// Oldest proof `iat` accepted, in seconds before now (clock skew added).
+    pub max_age_s: u64,
+    /// `scheme://authority` the clients use, lowercased, default port removed; `None`: the
+    /// request's own scheme and authority.
+    pub external_origin: Option<String>,
+}
+
+/// Where a provider finds the client certificate of a certificate-bound token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtlsPolicy {
+    /// The downstream TLS connection's certificate, from the host.
+    Connection,
+    /// The `Hash=` of a trusted `x-forwarded-client-cert` header.
+    ForwardedHeader,
 }
 
 /// Where a provider's revoked `jti`s come from.

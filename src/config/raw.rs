@@ -7,7 +7,8 @@
 
 use super::de;
 use super::schema::{
-    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, NAME, PARAM_NAME,
+    algorithms, claims, client_cert_header, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI,
+    NAME, ORIGIN, PARAM_NAME,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -120,6 +121,50 @@ pub(super) struct RawProvider {
     #[serde(default, deserialize_with = "de::opt_string")]
     #[schemars(pattern(HEADER_NAME))]
     pub forward_payload_header: Option<String>,
+    /// DPoP (RFC 9449): tokens presented as `Authorization: DPoP <token>` with a `DPoP` proof.
+    #[serde(default, deserialize_with = "de::opt_object")]
+    pub dpop: Option<RawDpop>,
+    /// Certificate-bound tokens (RFC 8705 §3): `cnf.x5t#S256` against the client certificate.
+    #[serde(default, deserialize_with = "de::opt_object")]
+    pub mtls: Option<RawMtls>,
+}
+
+/// DPoP proofs (RFC 9449) for a provider's tokens.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "dpop")]
+pub(super) struct RawDpop {
+    /// true: a token of this provider must come with the DPoP scheme; a Bearer one fails
+    /// dpop_required.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = false))]
+    pub required: Option<bool>,
+    /// Proof algorithms accepted (asymmetric only).
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(schema_with = "algorithms")]
+    pub algorithms: Option<Vec<String>>,
+    /// A proof's iat may be at most this old (and at most clock_skew_s in the future).
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = 1, max = 86400), extend("default" = 300))]
+    pub max_age_s: Option<u64>,
+    /// scheme://authority the clients use (behind a TLS terminator); default: the request's
+    /// scheme and authority as the proxy sees them.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern(ORIGIN))]
+    pub external_origin: Option<String>,
+}
+
+/// Certificate-bound tokens (RFC 8705 §3) for a provider's tokens.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "mtls")]
+pub(super) struct RawMtls {
+    /// null or omitted: the TLS connection's client certificate; "x-forwarded-client-cert":
+    /// the Hash= of that header, set by a trusted TLS terminator in front.
+    // The contract spells the default as an explicit `null`: the one field where null is a value.
+    #[serde(default)]
+    #[schemars(schema_with = "client_cert_header")]
+    pub client_cert_header: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]

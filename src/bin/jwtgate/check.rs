@@ -27,9 +27,13 @@ use std::rc::Rc;
 
 /// `jwtgate check` flags.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("request").args(["path", "url"])))]
 #[command(after_help = "\
 Modes:
   --config F --path P   the filter's whole verdict for that request (exit 0: it goes upstream)
+  --config F --url U    the same, with the request's scheme and authority from U
+  --dpop PROOF          the token under the DPoP scheme with this proof, for --method and --url
+  --client-cert FILE    the client certificate, for certificate-bound tokens
   --config F            the token validated for --provider (or the config's only provider)
   --jwks F              the token validated with these keys; iss and aud are not checked
   --signature-only      the JWS layer only (RFC 7515): algorithm, key, signature; any payload
@@ -51,7 +55,7 @@ pub struct CheckArgs {
         long,
         value_name = "NAME",
         requires = "config",
-        conflicts_with = "path"
+        conflicts_with = "request"
     )]
     provider: Option<String>,
     /// The request's :path, query included: gives the verdict for that request.
@@ -62,9 +66,23 @@ pub struct CheckArgs {
         conflicts_with = "signature_only"
     )]
     path: Option<String>,
-    /// The request's :method [default: GET].
-    #[arg(long, value_name = "METHOD", requires = "path")]
+    /// The request's :method [default: GET] (with --dpop, what the proof's htm must name).
+    #[arg(long, value_name = "METHOD")]
     method: Option<String>,
+    /// The request's URL, scheme://authority/path?query: with --config it gives the verdict for
+    /// that request (like --path, with :scheme and :authority); with --dpop, the URI the
+    /// proof's htu must name.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["path", "authority", "signature_only"])]
+    url: Option<String>,
+    /// A DPoP proof (RFC 9449): TOKEN is presented as `Authorization: DPoP TOKEN` with this
+    /// `DPoP` header (needs --url or --path).
+    #[arg(long, value_name = "PROOF", conflicts_with = "signature_only")]
+    dpop: Option<String>,
+    /// The TLS client certificate, PEM or DER, for certificate-bound tokens (cnf.x5t#S256):
+    /// the connection's certificate, and the Hash= of x-forwarded-client-cert for a provider
+    /// that reads that header (unless --header gives one).
+    #[arg(long, value_name = "FILE", conflicts_with = "signature_only")]
+    client_cert: Option<PathBuf>,
     /// The request's :authority (the realm of WWW-Authenticate) [default: the host header, else
     /// localhost].
     #[arg(long, value_name = "HOST", requires = "path")]
@@ -75,18 +93,18 @@ pub struct CheckArgs {
         long = "header",
         short = 'H',
         value_name = "NAME:VALUE",
-        requires = "path"
+        requires = "request"
     )]
     headers: Vec<String>,
     /// The request carries no TOKEN (only what --header and --path give).
-    #[arg(long, requires = "path", conflicts_with = "token")]
+    #[arg(long, requires = "request", conflicts_with = "token")]
     no_token: bool,
     /// Where TOKEN goes: `bearer` (`authorization: Bearer TOKEN`, the default), `header:NAME`
     /// (the whole value), `param:NAME` (a query parameter), `cookie:NAME`.
     #[arg(
         long,
         value_name = "WHERE",
-        requires = "path",
+        requires = "request",
         conflicts_with = "no_token"
     )]
     token_in: Option<String>,
@@ -235,14 +253,78 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, UsageError> {
     let cfg = a.config.as_deref().map(load_config).transpose()?;
     let files = jwks_files(&a.jwks, cfg.as_ref())?;
     let token = read_token(a.token.as_deref())?;
-    match (&cfg, &a.path) {
-        (Some(cfg), Some(path)) => request_verdict(&a, cfg, &files, path, token, now),
+    let url = a.url.as_deref().map(split_url).transpose()?;
+    let cert = a.client_cert.as_deref().map(load_cert).transpose()?;
+    let target = Target { url, cert };
+    let path = a
+        .path
+        .clone()
+        .or_else(|| target.url.as_ref().map(|u| u.path.clone()));
+    match (&cfg, path) {
+        (Some(cfg), Some(path)) => request_verdict(&a, cfg, &files, &path, &target, token, now),
         _ => {
             let token = token
                 .ok_or_else(|| UsageError("no token given (use - for standard input)".into()))?;
-            token_verdict(&a, cfg.as_ref(), &files, &token, now)
+            if a.dpop.is_some() && target.url.is_none() {
+                return Err(UsageError(
+                    "--dpop needs --url (the URI the proof's htu names)".into(),
+                ));
+            }
+            token_verdict(&a, cfg.as_ref(), &files, &token, &target, now)
         }
     }
+}
+
+/// `--url` in the parts a request has.
+struct Url {
+    scheme: String,
+    authority: String,
+    path: String,
+}
+
+/// What the request proves beside its token: `--url`, `--client-cert`.
+struct Target {
+    url: Option<Url>,
+    cert: Option<jwtgate::mtls::Digest32>,
+}
+
+fn split_url(u: &str) -> Result<Url, UsageError> {
+    let bad = || UsageError(format!("--url {u:?}: expected http(s)://host[:port]/path"));
+    let (scheme, rest) = u.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() {
+        return Err(bad());
+    }
+    let path = path.split('#').next().unwrap_or(path);
+    let path = match path {
+        "" => "/".to_owned(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_owned(),
+    };
+    Ok(Url {
+        scheme,
+        authority: authority.to_owned(),
+        path,
+    })
+}
+
+fn load_cert(path: &Path) -> Result<jwtgate::mtls::Digest32, UsageError> {
+    let bytes = read(path)?;
+    jwtgate::mtls::digest_of_certificate(&bytes).ok_or_else(|| {
+        UsageError(format!(
+            "{}: not a certificate (PEM \"BEGIN CERTIFICATE\" or DER)",
+            path.display()
+        ))
+    })
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,6 +347,8 @@ fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
         claim_to_headers: Vec::new(),
         forward_payload_header: None,
         revocation: None,
+        dpop: None,
+        mtls: None,
     }
 }
 
@@ -296,6 +380,7 @@ fn token_verdict(
     cfg: Option<&Config>,
     files: &JwksFiles,
     token: &str,
+    target: &Target,
     now: i64,
 ) -> Result<ExitCode, UsageError> {
     let implicit;
@@ -350,7 +435,20 @@ fn token_verdict(
                 .as_deref()
                 .ok_or_else(|| UsageError("--jwks FILE or --config FILE is required".into()))?;
             let keys = load_jwks(f)?.set;
-            implicit = implicit_provider(token, keys.clone());
+            let mut p = implicit_provider(token, keys.clone());
+            // Without a config, what is given is what is checked, with the contract's defaults.
+            if a.dpop.is_some() {
+                p.dpop = Some(jwtgate::config::DpopPolicy {
+                    required: false,
+                    algorithms: vec![Alg::Es256, Alg::Rs256],
+                    max_age_s: 300,
+                    external_origin: None,
+                });
+            }
+            if target.cert.is_some() {
+                p.mtls = Some(jwtgate::config::MtlsPolicy::Connection);
+            }
+            implicit = p;
             (&implicit, 0, 8192, keys)
         }
     };
@@ -363,9 +461,46 @@ fn token_verdict(
             },
         }
     } else {
-        full_check(provider, index, &keys, token, max_size, now, cfg.is_none())
+        match full_check(provider, index, &keys, token, max_size, now, cfg.is_none()) {
+            Verdict::Valid { claims } => {
+                let ev = token_evidence(a, token, target);
+                match jwtgate::binding::check(provider, &claims, token, Some(&ev), now) {
+                    Ok(_) => Verdict::Valid { claims },
+                    Err(reason) => Verdict::Invalid {
+                        reason,
+                        kid: token::parse(token).ok().and_then(|t| t.header.kid),
+                    },
+                }
+            }
+            other => other,
+        }
     };
     report_token(a, cfg.map(|_| provider.name.as_str()), verdict)
+}
+
+/// The request a lone token is checked in: `--dpop`, `--method`, `--url`, `--client-cert`.
+fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::binding::Evidence {
+    let mut headers: Vec<(String, String)> = vec![(
+        ":method".into(),
+        a.method.clone().unwrap_or_else(|| "GET".into()),
+    )];
+    let (authority, path) = match &target.url {
+        Some(u) => {
+            headers.push((":scheme".into(), u.scheme.clone()));
+            (u.authority.as_str(), u.path.as_str())
+        }
+        None => ("", "/"),
+    };
+    if let Some(proof) = &a.dpop {
+        headers.push(("authorization".into(), format!("DPoP {token}")));
+        headers.push(("dpop".into(), proof.clone()));
+    }
+    if let Some(d) = &target.cert {
+        headers.push((jwtgate::mtls::XFCC.into(), format!("Hash={}", hex(d))));
+    }
+    let mut ev = jwtgate::binding::Evidence::read(&headers, authority, path);
+    ev.set_peer_certificate(target.cert);
+    ev
 }
 
 fn full_check(
@@ -615,7 +750,9 @@ fn placement(arg: Option<&str>) -> Result<Placement, UsageError> {
 /// unless the request already carries it.
 fn request_headers(
     a: &CheckArgs,
+    cfg: &Config,
     path: &str,
+    target: &Target,
     token: Option<&str>,
 ) -> Result<Vec<(String, String)>, UsageError> {
     let mut user: Vec<(String, String)> = a
@@ -631,6 +768,9 @@ fn request_headers(
             let carried = path.contains(t) || user.iter().any(|(_, v)| v.contains(t));
             if !carried {
                 match place {
+                    Placement::Bearer if a.dpop.is_some() => {
+                        extra = Some(("authorization".to_owned(), format!("DPoP {t}")))
+                    }
                     Placement::Bearer => {
                         extra = Some(("authorization".to_owned(), format!("Bearer {t}")))
                     }
@@ -662,8 +802,28 @@ fn request_headers(
     }
     let method = a.method.clone().unwrap_or_else(|| "GET".into());
     let mut headers = vec![(":method".to_owned(), method), (":path".to_owned(), path)];
-    if !user
+    if let Some(u) = &target.url {
+        headers.push((":scheme".to_owned(), u.scheme.clone()));
+        headers.push((":authority".to_owned(), u.authority.clone()));
+    }
+    if let Some(proof) = &a.dpop {
+        user.push(("dpop".to_owned(), proof.clone()));
+    }
+    let forwarded_cert = cfg
+        .providers
         .iter()
+        .any(|p| p.mtls == Some(jwtgate::config::MtlsPolicy::ForwardedHeader));
+    if let (Some(d), true) = (&target.cert, forwarded_cert) {
+        if !user
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(jwtgate::mtls::XFCC))
+        {
+            user.push((jwtgate::mtls::XFCC.to_owned(), format!("Hash={}", hex(d))));
+        }
+    }
+    if !headers
+        .iter()
+        .chain(user.iter())
         .any(|(n, _)| n.eq_ignore_ascii_case(":authority"))
     {
         let host = user
@@ -741,15 +901,19 @@ fn request_verdict(
     cfg: &Config,
     files: &JwksFiles,
     path: &str,
+    target: &Target,
     token: Option<String>,
     now: i64,
 ) -> Result<ExitCode, UsageError> {
     let keys = cli_keys(cfg, files)?;
-    let headers = request_headers(a, path, token.as_deref())?;
+    let headers = request_headers(a, cfg, path, target, token.as_deref())?;
     let mut cache = TokenCache::new(cfg.providers.len(), cfg.token_cache_size);
     let decision = match gate::prepare(cfg, &headers) {
         Start::Done(d) => d,
-        Start::Check(prep) => gate::decide(cfg, &prep, &keys, &mut cache, now),
+        Start::Check(mut prep) => {
+            prep.set_peer_certificate(target.cert);
+            gate::decide(cfg, &prep, &keys, &mut cache, now)
+        }
     };
     let authority = headers
         .iter()
