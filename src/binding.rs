@@ -49,7 +49,7 @@ pub fn needs_peer_certificate(providers: &[Provider]) -> bool {
         .any(|p| p.mtls == Some(MtlsPolicy::Connection))
 }
 
-fn strip_scheme<'v>(piece: &'v str) -> Option<&'v str> {
+fn strip_scheme(piece: &str) -> Option<&str> {
     let head = piece.get(..dpop::SCHEME.len())?;
     head.eq_ignore_ascii_case(dpop::SCHEME)
         .then(|| piece.get(dpop::SCHEME.len()..))
