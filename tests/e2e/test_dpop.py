@@ -35,7 +35,9 @@ from hosts import ON_NGX
 from oidc_idp import CLIENTS, RESOURCE, TEST_UA, KeyPair, OidcProvider
 from tokens import EcKey, b64url, jwks, mint, split
 
-pytestmark = pytest.mark.skipif(ON_NGX, reason="Envoy: DPoP replays across its workers, and its TLS listener")
+# Envoy only so far: no nginx with ngx_wasm_module was at hand to run these there (the replay
+# test reads Envoy's per-thread log, the mTLS tests build an Envoy TLS listener).
+pytestmark = pytest.mark.skipif(ON_NGX, reason="DPoP/mTLS e2e not yet run on nginx + ngx_wasm_module")
 
 ISS = "https://corp.example/"
 BASE = f"http://{HOST}"
