@@ -8,7 +8,7 @@
 //! A binding the provider is not configured to check, or a confirmation method jwtgate does
 //! not know, fails `token_bound`: a bound token is never taken as a Bearer token.
 
-use crate::config::{DpopPolicy, MtlsPolicy, Provider};
+use crate::config::{DpopPolicy, MtlsPolicy, Provider, DPOP_SCHEME};
 use crate::dpop::{self, proof, replay::Ticket};
 use crate::extract::HeaderPair;
 use crate::mtls::{self, Digest32};
@@ -50,9 +50,9 @@ pub fn needs_peer_certificate(providers: &[Provider]) -> bool {
 }
 
 fn strip_scheme(piece: &str) -> Option<&str> {
-    let head = piece.get(..dpop::SCHEME.len())?;
-    head.eq_ignore_ascii_case(dpop::SCHEME)
-        .then(|| piece.get(dpop::SCHEME.len()..))
+    let head = piece.get(..DPOP_SCHEME.len())?;
+    head.eq_ignore_ascii_case(DPOP_SCHEME)
+        .then(|| piece.get(DPOP_SCHEME.len()..))
         .flatten()
 }
 
@@ -116,7 +116,7 @@ impl Evidence {
                 format!("{scheme}://{}", self.authority)
             }
         };
-        dpop::htu::request(&origin, &self.path)
+        crate::htu::request(&origin, &self.path)
     }
 }
 

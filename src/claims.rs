@@ -114,7 +114,7 @@ pub fn check_identity(
         }
     }
     // A `cnf` claim binds the token to a key its sender must prove (DPoP, RFC 9449; mTLS,
-    // RFC 8705): that is checked on every request, cached token or not (`crate::binding`).
+    // RFC 8705): that is checked on every request, cached token or not (src/binding.rs).
     Ok(())
 }
 

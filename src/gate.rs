@@ -6,16 +6,14 @@
 use crate::binding::{self, Evidence};
 use crate::cache::TokenCache;
 use crate::config::{Config, EscapedSlashes, Mode, Requirement};
-use crate::dpop::{
-    self,
-    replay::{self, Seen},
-};
+use crate::dpop::replay::{self, Seen};
 use crate::extract::{self, Found, HeaderPair, Location, RequestParts};
 use crate::jwks_cache::store::MemoryStore;
 use crate::jwks_cache::SharedStore;
 use crate::matcher;
 use crate::outcome::{self, Rejection};
 use crate::path;
+use crate::replay_memory;
 use crate::verifier::{Denial, Eval, Evaluator, KeyLookup, Need, Success};
 use crate::Reason;
 
@@ -327,7 +325,7 @@ fn replay_check(
         let Some(s) = ok.iter().find(|s| s.provider == *provider) else {
             continue;
         };
-        let reason = match replay::remember(seen, ticket, now) {
+        let reason = match replay_memory::remember(seen, ticket, now) {
             Seen::Fresh => continue,
             Seen::Replayed => Reason::DpopReplayed,
             Seen::Full | Seen::Unavailable => Reason::DpopReplayUnavailable,
@@ -461,7 +459,7 @@ fn dpop_challenge(
                 .filter_map(policy)
                 .flat_map(|d| d.algorithms.iter().copied())
                 .collect();
-            dpop::challenge::offer(r, &algs);
+            crate::dpop_challenge::offer(r, &algs);
         }
         reason if r.status == 401 => {
             let Some((p, d)) = denial.provider.and_then(|p| policy(p).map(|d| (p, d))) else {
@@ -472,7 +470,7 @@ fn dpop_challenge(
                 .get(p)
                 .is_some_and(|f| f.iter().any(|f| ev.presented_as_dpop(&f.token)));
             if as_dpop {
-                dpop::challenge::replace(r, reason, &d.algorithms);
+                crate::dpop_challenge::replace(r, reason, &d.algorithms);
             }
         }
         _ => {}

@@ -6,6 +6,8 @@
 //! request path as rules see it), [`matcher`] (which rule applies), [`verifier`] (the
 //! requirement tree), [`authenticator`] (one token), [`keys`] (a provider's JWKS), with [`gate`] tying them together for one request.
 
+// `unsafe` lives only in the ABI layer (`host/abi.rs`, which allows it with its reasons).
+#![deny(unsafe_code)]
 // A panic traps the wasm VM and fails every later request on it: nothing reachable from a token,
 // a JWKS, the config or a header may panic, and the compiler is asked to hold us to it.
 #![cfg_attr(
@@ -28,9 +30,11 @@ pub mod claims;
 pub mod config;
 pub mod crypto;
 pub mod dpop;
+pub mod dpop_challenge;
 pub mod edits;
 pub mod extract;
 pub mod gate;
+pub mod htu;
 pub mod json;
 pub mod jwks_cache;
 pub mod keys;
@@ -40,6 +44,7 @@ pub mod mtls;
 pub mod outcome;
 pub mod path;
 mod reason;
+pub mod replay_memory;
 pub mod revocation;
 pub mod token;
 pub mod verifier;

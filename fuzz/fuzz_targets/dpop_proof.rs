@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(t.header.alg, "ES256");
     assert_eq!(jwtgate::token::normalize_typ(t.header.typ.as_deref().unwrap()), "dpop+jwt");
     assert_eq!(t.claims["htm"], "GET");
-    assert_eq!(jwtgate::dpop::htu::normalize(t.claims["htu"].as_str().unwrap()).as_deref(), Some(URI));
+    assert_eq!(jwtgate::htu::normalize(t.claims["htu"].as_str().unwrap()).as_deref(), Some(URI));
     assert_eq!(t.claims["ath"], proof::token_hash(TOKEN));
     assert_eq!(t.claims["jti"].as_str(), Some(accepted.jti.as_str()));
 });

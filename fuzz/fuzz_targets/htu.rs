@@ -1,11 +1,11 @@
-//! `htu` comparison (`dpop::htu`): any text as a proof's `htu`, and as a request's path.
+//! `htu` comparison (`htu`): any text as a proof's `htu`, and as a request's path.
 //! Checked beyond "no panic": a comparable form is an http(s) URI with a lowercase origin, no
 //! default port, no query or fragment and a normalized path; normalizing it again changes
 //! nothing; the request side built from that origin and path gives the same form; and a URI
 //! with the path's query or fragment changed compares equal.
 #![no_main]
 
-use jwtgate::dpop::htu;
+use jwtgate::htu;
 use jwtgate::path;
 use libfuzzer_sys::fuzz_target;
 

@@ -84,6 +84,10 @@ pub struct Provider {
     pub mtls: Option<MtlsPolicy>,
 }
 
+/// The `Authorization` scheme of a DPoP-bound token (compared case-insensitively), with the
+/// space that separates it from the token.
+pub const DPOP_SCHEME: &str = "DPoP ";
+
 /// How a provider checks DPoP proofs (contract v1.2, "DPoP").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopPolicy {

@@ -81,7 +81,7 @@ pub(super) fn algorithms(_: &mut SchemaGenerator) -> Schema {
 /// `mtls.client_cert_header`: the one field where `null` is a value (the contract's default).
 pub(super) fn client_cert_header(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
-        "enum": [null, "x-forwarded-client-cert", "X-Forwarded-Client-Cert"]
+        "enum": [null, "x-forwarded-client-cert"]
     })
 }
 

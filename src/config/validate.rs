@@ -210,13 +210,13 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         // A DPoP-bound token comes as `Authorization: DPoP <token>` (RFC 9449 §7.1).
         let dpop_source = HeaderSource {
             name: "authorization".to_owned(),
-            value_prefix: Some(crate::dpop::SCHEME.to_owned()),
+            value_prefix: Some(DPOP_SCHEME.to_owned()),
         };
         if !sources.headers.iter().any(|h| {
             h.name == dpop_source.name
                 && h.value_prefix
                     .as_deref()
-                    .is_some_and(|v| v.eq_ignore_ascii_case(crate::dpop::SCHEME))
+                    .is_some_and(|v| v.eq_ignore_ascii_case(DPOP_SCHEME))
         }) {
             sources.headers.push(dpop_source);
         }
@@ -253,7 +253,7 @@ fn dpop(at: &str, d: RawDpop) -> R<DpopPolicy> {
     )?;
     let external_origin = match d.external_origin {
         None => None,
-        Some(o) => Some(crate::dpop::htu::origin(&o).ok_or_else(|| {
+        Some(o) => Some(crate::htu::origin(&o).ok_or_else(|| {
             ConfigError::new(
                 format!("{at}.external_origin"),
                 "must be an http(s) origin, scheme://host[:port] with nothing after",

@@ -1,8 +1,8 @@
 //! One DPoP proof (RFC 9449 §4.3) against one request and one token, each check in the
 //! contract's order; the first that fails names itself ([`ProofError`]).
 
-use super::htu;
 use crate::config::DpopPolicy;
+use crate::htu;
 use crate::keys::{Key, KeySet};
 use crate::token::{self, Alg};
 use crate::{json, Reason};

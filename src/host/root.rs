@@ -110,7 +110,7 @@ impl RootContext for Root {
                 // The DPoP replay memory's buckets, for the same reason: after this every write
                 // to them is a CAS write.
                 if vm.cfg.providers.iter().any(|p| p.dpop.is_some()) {
-                    crate::dpop::replay::prepare(&mut HostStore);
+                    crate::replay_memory::prepare(&mut HostStore);
                 }
                 self.vm = Some(Rc::new(RefCell::new(vm)));
                 let _ = abi::set_tick_period(TICK);

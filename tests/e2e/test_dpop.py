@@ -79,7 +79,7 @@ def challenge(resp: Response) -> list[str]:
 
 def assert_proof_refused(resp: Response, reason: str, algs: str = "ES256 RS256") -> None:
     assert resp.status == 401, f"expected 401 {reason}, got {resp}"
-    assert resp.json() == {"error": "invalid_token", "reason": reason}, resp
+    assert resp.json() == {"error": "invalid_dpop_proof", "reason": reason}, resp
     assert challenge(resp) == [
         f'DPoP realm="{HOST}", error="invalid_dpop_proof", error_description="{reason}", algs="{algs}"'
     ], challenge(resp)

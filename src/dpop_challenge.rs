@@ -55,4 +55,9 @@ pub fn replace(r: &mut Rejection, reason: Reason, algorithms: &[Alg]) {
     );
     r.headers.retain(|(n, _)| n != HEADER);
     r.headers.push((HEADER.to_owned(), ch));
+    // The body names the same error as the challenge (RFC 9449 §7.1's `invalid_dpop_proof`).
+    r.body = format!(
+        "{{\"error\":\"{error}\",\"reason\":\"{}\"}}",
+        reason.as_str()
+    );
 }
