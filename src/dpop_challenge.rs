@@ -40,24 +40,33 @@ pub fn offer(r: &mut Rejection, algorithms: &[Alg]) {
 }
 
 /// Replaces the Bearer challenge of a token presented under the DPoP scheme: the proof's
-/// failures are `invalid_dpop_proof`, the token's own `invalid_token`.
+/// failures are `invalid_dpop_proof`; any other keeps the Bearer challenge's parameters
+/// (`invalid_token`, or step-up's `insufficient_user_authentication` with `acr_values` and
+/// `max_age`) in the DPoP scheme.
 pub fn replace(r: &mut Rejection, reason: Reason, algorithms: &[Alg]) {
-    let error = if reason.is_dpop_proof() {
-        "invalid_dpop_proof"
+    let algs = algs(algorithms);
+    let ch = if reason.is_dpop_proof() {
+        // The body names the same error as the challenge (RFC 9449 §7.1's `invalid_dpop_proof`).
+        r.body = format!(
+            "{{\"error\":\"invalid_dpop_proof\",\"reason\":\"{}\"}}",
+            reason.as_str()
+        );
+        format!(
+            "DPoP realm=\"{}\", error=\"invalid_dpop_proof\", error_description=\"{}\", algs=\"{algs}\"",
+            realm(r),
+            reason.as_str(),
+        )
     } else {
-        "invalid_token"
+        let bearer = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == HEADER)
+            .and_then(|(_, v)| v.strip_prefix("Bearer "));
+        match bearer {
+            Some(params) => format!("DPoP {params}, algs=\"{algs}\""),
+            None => return,
+        }
     };
-    let ch = format!(
-        "DPoP realm=\"{}\", error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
-        realm(r),
-        reason.as_str(),
-        algs(algorithms)
-    );
     r.headers.retain(|(n, _)| n != HEADER);
     r.headers.push((HEADER.to_owned(), ch));
-    // The body names the same error as the challenge (RFC 9449 §7.1's `invalid_dpop_proof`).
-    r.body = format!(
-        "{{\"error\":\"{error}\",\"reason\":\"{}\"}}",
-        reason.as_str()
-    );
 }

@@ -8,7 +8,6 @@ use crate::cache::TokenCache;
 use crate::config::{Config, EscapedSlashes, Mode, Requirement};
 use crate::dpop::replay::{self, Seen};
 use crate::extract::{self, Found, HeaderPair, Location, RequestParts};
-use crate::jwks_cache::store::MemoryStore;
 use crate::jwks_cache::SharedStore;
 use crate::matcher;
 use crate::outcome::{self, Rejection};
@@ -26,6 +25,9 @@ pub struct Mutations {
     pub remove: Vec<String>,
     /// Headers to set (replacing any value), including `:path` and `cookie` rewrites.
     pub set: Vec<(String, String)>,
+    /// Verified claims for the proxy's other filters, `(key, value)` (`claims_to_metadata`;
+    /// Envoy: filter state `wasm.jwtgate.<key>`).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// What happened, for logs and metrics (no token or claim values).
@@ -72,6 +74,8 @@ pub struct Prepared {
     identity: Vec<String>,
     /// Proof-of-possession evidence, read only when a provider checks token bindings.
     evidence: Option<Box<Evidence>>,
+    /// A gRPC request: rejections go as gRPC statuses.
+    grpc: bool,
 }
 
 impl Prepared {
@@ -197,24 +201,47 @@ fn scrub<H: HeaderPair>(cfg: &Config, headers: &[H], normalized: Option<String>)
             .map(|p| (":path".to_owned(), p))
             .into_iter()
             .collect(),
+        metadata: Vec::new(),
     }
 }
 
 /// The refusal of a path that servers may read differently: before any rule, in every mode.
-fn refuse_path() -> Decision {
-    let denial = Denial {
-        reason: Reason::PathAmbiguous,
-        provider: None,
-        kid: None,
-        scopes: Vec::new(),
+fn refuse_path(grpc: bool) -> Decision {
+    let (rejection, outcome) = refusal(Denial::of(Reason::PathAmbiguous), grpc, "");
+    Decision::Reject(rejection, outcome)
+}
+
+/// The one way a request is answered locally: the answer for `denial` (a gRPC status for a
+/// gRPC request), `authority` naming the realm's host when known. Every refusal (a path, a
+/// failed requirement, a request that cannot wait for keys, in the filter and in the CLI)
+/// goes through here.
+pub fn refusal(denial: Denial, grpc: bool, authority: &str) -> (Rejection, Outcome) {
+    refusal_with(denial, grpc, authority, |_, _| {})
+}
+
+/// [`refusal`], with `challenge` adding to the HTTP answer before a gRPC request's is made
+/// from it (the DPoP challenges of a requirement).
+fn refusal_with(
+    denial: Denial,
+    grpc: bool,
+    authority: &str,
+    challenge: impl FnOnce(&Denial, &mut Rejection),
+) -> (Rejection, Outcome) {
+    let mut rejection = outcome::reject(Some(&denial), authority);
+    challenge(&denial, &mut rejection);
+    if grpc {
+        rejection = outcome::for_grpc(rejection, denial.reason);
+    }
+    let outcome = Outcome::Denied {
+        denial,
+        reported: false,
     };
-    Decision::Reject(
-        outcome::reject(Some(&denial), ""),
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    (rejection, outcome)
+}
+
+/// True for a gRPC request (its rejections are gRPC statuses).
+fn is_grpc<H: HeaderPair>(headers: &[H]) -> bool {
+    header(headers, "content-type").is_some_and(outcome::is_grpc)
 }
 
 fn is_preflight<H: HeaderPair>(headers: &[H]) -> bool {
@@ -241,13 +268,41 @@ pub enum Escapes {
 
 /// [`prepare`] on a host that treats escaped slashes as `escapes` says.
 pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes) -> Start {
+    prepare_routed(cfg, headers, escapes).1
+}
+
+/// Which rule gave a request its requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Decided before any rule was consulted: a path refused as ambiguous, or a CORS preflight.
+    BeforeRules,
+    /// The rule at this index: the first to match the normalized path.
+    Rule(usize),
+    /// No rule matched the normalized path: the default requirement applies.
+    Default,
+}
+
+/// [`prepare_for`], and the route it took: what the CLI shows as the rule, so that it cannot
+/// differ from the rule the verdict came from.
+pub fn prepare_routed<H: HeaderPair>(
+    cfg: &Config,
+    headers: &[H],
+    escapes: Escapes,
+) -> (Route, Start) {
+    let mut route = Route::BeforeRules;
+    let start = start(cfg, headers, escapes, &mut route);
+    (route, start)
+}
+
+// `route` is an out-parameter so that each early return below stays a plain `Start`.
+fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &mut Route) -> Start {
     // The path first: a spelling servers disagree on is refused before any rule, preflight or
     // not, token or not (a request without `:path` has no origin-form path either).
     let path = header(headers, ":path").unwrap_or("");
     let (raw, query) = path::split(path);
     let keep = cfg.escaped_slashes == EscapedSlashes::Keep && escapes == Escapes::Kept;
     if path::ambiguous(raw, keep) {
-        return Start::Done(refuse_path());
+        return Start::Done(refuse_path(is_grpc(headers)));
     }
     let normal = path::normalize(raw);
     // What goes upstream is what the rules saw: the normalized path, the query as it came.
@@ -262,6 +317,7 @@ pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes)
         ));
     }
     let rule = matcher::rule_for(cfg, &normal);
+    *route = rule.map_or(Route::Default, Route::Rule);
     if matches!(
         matcher::requirement(cfg, rule),
         crate::config::Requirement::None
@@ -297,12 +353,13 @@ pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes)
         cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
         evidence,
+        grpc: is_grpc(headers),
     })
 }
 
 /// Evaluates the rule's requirement with the keys as they are now. DPoP proofs are
-/// remembered for this call only: one request alone, as the CLI sees it. A proxy remembers
-/// them across requests and workers with [`decide_with`].
+/// remembered for this call only: one request alone, as the CLI sees it, before which nothing
+/// was seen. A proxy remembers them across requests and workers with [`decide_with`].
 pub fn decide<K: KeyLookup>(
     cfg: &Config,
     prep: &Prepared,
@@ -310,22 +367,28 @@ pub fn decide<K: KeyLookup>(
     cache: &mut TokenCache,
     now: i64,
 ) -> Decision {
-    decide_with(cfg, prep, keys, cache, now, &mut MemoryStore::default())
+    decide_in(cfg, prep, keys, cache, now, None)
 }
 
 /// The replay check of the DPoP proofs a passing request carries (made once, when the
 /// request is decided: a request that waits for keys has consumed nothing).
+/// Without `seen` (one request alone) only a proof the request carries twice is a replay.
 fn replay_check(
-    seen: &mut dyn SharedStore,
+    mut seen: Option<&mut dyn SharedStore>,
     tickets: &[(usize, replay::Ticket)],
     ok: &[Success],
     now: i64,
 ) -> Option<Denial> {
-    for (provider, ticket) in tickets {
+    for (i, (provider, ticket)) in tickets.iter().enumerate() {
         let Some(s) = ok.iter().find(|s| s.provider == *provider) else {
             continue;
         };
-        let reason = match replay_memory::remember(seen, ticket, now) {
+        let verdict = match seen.as_deref_mut() {
+            Some(store) => replay_memory::remember(store, ticket, now),
+            None if tickets.iter().take(i).any(|(_, t)| t == ticket) => Seen::Replayed,
+            None => Seen::Fresh,
+        };
+        let reason = match verdict {
             Seen::Fresh => continue,
             Seen::Replayed => Reason::DpopReplayed,
             Seen::Full | Seen::Unavailable => Reason::DpopReplayUnavailable,
@@ -335,6 +398,7 @@ fn replay_check(
             provider: Some(*provider),
             kid: s.verified.kid.clone(),
             scopes: Vec::new(),
+            step_up: None,
         });
     }
     None
@@ -348,6 +412,17 @@ pub fn decide_with<K: KeyLookup>(
     cache: &mut TokenCache,
     now: i64,
     seen: &mut dyn SharedStore,
+) -> Decision {
+    decide_in(cfg, prep, keys, cache, now, Some(seen))
+}
+
+fn decide_in<K: KeyLookup>(
+    cfg: &Config,
+    prep: &Prepared,
+    keys: &K,
+    cache: &mut TokenCache,
+    now: i64,
+    seen: Option<&mut dyn SharedStore>,
 ) -> Decision {
     let req = matcher::requirement(cfg, prep.rule);
     let mut evaluator =
@@ -382,12 +457,7 @@ pub fn decide_with<K: KeyLookup>(
             };
             return Decision::Forward(annotate(cfg, prep, &ok), outcome);
         }
-        Eval::Missing => Denial {
-            reason: Reason::TokenMissing,
-            provider: None,
-            kid: None,
-            scopes: Vec::new(),
-        },
+        Eval::Missing => Denial::of(Reason::TokenMissing),
         Eval::Fail(d) => d,
     };
     if cfg.mode == Mode::Report {
@@ -399,6 +469,7 @@ pub fn decide_with<K: KeyLookup>(
                     .iter()
                     .map(|p| (":path".to_owned(), p.clone()))
                     .collect(),
+                metadata: Vec::new(),
             },
             Outcome::Denied {
                 denial,
@@ -406,15 +477,17 @@ pub fn decide_with<K: KeyLookup>(
             },
         );
     }
-    let mut rejection = outcome::reject(Some(&denial), prep.authority());
-    dpop_challenge(cfg, prep, req, &denial, &mut rejection);
-    Decision::Reject(
-        rejection,
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    let (rejection, outcome) = refusal_with(denial, prep.grpc, prep.authority(), |d, r| {
+        dpop_challenge(cfg, prep, req, d, r)
+    });
+    Decision::Reject(rejection, outcome)
+}
+
+impl Prepared {
+    /// True for a gRPC request (`content-type: application/grpc…`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
 }
 
 /// Providers a requirement names, in tree order.
@@ -491,6 +564,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
     let mut m = Mutations {
         remove: prep.identity.clone(),
         set: Vec::new(),
+        metadata: Vec::new(),
     };
     // A validated `?access_token=` is stripped from the normalized path, which goes upstream.
     // `stripped` is that path once a parameter was taken out (no copy for the usual request).
@@ -501,6 +575,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
             continue;
         };
         m.set.extend(outcome::claim_headers(p, &s.verified));
+        m.metadata.extend(outcome::claim_metadata(p, &s.verified));
         if p.forward {
             continue;
         }

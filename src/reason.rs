@@ -63,11 +63,17 @@ pub enum Reason {
     /// The memory of seen DPoP proofs could not take this one (full, or the host refused):
     /// 503 rather than letting a possible replay through.
     DpopReplayUnavailable,
+    /// Step-up (RFC 9470): the token's `acr` is not one of the requirement's `acr_values`.
+    AcrInsufficient,
+    /// Step-up (RFC 9470): `auth_time` is missing or older than the requirement's `max_age_s`.
+    AuthTimeTooOld,
+    /// The token's `client_id` (else `azp`) is not in the requirement's `clients`.
+    ClientNotAllowed,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 29] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -94,6 +100,9 @@ impl Reason {
         Reason::DpopKeyMismatch,
         Reason::CertMismatch,
         Reason::DpopReplayUnavailable,
+        Reason::AcrInsufficient,
+        Reason::AuthTimeTooOld,
+        Reason::ClientNotAllowed,
     ];
 
     /// The contract's snake_case code.
@@ -125,6 +134,9 @@ impl Reason {
             Reason::DpopKeyMismatch => "dpop_key_mismatch",
             Reason::CertMismatch => "cert_mismatch",
             Reason::DpopReplayUnavailable => "dpop_replay_unavailable",
+            Reason::AcrInsufficient => "acr_insufficient",
+            Reason::AuthTimeTooOld => "auth_time_too_old",
+            Reason::ClientNotAllowed => "client_not_allowed",
         }
     }
 
@@ -145,3 +157,6 @@ impl fmt::Display for Reason {
         f.write_str(self.as_str())
     }
 }
+
+/// A request's failure: the error of the request layer (token, keys, requirements).
+impl std::error::Error for Reason {}

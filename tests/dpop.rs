@@ -682,6 +682,54 @@ fn a_token_failing_its_own_checks_under_dpop_is_challenged_in_that_scheme() {
 }
 
 #[test]
+fn step_up_and_grpc_under_dpop_keep_their_challenge_in_that_scheme() {
+    let mut v = base_config();
+    v["providers"][0]["dpop"] = json!({});
+    v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {
+        "provider": "corp", "acr_values": ["mfa"], "max_age_s": 60}}]);
+    let step_up = parse_config(&v);
+    let token = es_token(&claims_with(
+        json!({"cnf": {"jkt": jkt(client())}, "acr": "pwd", "auth_time": NOW - 10}),
+    ));
+    let d = decide(
+        &step_up,
+        &get(&token, &Proof::new(&token).text()),
+        &mut MemoryStore::default(),
+        &mut TokenCache::new(1, 16),
+    );
+    assert_eq!(reason_of(&d), "acr_insufficient");
+    assert_eq!(
+        challenges(&d),
+        vec![format!("DPoP realm=\"{AUTHORITY}\", error=\"insufficient_user_authentication\", error_description=\"acr_insufficient\", acr_values=\"mfa\", max_age=\"60\", algs=\"ES256 RS256\"")]
+    );
+    assert!(rejection(&d)
+        .body
+        .contains("insufficient_user_authentication"));
+    // A gRPC request gets the gRPC answer, with the same DPoP challenge.
+    let expired = es_token(&claims_with(
+        json!({"cnf": {"jkt": jkt(client())}, "exp": NOW - 100}),
+    ));
+    let mut h = get(&expired, &Proof::new(&expired).text());
+    h.push(("content-type".to_owned(), "application/grpc".to_owned()));
+    let d = decide(
+        &cfg(),
+        &h,
+        &mut MemoryStore::default(),
+        &mut TokenCache::new(1, 16),
+    );
+    let r = rejection(&d);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .headers
+        .contains(&("grpc-status".to_owned(), "16".to_owned())));
+    assert!(r.body.is_empty());
+    assert_eq!(
+        challenges(&d),
+        vec![format!("DPoP realm=\"{AUTHORITY}\", error=\"invalid_token\", error_description=\"token_expired\", algs=\"ES256 RS256\"")]
+    );
+}
+
+#[test]
 fn required() {
     let cfg = dpop_config(json!({"required": true}));
     let plain = es_token(&claims());
