@@ -3,7 +3,7 @@
 
 use crate::config::DpopPolicy;
 use crate::htu;
-use crate::keys::{Key, KeySet};
+use crate::keys::Key;
 use crate::token::{self, Alg};
 use crate::{json, Reason};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -137,9 +137,7 @@ fn proof_key(jwk: &Map<String, Value>, alg: Alg) -> Option<Key> {
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return None;
     }
-    let doc = serde_json::json!({ "keys": [Value::Object(jwk.clone())] });
-    let (set, _) = KeySet::from_value(&doc).ok()?;
-    set.keys().first().filter(|k| k.fits(alg)).cloned()
+    Key::for_one_signature(&Value::Object(jwk.clone())).filter(|k| k.fits(alg))
 }
 
 fn header_object(proof: &str) -> Option<Map<String, Value>> {
