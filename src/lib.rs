@@ -33,6 +33,7 @@ pub mod dpop;
 pub mod dpop_challenge;
 pub mod edits;
 pub mod extract;
+pub mod flow;
 pub mod gate;
 pub mod htu;
 pub mod json;

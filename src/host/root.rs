@@ -3,11 +3,13 @@
 
 use super::abi::{self, Buffer, Level};
 use super::fetch;
-use super::http::{self, Http, Origin, Step};
+use super::http::{self, Http, Step};
 use super::metrics::Event;
 use super::state::VmState;
+use super::step_host::Host;
 use super::store::HostStore;
 use crate::config;
+use crate::flow::{self, HostCaps, Origin};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
@@ -44,25 +46,18 @@ fn host_resumes_from_root() -> bool {
 
 impl Root {
     fn tick(&self, vm: &Rc<RefCell<VmState>>) {
-        let now_ms = abi::now_ms();
         let wake = {
             let Ok(mut v) = vm.try_borrow_mut() else {
                 return;
             };
-            let t = v.keys.tick(&mut HostStore, now_ms);
-            for f in &t.fetches {
-                fetch::dispatch(&mut v, f, None, now_ms);
-            }
-            let (hits, misses) = v.cache.take_stats();
+            let v = &mut *v;
+            let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics);
+            let wake = flow::tick(&mut v.core, &mut host);
+            let (hits, misses) = v.core.cache.take_stats();
             v.metrics.add(Event::CacheHit, hits);
             v.metrics.add(Event::CacheMiss, misses);
             v.metrics.flush();
-            let resumable = v.resumable;
-            t.wake
-                .into_iter()
-                .filter_map(|ctx| v.unpause(ctx).map(|r| (ctx, r)))
-                .filter(|_| resumable)
-                .collect::<Vec<_>>()
+            wake
         };
         for (ctx, req) in wake {
             if abi::set_effective_context(ctx).is_err() {
@@ -101,15 +96,19 @@ impl RootContext for Root {
             .unwrap_or_default();
         match config::parse(&raw) {
             Ok(cfg) => {
-                let resumable = host_resumes_from_root();
-                let mut vm = VmState::new(Rc::new(cfg), self.owner, resumable);
+                let caps = if host_resumes_from_root() {
+                    HostCaps::ENVOY
+                } else {
+                    HostCaps::PORTABLE
+                };
+                let mut vm = VmState::new(Rc::new(cfg), self.owner, caps);
                 // Creates the shared leases that are still absent (and loads keys other VMs
                 // published) before any request: on Envoy a create overwrites, so a lease first
                 // created while another worker had just taken it would let both fetch.
-                vm.keys.sync(&mut HostStore);
+                vm.core.keys.sync(&mut HostStore);
                 // The DPoP replay memory's buckets, for the same reason: after this every write
                 // to them is a CAS write.
-                if vm.cfg.providers.iter().any(|p| p.dpop.is_some()) {
+                if vm.core.cfg.providers.iter().any(|p| p.dpop.is_some()) {
                     crate::replay_memory::prepare(&mut HostStore);
                 }
                 self.vm = Some(Rc::new(RefCell::new(vm)));
