@@ -463,6 +463,7 @@ DPOP_POINTS = [
 def run_dpop(settings: Settings, workdir: Path) -> dict[str, Any]:
     """DPoP against Bearer in jwtgate (repeated ES256 token; ES256 proofs, a fresh one per
     request), and the replay memory's host cost (the floor with and without its calls)."""
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
     issuer = SigningKey.generate("ES256")
     client = SigningKey.generate("ES256")
     bearer = issuer.mint("user-bearer")
@@ -509,7 +510,7 @@ def run_dpop(settings: Settings, workdir: Path) -> dict[str, Any]:
         })
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "pool": len(proofs), "rows": rows,
             "duration": settings.duration, "warmup": settings.warmup, "repeat": settings.repeat,
-            "commit": git_describe()}
+            "commit": git_describe(), "loadavg": loadavg}
 
 
 class _JwksHandler(http.server.BaseHTTPRequestHandler):

@@ -209,7 +209,10 @@ def _dpop_markdown(dpop: dict[str, Any] | None) -> list[str]:
         "",
         f"Measured {dpop['date']} (commit {dpop['commit']}), {dpop['warmup']} s warm-up then "
         f"{dpop['duration']} s per point, median of {dpop['repeat']} run(s), a fresh Envoy per point, pinned "
-        "and loaded as above. jwtgate with `dpop` configured; one ES256 token repeated (a token-cache hit "
+        "and loaded as above"
+        + (f" (load average at its start {' '.join(dpop['loadavg'])}: compare these rows with each other, "
+           "not with the tables above)" if dpop.get("loadavg") else "")
+        + ". jwtgate with `dpop` configured; one ES256 token repeated (a token-cache hit "
         "after the first request) sent as Bearer, and the same token DPoP-bound (`cnf.jkt`) with a fresh "
         f"ES256 proof on every request ({dpop['pool']:,} proofs minted, none sent twice): a DPoP request adds "
         "the proof's parsing and checks, one ES256 verify of the proof, and one write to the replay memory "
