@@ -27,6 +27,10 @@ pub struct HostCaps {
     pub removes_headers: bool,
     /// It keeps filter state that later filters read (Envoy): `claims_to_metadata` applies.
     pub filter_state: bool,
+    /// It reports the TLS client certificate's SHA-256 (`connection.
+    /// sha256_peer_certificate_digest`, Envoy). Elsewhere the certificate itself is read
+    /// (`ngx.ssl_client_raw_cert`, nginx) and hashed.
+    pub peer_certificate_digest: bool,
 }
 
 impl HostCaps {
@@ -35,6 +39,7 @@ impl HostCaps {
         resume_from_root: true,
         removes_headers: true,
         filter_state: true,
+        peer_certificate_digest: true,
     };
     /// Any host not positively identified as Envoy (nginx with ngx_wasm_module, Kong):
     /// nothing beyond the ABI is assumed.
@@ -42,6 +47,7 @@ impl HostCaps {
         resume_from_root: false,
         removes_headers: false,
         filter_state: false,
+        peer_certificate_digest: false,
     };
 }
 
@@ -146,10 +152,10 @@ pub trait StepHost {
     fn jitter(&mut self) -> f64;
     /// Counts `event`.
     fn note(&mut self, event: StepEvent);
-    /// Where signatures are checked: the module's own code unless the host offers its own
-    /// ([`crate::crypto::SignatureBackend`]).
-    fn signatures(&self) -> &dyn SignatureBackend {
-        &crypto::OWN_CODE
+    /// The shared data, and where signatures are checked (the module's own code unless the
+    /// host offers its own, [`crate::crypto::SignatureBackend`]): a decision needs both.
+    fn store_and_signatures(&mut self) -> (&mut dyn SharedStore, &dyn SignatureBackend) {
+        (self.store(), &crypto::OWN_CODE)
     }
 }
 
@@ -198,8 +204,16 @@ pub fn step<T: Clone>(
             now_ms,
         };
         let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        let keys = vm.keys.view(view).with_signatures(host.signatures());
-        let decision = gate::decide(&vm.cfg, prep, &keys, &mut vm.cache, now_s);
+        // DPoP proofs are remembered in the host's shared data, seen by every worker.
+        let (store, signatures) = host.store_and_signatures();
+        let decision = gate::decide_with(
+            &vm.cfg,
+            prep,
+            &vm.keys.view(view).with_signatures(signatures),
+            &mut vm.cache,
+            now_s,
+            store,
+        );
         let needs = match decision {
             Decision::Wait(needs) => needs,
             // Another VM may have fetched the kid since this VM's last tick (its refetch spent

@@ -11,7 +11,8 @@ use std::rc::Rc;
 #[derive(Clone, Debug)]
 pub struct EcKey {
     fast: P256Key,
-    spki: Rc<[u8]>,
+    /// `None` for a one-use key: it is never handed to a host.
+    spki: Option<Rc<[u8]>>,
 }
 
 impl EcKey {
@@ -19,7 +20,18 @@ impl EcKey {
     pub fn from_affine(x: &[u8], y: &[u8]) -> Option<EcKey> {
         let fast = P256Key::from_affine(x, y)?;
         let spki = der::p256_spki(x.try_into().ok()?, y.try_into().ok()?).into();
-        Some(EcKey { fast, spki })
+        Some(EcKey {
+            fast,
+            spki: Some(spki),
+        })
+    }
+
+    /// [`EcKey::from_affine`] for a key that verifies one signature (a DPoP proof's `jwk`, new
+    /// with every proof): no per-key table, which would cost far more to build than it saves.
+    pub fn from_affine_for_one_use(x: &[u8], y: &[u8]) -> Option<EcKey> {
+        // No DER form either: a key made per proof is checked by the module's code.
+        let fast = P256Key::from_affine_for_one_use(x, y)?;
+        Some(EcKey { fast, spki: None })
     }
 
     /// Verifies an ES256 signature (exactly 64 bytes r‖s) over `message`.
@@ -29,20 +41,24 @@ impl EcKey {
 
     /// [`EcKey::verify`], through `backend` when it offers ES256 (it wants the DER form).
     pub fn verify_using(&self, backend: &dyn SignatureBackend, message: &[u8], sig: &[u8]) -> bool {
-        if !backend.offers(Scheme::Es256) {
+        let Some(spki) = self
+            .spki
+            .as_deref()
+            .filter(|_| backend.offers(Scheme::Es256))
+        else {
             return self.verify(message, sig);
-        }
+        };
         let Some(der) = der::ecdsa_signature(sig) else {
             return false;
         };
         backend
-            .verify(Scheme::Es256, &self.spki, &der, message)
+            .verify(Scheme::Es256, spki, &der, message)
             .unwrap_or_else(|| self.verify(message, sig))
     }
 
-    /// The key's DER `SubjectPublicKeyInfo`.
+    /// The key's DER `SubjectPublicKeyInfo` (empty for a one-use key).
     pub fn spki(&self) -> &[u8] {
-        &self.spki
+        self.spki.as_deref().unwrap_or_default()
     }
 }
 

@@ -54,8 +54,8 @@ impl StepHost for Host<'_> {
         fetch::dispatch(&self.cfg, self.metrics, f)
     }
 
-    fn signatures(&self) -> &dyn SignatureBackend {
-        self.signatures
+    fn store_and_signatures(&mut self) -> (&mut dyn SharedStore, &dyn SignatureBackend) {
+        (&mut self.store, self.signatures)
     }
 
     fn jitter(&mut self) -> f64 {
