@@ -173,13 +173,40 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
 
 /// 503 `jwks_unavailable` for a request that cannot be kept waiting (too many paused).
 fn unavailable(vm: &Rc<RefCell<VmState>>, req: &Rc<RefCell<RequestState>>) -> Step {
+    unavailable_with(vm, req, &[])
+}
+
+/// True when the request's connection already carried another request (nginx's
+/// `$connection_requests`). Asked only of a request about to wait on a portable host.
+fn connection_reused() -> bool {
+    match abi::property(&["ngx", "connection_requests"]) {
+        Ok(Some(n)) => std::str::from_utf8(&n)
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_none_or(|n| n > 1),
+        // Not nginx, or it does not say: nothing known against pausing.
+        _ => false,
+    }
+}
+
+/// 503 `jwks_unavailable` with `extra` response headers.
+fn unavailable_with(
+    vm: &Rc<RefCell<VmState>>,
+    req: &Rc<RefCell<RequestState>>,
+    extra: &[(&str, &str)],
+) -> Step {
     let denial = Denial {
         reason: Reason::JwksUnavailable,
         provider: None,
         kid: None,
         scopes: Vec::new(),
     };
-    let rejection = outcome::reject(Some(&denial), "");
+    let mut rejection = outcome::reject(Some(&denial), "");
+    rejection.headers.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     if let Ok(mut r) = req.try_borrow_mut() {
         r.finished = true;
     }
@@ -280,6 +307,20 @@ pub fn step(
         let plan = vmr
             .keys
             .plan(&mut HostStore, &needs, &mut r.refetched, resumable, now_ms);
+        if !resumable && !plan.fetches.is_empty() && connection_reused() {
+            // ngx_wasm_module 0.6 resumes a paused request on any write event of its connection
+            // and then skips the filter, so it goes upstream before its verdict; a connection
+            // that already sent a response delivers such an event as soon as the next request
+            // pauses (measured on nginx 1.27.4: the request was forwarded unauthenticated and
+            // the worker crashed when the callout answered; issue 24). Such a request must not
+            // wait: the root fetches in its place and the client retries on a new connection,
+            // where waiting is safe.
+            for f in &plan.fetches {
+                vmr.keys.defer_to_root(&mut HostStore, f, now_ms);
+            }
+            drop((vmb, r));
+            return unavailable_with(vm, req, &[("retry-after", "1"), ("connection", "close")]);
+        }
         let mut dispatched = false;
         // A request on a portable host makes one callout at a time: it must never be let go
         // while one of its callouts is outstanding.
@@ -398,8 +439,11 @@ impl HttpContext for Http {
             return Action::Pause;
         };
         let mut headers = abi::decode_map(&bytes);
-        let (cfg, resumable) = match vm.try_borrow() {
-            Ok(v) => (v.cfg.clone(), v.resumable),
+        let (cfg, resumable) = match vm.try_borrow_mut() {
+            Ok(mut v) => {
+                let resumable = v.know_host(super::root::host_resumes_from_root);
+                (v.cfg.clone(), resumable)
+            }
             Err(_) => {
                 internal_error();
                 return Action::Pause;

@@ -55,6 +55,8 @@ pub struct VmState {
     /// The host can answer or resume a paused request from the root context (Envoy,
     /// positively identified). Otherwise every paused request is decided in its own callback.
     pub resumable: bool,
+    /// `resumable` was asked of the host (by the first request; see [`VmState::know_host`]).
+    pub host_known: bool,
     /// Requests paused in this VM, for the root to decide when keys arrive.
     pub paused: HashMap<u32, Rc<RefCell<RequestState>>>,
 }
@@ -69,15 +71,27 @@ impl VmState {
         self.paused.remove(&id)
     }
 
-    /// State for a freshly configured VM.
-    pub fn new(cfg: Rc<Config>, owner: u64, resumable: bool) -> Self {
+    /// State for a freshly configured VM; which host it runs in is learnt by its first request.
+    pub fn new(cfg: Rc<Config>, owner: u64) -> Self {
         VmState {
             keys: KeyCache::new(&cfg, owner),
             cache: TokenCache::new(cfg.providers.len(), cfg.token_cache_size),
             metrics: Metrics::new(&cfg),
             cfg,
-            resumable,
+            resumable: false,
+            host_known: false,
             paused: HashMap::new(),
         }
+    }
+
+    /// Learns whether the host resumes requests from the root, once, from inside a request
+    /// (`probe` reads a property the root context must not ask for on nginx). Until then
+    /// nothing is paused, so nothing depends on it.
+    pub fn know_host(&mut self, probe: impl FnOnce() -> bool) -> bool {
+        if !self.host_known {
+            self.resumable = probe();
+            self.host_known = true;
+        }
+        self.resumable
     }
 }

@@ -447,9 +447,11 @@ impl<T: Content> Doc<T> {
             // A request's own refetch cannot be waited for by the others, so the window is
             // claimed now, by CAS, before the callout: every concurrent request on every worker
             // then finds it spent (checking without claiming let each worker's requests refetch).
+            // It is the refetch a request that could not wait left to the root: taken here.
             let at_ms = now_ms.max(1);
             let claimed = Lease {
                 last_refetch_ms: at_ms,
+                refetch: false,
                 ..lease
             };
             if !store::write_lease(store, &self.names, &claimed, cas) {
@@ -532,6 +534,35 @@ impl<T: Content> Doc<T> {
             };
             if store::write_lease(store, &self.names, &back, cas) {
                 self.lease = back;
+                return;
+            }
+        }
+    }
+
+    /// The callout of a [`Begin::Go`] will not be made: a request that cannot wait hands it
+    /// to the root. Its claimed window is given back; a refetch is marked wanted in the lease,
+    /// so the root's next tick makes it (and spends the window when it is answered).
+    pub fn defer(&mut self, store: &mut dyn SharedStore, refetch: bool, now_ms: u64) {
+        if let Some(claim) = self.claim.take() {
+            self.give_back(store, claim);
+        }
+        if !refetch {
+            return;
+        }
+        for _ in 0..3 {
+            let Some((lease, cas)) = store::read_lease(store, &self.names) else {
+                return;
+            };
+            if lease.refetch || !self.refetch_window_open(&lease, now_ms) {
+                self.lease = lease;
+                return;
+            }
+            let wanted = Lease {
+                refetch: true,
+                ..lease
+            };
+            if store::write_lease(store, &self.names, &wanted, cas) {
+                self.lease = wanted;
                 return;
             }
         }

@@ -949,3 +949,51 @@ fn an_own_refetch_without_an_answer_gives_the_window_back() {
         .unwrap();
     assert!(a.own(&mut s, 5, Need::Refetch(0), 9020).0.is_empty());
 }
+
+/// Issue 24, item 6: a request that cannot wait on its connection (nginx, reused) hands its
+/// refetch to the root: the window it claimed comes back, the root's next tick refetches and
+/// spends it, and a request's own refetch takes a wanted one over instead of doubling it.
+#[test]
+fn a_refetch_deferred_to_the_root_is_made_once_by_the_next_tick() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, false, 1000);
+    assert_eq!(plan.fetches.len(), 1);
+    a.cache.defer_to_root(&mut s, &plan.fetches[0], 1000);
+    let lease = a.jwks().lease;
+    assert!(lease.refetch, "wanted");
+    assert_eq!(
+        lease.last_refetch_ms, 0,
+        "not spent by a callout never made"
+    );
+    let (tokens, _) = a.tick(&mut s, 1100);
+    assert_eq!(tokens.len(), 1, "the root refetches");
+    a.cache
+        .answer(&mut s, tokens[0], ok(jwks(&[KEY_A, KEY_B])), 1150, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.jwks().lease.last_refetch_ms,
+        1150,
+        "and spends the window"
+    );
+    assert!(a.tick(&mut s, 1300).0.is_empty());
+    // Deferred again past the window, then a request's own refetch comes first: one fetch.
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut [false], false, 40_000);
+    a.cache.defer_to_root(&mut s, &plan.fetches[0], 40_000);
+    let mut b = Vm::new(2);
+    b.cache.sync(&mut s); // b's keys, without a tick of its own
+    assert_eq!(b.own(&mut s, 9, Need::Refetch(0), 40_010).0.len(), 1);
+    assert!(
+        a.tick(&mut s, 40_100).0.is_empty(),
+        "the root does not refetch beside it"
+    );
+}
