@@ -6,6 +6,8 @@
 //! request path as rules see it), [`matcher`] (which rule applies), [`verifier`] (the
 //! requirement tree), [`authenticator`] (one token), [`keys`] (a provider's JWKS), with [`gate`] tying them together for one request.
 
+// `unsafe` lives only in the ABI layer (`host/abi.rs`, which allows it with its reasons).
+#![deny(unsafe_code)]
 // A panic traps the wasm VM and fails every later request on it: nothing reachable from a token,
 // a JWKS, the config or a header may panic, and the compiler is asked to hold us to it.
 #![cfg_attr(

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why a request was not authenticated (or not authorized).
 ///
 /// Every failure in the core maps to exactly one of these; the strings are
-/// part of the contract (`plugin-config.md`) and must never change.
+/// part of the contract (`docs/configuration.md`) and must never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// A token was required and none was found.
@@ -96,11 +96,6 @@ impl Reason {
             Reason::TokenBound => "token_bound",
             Reason::PathAmbiguous => "path_ambiguous",
         }
-    }
-
-    /// True for failures of authorization (a valid token lacking scopes or claims): 403, not 401.
-    pub fn is_forbidden(self) -> bool {
-        matches!(self, Reason::InsufficientScope | Reason::ClaimMismatch)
     }
 }
 

@@ -843,7 +843,7 @@ fn vectors_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testvectors/wycheproof"
+            "/tests/vectors/wycheproof"
         )),
     }
 }

@@ -1,5 +1,5 @@
-//! The plugin configuration contract (`../shared/spec/plugin-config.md`): the spec's own example,
-//! refusals that name the offending field in one line, and the documented defaults.
+//! The plugin configuration as `docs/configuration.md` documents it: the reference's own
+//! example, refusals that name the offending field in one line, and the documented defaults.
 
 mod common;
 
@@ -8,53 +8,18 @@ use jwtgate::config::{self, ConfigError, JwksSource, Mode, PathMatch, Requiremen
 use jwtgate::token::Alg;
 use serde_json::{json, Value};
 
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/spec/plugin-config.md"
-);
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
 
-/// Removes `//` comments outside strings (the spec annotates its JSON example inline).
-fn strip_comments(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut chars = src.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn spec_example() -> Value {
-    let spec = std::fs::read_to_string(SPEC).expect("the contract is readable");
-    let start = spec.find("```json").expect("a JSON example") + "```json".len();
-    let len = spec[start..].find("```").expect("closing fence");
-    let text = strip_comments(&spec[start..start + len]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("spec example is not JSON: {e}\n{text}"))
+/// The JSON block under the reference's heading "A complete example".
+fn reference_example() -> Value {
+    let doc = std::fs::read_to_string(REFERENCE).expect("the reference is readable");
+    let section = doc
+        .find("## A complete example")
+        .expect("the reference has a complete example");
+    let start = doc[section..].find("```json").expect("a JSON block") + section + "```json".len();
+    let len = doc[start..].find("```").expect("closing fence");
+    let text = &doc[start..start + len];
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("the example is not JSON: {e}\n{text}"))
 }
 
 /// Asserts `v` is refused naming `field`, on one line that carries the field.
@@ -73,37 +38,31 @@ fn provider_mut(v: &mut Value) -> &mut serde_json::Map<String, Value> {
 }
 
 #[test]
-fn spec_example_revocation_is_read() {
-    let mut v = spec_example();
-    provider_mut(&mut v).remove("local_jwks");
-    v["rules"] = json!([]);
-    let cfg = parse_config(&v);
+fn reference_example_revocation_is_read() {
+    let cfg = parse_config(&reference_example());
     let Some(Revocation::Inline(list)) = &cfg.providers[0].revocation else {
         panic!("inline revocation expected");
     };
     assert!(list.contains("jti-1") && list.len() == 1);
+    let Some(Revocation::Remote(r)) = &cfg.providers[2].revocation else {
+        panic!("fetched revocation expected");
+    };
+    assert_eq!(
+        (
+            r.cluster.as_str(),
+            r.endpoint.authority.as_str(),
+            r.endpoint.path.as_str()
+        ),
+        ("sso", "login.example.org", "/revoked.json")
+    );
+    assert_eq!((r.cache_duration_s, r.timeout_ms), (60, 2000));
 }
 
 #[test]
-fn spec_example_parses_once_alternative_parts_are_resolved() {
-    let mut v = spec_example();
-    // The example shows remote_jwks and local_jwks side by side as alternatives.
-    refused(&v, "providers[0]");
-    provider_mut(&mut v).remove("local_jwks");
-    // Its rules also name a provider "partner" that the example leaves out.
-    refused(&v, "rules[2].requires.any[1].provider");
-    let mut partner = v["providers"][0].clone();
-    partner["name"] = json!("partner");
-    partner["issuer"] = json!("https://partner.example.com/");
-    partner.as_object_mut().unwrap().remove("claim_to_headers");
-    partner
-        .as_object_mut()
-        .unwrap()
-        .remove("forward_payload_header");
-    v["providers"].as_array_mut().unwrap().push(partner);
-
+fn reference_example_parses_as_documented() {
+    let v = reference_example();
     let cfg = parse_config(&v);
-    assert_eq!(cfg.providers.len(), 2);
+    assert_eq!(cfg.providers.len(), 3);
     let p = &cfg.providers[0];
     assert_eq!(p.name, "corp");
     assert_eq!(p.issuer, "https://auth.example.com/");
@@ -115,6 +74,7 @@ fn spec_example_parses_once_alternative_parts_are_resolved() {
     assert_eq!(r.cluster, "idp");
     assert_eq!(r.authority, "idp.local");
     assert_eq!(r.path, "/.well-known/jwks.json");
+    assert!(r.discovery.is_none());
     assert_eq!(
         (
             r.timeout_ms,
@@ -137,34 +97,66 @@ fn spec_example_parses_once_alternative_parts_are_resolved() {
     assert_eq!(p.max_lifetime_s, Some(86400));
     assert_eq!(p.token_types.as_deref(), Some(&["at+jwt".to_owned()][..]));
     assert!(!p.forward);
-    assert_eq!(p.claim_to_headers.len(), 2);
+    assert_eq!(p.claim_to_headers.len(), 3);
     assert_eq!(p.claim_to_headers[1].header, "x-user-roles");
     assert_eq!(p.forward_payload_header.as_deref(), Some("x-jwt-payload"));
 
-    assert_eq!(cfg.rules.len(), 3);
+    let partner = &cfg.providers[1];
+    assert_eq!(partner.algorithms, vec![Alg::Rs256]);
+    assert_eq!(partner.clock_skew_s, 30);
+    let JwksSource::Local(set) = &partner.jwks else {
+        panic!("local_jwks expected")
+    };
+    assert_eq!(set.len(), 1);
+
+    let sso = &cfg.providers[2];
+    let JwksSource::Remote(r) = &sso.jwks else {
+        panic!("remote_jwks expected")
+    };
+    let d = r.discovery.as_ref().expect("discovery endpoint");
+    assert_eq!(d.authority, "login.example.org");
+    assert_eq!(d.path, "/tenant/v2.0/.well-known/openid-configuration");
+
+    assert_eq!(cfg.rules.len(), 7);
     assert_eq!(cfg.rules[0].matcher, PathMatch::Prefix("/healthz".into()));
     assert!(matches!(cfg.rules[0].requires, Requirement::None));
     assert_eq!(cfg.rules[1].matcher, PathMatch::Exact("/admin".into()));
     assert!(
         matches!(&cfg.rules[1].requires, Requirement::Provider { provider: 0, scopes, .. } if scopes == &["admin"])
     );
-    assert!(matches!(&cfg.rules[2].requires, Requirement::Any(list) if list.len() == 2));
+    assert!(matches!(&cfg.rules[3].requires, Requirement::All(list) if list.len() == 2));
+    assert!(matches!(
+        &cfg.rules[4].requires,
+        Requirement::AllowMissing(_)
+    ));
+    assert!(matches!(
+        &cfg.rules[5].requires,
+        Requirement::AllowMissingOrFailed(_)
+    ));
+    assert!(matches!(&cfg.rules[6].requires, Requirement::Any(list) if list.len() == 3));
     assert_eq!(cfg.mode, Mode::Enforce);
     assert!(cfg.bypass_cors_preflight);
     assert_eq!(cfg.max_token_size, 8192);
     assert_eq!(cfg.token_cache_size, 4096);
-    for h in ["x-user-id", "x-user-roles", "x-jwt-payload"] {
+    for h in ["x-user-id", "x-user-roles", "x-org-id", "x-jwt-payload"] {
         assert!(cfg.identity_headers.contains(&h.to_owned()), "{h}");
     }
 }
 
 #[test]
-fn spec_example_local_jwks_placeholder_is_refused_as_a_jwks() {
-    let mut v = spec_example();
-    provider_mut(&mut v).remove("revocation");
-    provider_mut(&mut v).remove("remote_jwks");
-    // `{"keys":[...]}` is a placeholder, not JSON: refused at the inline JWKS.
-    refused(&v, "providers[0].local_jwks.inline");
+fn reference_example_refusals_name_the_field() {
+    // Both key sources at once.
+    let mut v = reference_example();
+    v["providers"][0]["local_jwks"] = v["providers"][1]["local_jwks"].clone();
+    refused(&v, "providers[0]");
+    // A rule naming a provider that is not configured.
+    let mut v = reference_example();
+    v["providers"].as_array_mut().unwrap().remove(1);
+    refused(&v, "rules[3].requires.all[1].provider");
+    // A local JWKS given as text that is not JSON.
+    let mut v = reference_example();
+    v["providers"][1]["local_jwks"]["inline"] = json!("{\"keys\":[...]}");
+    refused(&v, "providers[1].local_jwks.inline");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Wycheproof vectors through jwtgate's own signature layer (`crypto::EcKey` / `crypto::RsaKey`)
 //! and, for the JWK file, through `KeySet::parse` and the authenticator.
 //!
-//! Vectors live outside the crate: `$JWTGATE_TESTVECTORS` or `../shared/testvectors/wycheproof`.
+//! Vectors: `tests/vectors/wycheproof/` (a copy of the upstream files, see its README), or the
+//! directory `$JWTGATE_TESTVECTORS` names.
 //! `valid` must verify, `invalid` must not; `acceptable` is counted, never asserted (either
 //! verdict is defensible). A key the layer refuses rejects every signature of its group.
 
@@ -21,7 +22,7 @@ fn vectors_dir() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testvectors/wycheproof"
+            "/tests/vectors/wycheproof"
         )),
     }
 }
@@ -153,7 +154,7 @@ fn ecdsa_p256_sha256_p1363() {
     assert_eq!(
         t.valid + t.invalid + t.acceptable,
         262,
-        "README says 262 tests"
+        "tests/vectors/wycheproof/README.md says 262 tests"
     );
     t.report(file);
 }
@@ -466,7 +467,7 @@ fn json_web_key_cases() {
     assert_eq!(
         t.valid + t.invalid + t.acceptable + hs_valid_refused,
         26,
-        "README says 26 tests"
+        "tests/vectors/wycheproof/README.md says 26 tests"
     );
     t.report(file);
 }

@@ -174,7 +174,7 @@ fn main() {
     write("jwks", "empty", br#"{"keys":[]}"#);
     write("jwks", "dup_member", br#"{"keys":[],"keys":[]}"#);
 
-    // config: the fixture config and the README's two examples.
+    // config: the fixture config and two configs like docs/configuration.md's examples.
     let fixture = json!({
         "providers": [{"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": {"inline": jwks()},
             "from_params": ["access_token"], "from_cookies": ["session"],

@@ -1,4 +1,4 @@
-//! Plugin JSON → validated [`Config`] (the contract in `plugin-config.md`).
+//! Plugin JSON → validated [`Config`] (the contract: `docs/configuration.md`).
 //!
 //! Used by the filter's `on_configure` and by the CLI, so both refuse the same configs
 //! with the same one-line message naming the field.

@@ -223,11 +223,6 @@ impl KeyCache {
         }
     }
 
-    /// True when callout `token` is one of this VM's document fetches.
-    pub fn owns(&self, token: u32) -> bool {
-        self.providers.iter().any(|p| p.owner_of(token).is_some())
-    }
-
     /// Handles the answer of callout `token`. Returns the provider, the document and what
     /// became of it (for logs and metrics); `None` when the token is not a fetch of this VM.
     pub fn answer(

@@ -46,11 +46,6 @@ impl Waiters {
         self.contexts.is_empty()
     }
 
-    /// True when `provider` has paused requests.
-    pub fn waiting_for(&self, provider: usize) -> bool {
-        self.queues.get(provider).is_some_and(|q| !q.is_empty())
-    }
-
     /// Pauses `context` on `providers` until an event after `events[p]` or `deadline_ms`.
     /// False (nothing queued) when the VM already holds [`MAX_WAITERS`] requests.
     pub fn push(&mut self, context: u32, providers: &[(usize, u64)], deadline_ms: u64) -> bool {

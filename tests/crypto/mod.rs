@@ -12,11 +12,11 @@ pub fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Location of the Wycheproof vectors (overridable with WYCHEPROOF_DIR).
+/// Location of the Wycheproof vectors: the repository's copy, or the directory WYCHEPROOF_DIR names.
 pub fn wycheproof_dir() -> PathBuf {
     match std::env::var_os("WYCHEPROOF_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testvectors/wycheproof"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/wycheproof"),
     }
 }
 

@@ -1,14 +1,17 @@
-"""tests/CONTRACT.md maps the contract (../shared/spec/plugin-config.md) to the tests that fail
-when a rule is broken. This keeps the map honest:
+"""tests/CONTRACT.md maps the configuration reference (docs/configuration.md) to the tests that
+fail when a rule is broken. This keeps the map honest:
 
 1. every `path::name` reference names a test that exists (Rust: a `fn name` under `#[test]`,
    also inside `proptest!`; Python: a `def name`; a parametrized `name[id]` is looked up as
    `name`, and each part of `id` must occur in that file);
-2. every reason code of the spec's "Reason codes" paragraph appears in the map;
-3. every field name of the spec's example config (the ```json block) appears in the map;
-4. every table row lists tests or says NONE; the number of NONE (and weak) rows is printed.
+2. every reason code of the reference's reason-code table appears in the map;
+3. every field of the reference's field tables appears in the map (by its own name, the last
+   part of its path);
+4. every labelled rule of the reference (`**D14**`) has a row of that label in the map, and
+   every map row whose label has the form of the reference's labels names one that exists;
+5. every table row lists tests or says NONE; the number of NONE (and weak) rows is printed.
 
-Stdlib only. The spec lives next to the repository: `<repo>/../shared/spec/plugin-config.md`.
+Stdlib only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MAP = REPO / "tests" / "CONTRACT.md"
-SPEC = REPO.parent / "shared" / "spec" / "plugin-config.md"
+SPEC = REPO / "docs" / "configuration.md"
 
 # `tests/reasons.rs::token_revoked`, `src/claims.rs::tests::header_values`,
 # `tests/e2e/test_faults.py::test_x[huge]`
@@ -32,7 +35,6 @@ REF = re.compile(
     r"(?:\[(?P<param>[^\]]*)\])?$"
 )
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
-JSON_KEY = re.compile(r'"([A-Za-z_]\w*)"\s*:')
 
 
 @dataclass
@@ -109,49 +111,63 @@ def table_rows(map_text: str) -> list[list[str]]:
     return rows
 
 
-def reason_codes(spec_text: str) -> list[str]:
-    start = spec_text.find("Reason codes")
-    if start < 0:
-        return []
-    para = spec_text[start:].split("\n\n", 1)[0]
-    return re.findall(r"`([a-z][a-z_]*)`", para)
-
-
-def _strip_comments(src: str) -> str:
-    """Drops `//` comments outside JSON strings (the spec annotates its example inline)."""
-    out, in_string, escaped, i = [], False, False, 0
-    while i < len(src):
-        c = src[i]
-        if in_string:
-            out.append(c)
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-            out.append(c)
-        elif src.startswith("//", i):
-            end = src.find("\n", i)
-            i = len(src) if end < 0 else end
+def _reference_tables(spec_text: str, first: str) -> list[list[str]]:
+    """Body rows of the reference's tables whose first header cell is `first`."""
+    rows, in_table, lines = [], False, spec_text.splitlines()
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not s.startswith("|"):
+            in_table = False
             continue
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+        cells = [c.strip() for c in s.strip("|").split("|")]
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if not in_table and cells and cells[0] == first and nxt.startswith("| ---"):
+            in_table = True
+            continue
+        if in_table and set("".join(cells)) <= set("-: "):
+            continue
+        if in_table:
+            rows.append(cells)
+    return rows
+
+
+def _first_span(cell: str) -> str | None:
+    m = CODE_SPAN.search(cell)
+    return m.group(1) if m else None
+
+
+def reason_codes(spec_text: str) -> list[str]:
+    """The codes of the reference's reason-code table, in order."""
+    codes = [_first_span(r[0]) for r in _reference_tables(spec_text, "reason")]
+    return [c for c in codes if c]
 
 
 def example_fields(spec_text: str) -> list[str]:
-    """Field names of the ```json example: `"name":` tokens outside comments (values ignored)."""
-    m = re.search(r"```json\n(.*?)```", spec_text, re.S)
-    if not m:
-        return []
+    """The names of the reference's documented fields: the last part of each field path."""
     seen: list[str] = []
-    for k in JSON_KEY.findall(_strip_comments(m.group(1))):
-        if k not in seen:
-            seen.append(k)
+    for row in _reference_tables(spec_text, "field"):
+        path = _first_span(row[0])
+        if not path:
+            continue
+        name = path.rsplit(".", 1)[-1].removesuffix("[]")
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+LABEL = re.compile(r"\*\*([A-Z]{1,2}\d+)\*\*")
+
+
+def rule_labels(spec_text: str) -> list[str]:
+    """The labels of the reference's rules (`**D14**`), outside tables (a table cell only
+    refers to a rule stated in the text)."""
+    seen: list[str] = []
+    for line in spec_text.splitlines():
+        if line.lstrip().startswith("|"):
+            continue
+        for label in LABEL.findall(line):
+            if label not in seen:
+                seen.append(label)
     return seen
 
 
@@ -176,23 +192,36 @@ def check_map(map_text: str, spec_text: str, repo: Path) -> Report:
         if err:
             rep.errors.append(err)
 
-    # (2) reason codes of the spec.
+    # (2) reason codes of the reference.
     codes = reason_codes(spec_text)
     if not codes:
-        rep.errors.append("the spec has no `Reason codes` paragraph with codes")
+        rep.errors.append("the reference has no reason-code table")
     for code in codes:
         if not _appears_in_code(code, mentions):
             rep.errors.append(f"reason code `{code}` does not appear in the map")
 
-    # (3) field names of the spec's example config.
+    # (3) fields of the reference.
     fields = example_fields(spec_text)
     if not fields:
-        rep.errors.append("the spec has no ```json example with fields")
+        rep.errors.append("the reference has no field tables")
     for f in fields:
         if not _appears_in_code(f, mentions):
-            rep.errors.append(f"config field `{f}` of the spec's example does not appear in the map")
+            rep.errors.append(f"config field `{f}` of the reference does not appear in the map")
 
-    # (4) every row lists tests or says NONE.
+    # (4) labelled rules of the reference, both ways.
+    labels = rule_labels(spec_text)
+    if not labels:
+        rep.errors.append("the reference labels no rules")
+    prefixes = {re.sub(r"\d+$", "", x) for x in labels}
+    row_labels = [cells[0].split(" ", 1)[0] for cells in table_rows(map_text) if cells]
+    for label in labels:
+        if label not in row_labels:
+            rep.errors.append(f"rule {label} of the reference has no row in the map")
+    for label in row_labels:
+        if re.sub(r"\d+$", "", label) in prefixes and label not in labels:
+            rep.errors.append(f"row {label} names no rule of the reference")
+
+    # (5) every row lists tests or says NONE.
     for cells in table_rows(map_text):
         rep.rows += 1
         if len(cells) != 3:
@@ -218,7 +247,7 @@ def check_map(map_text: str, spec_text: str, repo: Path) -> Report:
 
 def _spec_text() -> str:
     if not SPEC.is_file():
-        pytest.fail(f"the contract is not at {SPEC} (expected <repo>/../shared/spec/plugin-config.md)")
+        pytest.fail(f"the reference is not at {SPEC} (expected <repo>/docs/configuration.md)")
     return SPEC.read_text(encoding="utf-8")
 
 
@@ -255,6 +284,8 @@ FAKE_MAP = """
 | X7 a broken reference | `tests/e2e/test_encoded_slash_in_the_path_is_refused::x` | |
 | X8 nothing listed | just words | |
 | X9 declared gap | NONE | |
+| D1 a rule of the reference | `tests/reasons.rs::token_revoked` | |
+| D999 a label the reference does not have | `tests/reasons.rs::token_revoked` | |
 
 Mentions `token_missing` only; and the field `providers`.
 """
@@ -275,32 +306,45 @@ def test_the_checker_fails_a_bad_map():
         "row X8: no test reference and not marked NONE",
         "reason code `token_revoked` does not appear",
         "reason code `path_ambiguous` does not appear",
-        "config field `remote_jwks` of the spec's example does not appear",
-        "config field `token_cache_size` of the spec's example does not appear",
+        "config field `remote_jwks` of the reference does not appear",
+        "config field `token_cache_size` of the reference does not appear",
+        "config field `max_age_s` of the reference does not appear",
+        "rule D14 of the reference has no row in the map",
+        "rule T1 of the reference has no row in the map",
+        "row D999 names no rule of the reference",
     ]:
         assert needle in text, f"the checker missed: {needle}\n{text}"
     assert "reason code `token_missing`" not in text
     assert "config field `providers`" not in text
+    assert "rule D1 of the reference" not in text
+    assert "row X1 names" not in text, "X is not a label of the reference"
     assert [r.split(" ", 1)[0] for r in rep.none_rows] == ["X9"]
 
 
-def test_the_checker_reads_the_spec():
+def test_the_checker_reads_the_reference():
     spec = _spec_text()
     codes = reason_codes(spec)
     assert codes[0] == "token_missing" and "path_ambiguous" in codes, codes
+    # v1.2 codes are documented ahead of the code.
+    assert "dpop_proof_invalid" in codes and "client_not_allowed" in codes, codes
     fields = example_fields(spec)
-    for f in ["providers", "remote_jwks", "max_stale_s", "claim_to_headers", "rules", "token_cache_size"]:
+    for f in ["providers", "remote_jwks", "max_stale_s", "claim_to_headers", "rules", "token_cache_size",
+              "value_prefix", "ignore_case", "allow_missing_or_failed", "dpop", "claims_to_metadata"]:
         assert f in fields, fields
-    # Values are not fields: "corp", "ES256", "enforce" are never followed by a colon.
-    assert not {"corp", "ES256", "enforce", "Bearer"} & set(fields), fields
-    # Nor are words quoted in the example's `//` comments (`"report": never reject`).
-    assert "report" not in fields, fields
+    # Values and words of the meaning column are not fields.
+    assert not {"corp", "ES256", "enforce", "Bearer", "report"} & set(fields), fields
+    labels = rule_labels(spec)
+    for label in ["T1", "P35", "M13", "K8", "A11", "D26", "O8", "H5", "V4", "DP1", "CM2"]:
+        assert label in labels, labels
+    # A label named only in a table cell is a reference, not a rule.
+    table_only = "| x | y |\n| --- | --- |\n| **Z1** | z |\n"
+    assert rule_labels(table_only) == []
 
 
-def test_a_missing_spec_fails_saying_so(monkeypatch, tmp_path):
-    missing = tmp_path / "shared" / "spec" / "plugin-config.md"
+def test_a_missing_reference_fails_saying_so(monkeypatch, tmp_path):
+    missing = tmp_path / "docs" / "configuration.md"
     monkeypatch.setattr(sys.modules[__name__], "SPEC", missing)
-    with pytest.raises(pytest.fail.Exception, match="the contract is not at"):
+    with pytest.raises(pytest.fail.Exception, match="the reference is not at"):
         _spec_text()
 
 

@@ -163,7 +163,7 @@ def test_past_max_stale_is_503_when_it_is_due_and_not_before(envoy_factory, jwks
     assert r.elapsed < 0.25, f"a hopeless request waited {r.elapsed:.2f} s"
 
 
-@pytest.mark.skipif(ON_NGX, reason="nginx cannot wake a paused request: a cold start there is answered when its own fetch fails, not after timeout_ms (README, Kong and nginx)")
+@pytest.mark.skipif(ON_NGX, reason="nginx cannot wake a paused request: a cold start there is answered when its own fetch fails, not after timeout_ms (docs/deployment.md, Kong and nginx)")
 def test_cold_start_with_a_resetting_endpoint_is_503_then_recovers(envoy_factory, jwks_server):
     key = EcKey("cold-reset")
     jwks_server.set_jwks(jwks(key))

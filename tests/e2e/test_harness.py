@@ -82,7 +82,7 @@ def test_envoy_without_filter_proxies_to_echo(envoy_factory, jwks_server):
                                          ("Cookie", "a=1; b=2"), ("X-Custom", "v")])
     up = r.upstream()
     assert up["method"] == "GET" and up["path"] == "/a/b?x=1&y=2"
-    # FACTS: Envoy merges two Authorization headers into one value.
+    # docs/hosts.md: Envoy merges two Authorization headers into one value.
     assert up["headers"]["authorization"] == ["Bearer a,Bearer b"]
     assert up["headers"]["x-custom"] == ["v"]
     stats = env.stats()
@@ -97,6 +97,6 @@ def test_ngx_without_filter_proxies_to_echo(envoy_factory, jwks_server):
     assert up["method"] == "GET" and up["path"] == "/a/b?x=1&y=2"
     assert up["headers"]["authorization"] == ["Bearer a"]
     assert up["headers"]["cookie"] == ["a=1; b=2"] and up["headers"]["x-custom"] == ["v"]
-    # FACTS: nginx answers 400 to two Authorization headers before any filter runs
+    # docs/hosts.md: nginx answers 400 to two Authorization headers before any filter runs
     r = env.get("/", headers=[("Authorization", "Bearer a"), ("Authorization", "Bearer b")])
     assert r.status == 400, str(r)

@@ -21,7 +21,7 @@ from tokens import EcKey, RsaKey, jwks, mint
 REFETCH_GAP = 1.3  # a little more than min_refetch_interval_s = 1: a precondition, not an assertion
 
 
-# ngx_wasm_module cannot resume a paused request from the root context (FACTS), so there a waiting
+# ngx_wasm_module cannot resume a paused request from the root context (docs/hosts.md), so there a waiting
 # request makes its own callout and decides in its own callback: no coalescing across requests.
 ngx_no_coalescing = pytest.mark.xfail(
     ON_NGX, strict=True,

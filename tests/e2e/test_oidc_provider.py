@@ -317,7 +317,7 @@ def test_unknown_kid_while_jwks_backs_off_does_not_refetch_discovery_per_request
         f"{idp.count(DISCOVERY_PATH) - docs_before} in all; stats {env.jwtgate_stats()}")
 
 
-@pytest.mark.skipif(ON_NGX, reason="nginx cannot wake a paused request: a cold start there is answered when its own fetch fails, not after timeout_ms (README, Kong and nginx)")
+@pytest.mark.skipif(ON_NGX, reason="nginx cannot wake a paused request: a cold start there is answered when its own fetch fails, not after timeout_ms (docs/deployment.md, Kong and nginx)")
 def test_cold_start_idp_comes_up_after_envoy(envoy_factory, tmp_path_factory):
     """Envoy starts while the IdP is not listening yet: discovery fails (refused) and retries with
     backoff; requests get 503 jwks_unavailable after waiting timeout_ms; once the IdP is up, a

@@ -162,7 +162,7 @@ NASTY_CLAIMS = {
 
 @pytest.mark.parametrize("case", list(NASTY_CLAIMS))
 def test_hostile_claims_never_trap_the_vm(gw, keys, case):
-    """Validly signed tokens with absurd claim values: a clean answer, never a dead VM (FACTS)."""
+    """Validly signed tokens with absurd claim values: a clean answer, never a dead VM (docs/hosts.md, Panics)."""
     claims, expected = NASTY_CLAIMS[case]
     token = corp(keys, **claims)
     r = gw.get("/orders", token=token)

@@ -152,7 +152,7 @@ def test_no_provider_or_reason_is_left_in_a_metric_name(scraped):
     names = {name for name, _ in samples}
     leftovers = sorted(n for n in names if re.search(r"^jwtgate_(provider_)?denied_|_(corp|broken)(_|$)", n))
     assert not leftovers, f"names still holding a provider or reason: {leftovers}"
-    # and the /stats view (not tag-extracted) still has the dotted names the README documents
+    # and the /stats view (not tag-extracted) still has the dotted names docs/operations.md documents
     assert env.counter("jwtgate.provider.corp.denied.token_expired") == 1
 
 

@@ -73,11 +73,6 @@ impl P256Key {
         })
     }
 
-    /// Heap bytes held by this key's table (the shared generator table is not counted).
-    pub fn table_bytes(&self) -> usize {
-        self.table.heap_bytes()
-    }
-
     /// sig: raw r||s, must be exactly 64 bytes (else false); message: the bytes to hash with SHA-256.
     pub fn verify_es256(&self, message: &[u8], sig: &[u8]) -> bool {
         let Some((r_bytes, s_bytes)) = split_sig(sig) else {

@@ -261,11 +261,6 @@ impl Table {
         }
     }
 
-    /// Approximate heap bytes used by the table.
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.points.len() * core::mem::size_of::<Affine>()
-    }
-
     /// acc += k * B, for any 256-bit k (not necessarily reduced), one mixed addition per nonzero digit.
     pub(super) fn accumulate(&self, acc: &mut Jacobian, k: &U256) {
         let w = self.w;

@@ -1,5 +1,5 @@
-"""The plugin configs shown in README.md validate against the JSON Schema and the filter's parser
-alike, and configs both must refuse are refused by both."""
+"""The plugin configs shown in README.md and docs/*.md validate against the JSON Schema and the
+filter's parser alike, and configs both must refuse are refused by both."""
 import json
 import os
 import re
@@ -21,11 +21,19 @@ def cli() -> Path:
     return REPO / "target/debug/jwtgate"
 
 
-def readme_configs():
-    text = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
-    configs = [json.loads(b) for b in blocks]
-    return [c for c in configs if isinstance(c, dict) and "providers" in c]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def documented_configs() -> list[tuple[str, dict]]:
+    """Every complete config (a JSON block with `providers`) of the docs, with where it is."""
+    out = []
+    for doc in DOCS:
+        blocks = re.findall(r"```json\n(.*?)```", doc.read_text(), flags=re.S)
+        for i, b in enumerate(blocks):
+            c = json.loads(b)
+            if isinstance(c, dict) and "providers" in c:
+                out.append((f"{doc.relative_to(REPO)}#{i}", c))
+    return out
 
 
 def parser_accepts(cfg, tmp_path) -> tuple[bool, str]:
@@ -44,13 +52,14 @@ def schema_accepts(cfg) -> bool:
         return False
 
 
-def test_readme_has_examples():
-    assert len(readme_configs()) >= 2
+def test_the_docs_have_examples():
+    where = [w for w, _ in documented_configs()]
+    assert any(w.startswith("README.md") for w in where), where
+    assert any(w.startswith("docs/configuration.md") for w in where), where
 
 
-@pytest.mark.parametrize("index", range(len(readme_configs())))
-def test_readme_example_is_valid(index, tmp_path):
-    cfg = readme_configs()[index]
+@pytest.mark.parametrize("where,cfg", documented_configs(), ids=[w for w, _ in documented_configs()])
+def test_documented_example_is_valid(where, cfg, tmp_path):
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(cfg, SCHEMA, cls=jsonschema.Draft202012Validator)
     ok, out = parser_accepts(cfg, tmp_path)
