@@ -10,7 +10,7 @@ OIDC_DIR := tests/e2e/oidc
 CARGO_BUILD_JOBS ?= 2
 export CARGO_BUILD_JOBS
 
-.PHONY: all build build-scalar cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run check run bench soak clean oci skopeo fuzz mutants
+.PHONY: all build build-scalar cli target venv oidc test test-unit test-e2e test-ngx test-ngx-run test-rules check run bench soak clean oci skopeo promtool fuzz mutants
 
 all: build
 
@@ -55,9 +55,24 @@ skopeo:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo; \
 	  else echo "skopeo is missing (tests/deploy/test_oci.py needs it): apt-get install skopeo" >&2; exit 1; fi; }
 
-## test: formatting and lints, unit and conformance tests natively, then the filter in real Envoy
-## (and in nginx + Kong's ngx_wasm_module when NGX_WASM_NGINX names such an nginx)
-test: check build test-unit test-e2e test-ngx
+## promtool: test-rules needs promtool (Debian package prometheus); installed when missing and
+## running as root (CI), else test-rules says it skipped
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  fi; }
+
+## test-rules: the Prometheus alerting rules of deploy/prometheus, checked and unit-tested by promtool
+PROM_RULES := deploy/prometheus/jwtgate-alerts.yaml
+test-rules: promtool
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules $(PROM_RULES) && promtool test rules $(PROM_RULES:.yaml=.test.yaml); \
+	else echo "test-rules skipped: promtool is missing (apt-get install prometheus)"; fi
+
+## test: formatting and lints, unit and conformance tests natively, the alerting rules, then the
+## filter in real Envoy (and in nginx + Kong's ngx_wasm_module when NGX_WASM_NGINX names such an nginx)
+test: check build test-unit test-rules test-e2e test-ngx
 
 test-unit:
 	cargo test --all-targets

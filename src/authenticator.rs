@@ -6,10 +6,9 @@ pub use crate::claims::Verified;
 use crate::claims::{self, Dates};
 use crate::config::Provider;
 use crate::keys::{Candidates, KeySet};
-use crate::revocation::RevocationList;
+use crate::revocation::{self, RevocationList};
 use crate::token::{self, Alg};
 use crate::Reason;
-use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// What the key source can offer a provider right now.
@@ -83,7 +82,7 @@ pub fn authenticate(
             return match hit
                 .dates
                 .check(p, now)
-                .and_then(|()| not_revoked(&hit.claims, revoked))
+                .and_then(|()| revocation::check(&hit.claims, revoked))
             {
                 Ok(()) => Auth::Valid(hit),
                 Err(r) => fail(r, hit.kid.as_deref()),
@@ -100,7 +99,7 @@ pub fn authenticate(
     };
     // Waiting for (or refetching) keys only makes sense for a token that claims this issuer;
     // any other token fails later with wrong_issuer whatever the keys are.
-    let claims_issuer = t.claims.get("iss").and_then(Value::as_str) == Some(p.issuer.as_str());
+    let claims_issuer = claims::issuer_matches(p, &t.claims);
     let (set, version, refetch_allowed, revoked) = match keys {
         KeyState::Ready {
             keys,
@@ -137,7 +136,7 @@ pub fn authenticate(
     if let Err(r) = claims::check_identity(p, &t.claims, t.header.typ.as_deref()) {
         return fail(r, kid);
     }
-    let verified_claims_ok = not_revoked(&t.claims, revoked);
+    let verified_claims_ok = revocation::check(&t.claims, revoked);
     if let Err(r) = verified_claims_ok {
         return fail(r, kid);
     }
@@ -149,21 +148,6 @@ pub fn authenticate(
     });
     cache.insert(index, token, version, verified.clone());
     Auth::Valid(verified)
-}
-
-/// `token_revoked` when the token's `jti` is on the provider's list.
-fn not_revoked(
-    claims: &Map<String, Value>,
-    revoked: Option<&RevocationList>,
-) -> Result<(), Reason> {
-    // No list, no lookup: most providers have none, and this runs on every cache hit.
-    let Some(list) = revoked else {
-        return Ok(());
-    };
-    match claims.get("jti").and_then(Value::as_str) {
-        Some(jti) if list.contains(jti) => Err(Reason::TokenRevoked),
-        _ => Ok(()),
-    }
 }
 
 /// The JWS layer alone (RFC 7515: size, parse, algorithm allow-list, key choice, signature),

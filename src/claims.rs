@@ -1,7 +1,7 @@
 //! Claim checks that follow a verified signature: dates, issuer, audience, type, scopes,
 //! claim values; and the rendering of claims as header values.
 
-use crate::config::{ClaimRequirement, Provider};
+use crate::config::{ClaimRequirement, IssuerTemplate, Provider, StepUp};
 use crate::Reason;
 use serde_json::{Map, Value};
 
@@ -91,7 +91,7 @@ pub fn check_identity(
     claims: &Map<String, Value>,
     typ: Option<&str>,
 ) -> Result<(), Reason> {
-    if claims.get("iss").and_then(Value::as_str) != Some(p.issuer.as_str()) {
+    if !issuer_matches(p, claims) {
         return Err(Reason::WrongIssuer);
     }
     if let Some(audiences) = &p.audiences {
@@ -117,6 +117,75 @@ pub fn check_identity(
     // RFC 8705). Nothing here checks that proof, so accepting it as Bearer would void the binding.
     if claims.contains_key("cnf") {
         return Err(Reason::TokenBound);
+    }
+    Ok(())
+}
+
+/// Whether `iss` is this provider's: the exact issuer, or for an issuer holding `{tid}` that
+/// template completed with the token's own `tid` claim (listed in `tenants`, when given).
+pub fn issuer_matches(p: &Provider, claims: &Map<String, Value>) -> bool {
+    let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
+        return false;
+    };
+    let Some(t) = &p.issuer_template else {
+        return iss == p.issuer;
+    };
+    let Some(tid) = claims.get("tid").and_then(Value::as_str) else {
+        return false;
+    };
+    if !IssuerTemplate::is_tenant_id(tid)
+        || t.tenants
+            .as_ref()
+            .is_some_and(|list| !list.iter().any(|x| x == tid))
+    {
+        return false;
+    }
+    // prefix + tid + suffix, compared without building it.
+    iss.strip_prefix(t.prefix.as_str())
+        .and_then(|rest| rest.strip_prefix(tid))
+        .is_some_and(|rest| rest == t.suffix)
+}
+
+/// True when the token's client is one of `clients` (empty: not checked): its `client_id`
+/// (RFC 9068 §2.2), or, without one, its `azp` (OpenID Connect). A `client_id` that is not a
+/// string is not replaced by `azp`: it fails.
+pub fn client_allowed(claims: &Map<String, Value>, clients: &[String]) -> bool {
+    if clients.is_empty() {
+        return true;
+    }
+    claims
+        .get("client_id")
+        .or_else(|| claims.get("azp"))
+        .and_then(Value::as_str)
+        .is_some_and(|c| clients.iter().any(|x| x == c))
+}
+
+/// Step-up (RFC 9470): `acr` one of `acr_values`, then `auth_time` present and at most
+/// `max_age_s` old at `now`, give or take the provider's clock skew. An `auth_time` that is not
+/// a NumericDate in range counts as missing.
+pub fn check_step_up(
+    p: &Provider,
+    step_up: &StepUp,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> Result<(), Reason> {
+    if !step_up.acr_values.is_empty() {
+        let acr = claims.get("acr").and_then(Value::as_str);
+        if !acr.is_some_and(|a| step_up.acr_values.iter().any(|x| x == a)) {
+            return Err(Reason::AcrInsufficient);
+        }
+    }
+    if let Some(max_age) = step_up.max_age_s {
+        let Ok(Some(auth_time)) = date(claims, "auth_time") else {
+            return Err(Reason::AuthTimeTooOld);
+        };
+        // Both bounded (ten years, year 2286): no overflow.
+        let limit = auth_time
+            .saturating_add(max_age as i64)
+            .saturating_add(p.clock_skew_s as i64);
+        if now > limit {
+            return Err(Reason::AuthTimeTooOld);
+        }
     }
     Ok(())
 }

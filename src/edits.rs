@@ -87,6 +87,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
+            metadata: Vec::new(),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct Mutations {
     pub remove: Vec<String>,
     /// Headers to set (replacing any value), including `:path` and `cookie` rewrites.
     pub set: Vec<(String, String)>,
+    /// Verified claims for the proxy's other filters, `(key, value)` (`claims_to_metadata`;
+    /// Envoy: filter state `wasm.jwtgate.<key>`).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// What happened, for logs and metrics (no token or claim values).
@@ -65,6 +68,8 @@ pub struct Prepared {
     cookie: Option<String>,
     cookie_names: Vec<String>,
     identity: Vec<String>,
+    /// A gRPC request: rejections go as gRPC statuses.
+    grpc: bool,
 }
 
 impl Prepared {
@@ -176,24 +181,35 @@ fn scrub<H: HeaderPair>(cfg: &Config, headers: &[H], normalized: Option<String>)
             .map(|p| (":path".to_owned(), p))
             .into_iter()
             .collect(),
+        metadata: Vec::new(),
     }
 }
 
 /// The refusal of a path that servers may read differently: before any rule, in every mode.
-fn refuse_path() -> Decision {
-    let denial = Denial {
-        reason: Reason::PathAmbiguous,
-        provider: None,
-        kid: None,
-        scopes: Vec::new(),
+fn refuse_path(grpc: bool) -> Decision {
+    let (rejection, outcome) = refusal(Denial::of(Reason::PathAmbiguous), grpc, "");
+    Decision::Reject(rejection, outcome)
+}
+
+/// The one way a request is answered locally: the answer for `denial` (a gRPC status for a
+/// gRPC request), `authority` naming the realm's host when known. Every refusal (a path, a
+/// failed requirement, a request that cannot wait for keys, in the filter and in the CLI)
+/// goes through here.
+pub fn refusal(denial: Denial, grpc: bool, authority: &str) -> (Rejection, Outcome) {
+    let mut rejection = outcome::reject(Some(&denial), authority);
+    if grpc {
+        rejection = outcome::for_grpc(rejection, denial.reason);
+    }
+    let outcome = Outcome::Denied {
+        denial,
+        reported: false,
     };
-    Decision::Reject(
-        outcome::reject(Some(&denial), ""),
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    (rejection, outcome)
+}
+
+/// True for a gRPC request (its rejections are gRPC statuses).
+fn is_grpc<H: HeaderPair>(headers: &[H]) -> bool {
+    header(headers, "content-type").is_some_and(outcome::is_grpc)
 }
 
 fn is_preflight<H: HeaderPair>(headers: &[H]) -> bool {
@@ -220,13 +236,41 @@ pub enum Escapes {
 
 /// [`prepare`] on a host that treats escaped slashes as `escapes` says.
 pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes) -> Start {
+    prepare_routed(cfg, headers, escapes).1
+}
+
+/// Which rule gave a request its requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Decided before any rule was consulted: a path refused as ambiguous, or a CORS preflight.
+    BeforeRules,
+    /// The rule at this index: the first to match the normalized path.
+    Rule(usize),
+    /// No rule matched the normalized path: the default requirement applies.
+    Default,
+}
+
+/// [`prepare_for`], and the route it took: what the CLI shows as the rule, so that it cannot
+/// differ from the rule the verdict came from.
+pub fn prepare_routed<H: HeaderPair>(
+    cfg: &Config,
+    headers: &[H],
+    escapes: Escapes,
+) -> (Route, Start) {
+    let mut route = Route::BeforeRules;
+    let start = start(cfg, headers, escapes, &mut route);
+    (route, start)
+}
+
+// `route` is an out-parameter so that each early return below stays a plain `Start`.
+fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &mut Route) -> Start {
     // The path first: a spelling servers disagree on is refused before any rule, preflight or
     // not, token or not (a request without `:path` has no origin-form path either).
     let path = header(headers, ":path").unwrap_or("");
     let (raw, query) = path::split(path);
     let keep = cfg.escaped_slashes == EscapedSlashes::Keep && escapes == Escapes::Kept;
     if path::ambiguous(raw, keep) {
-        return Start::Done(refuse_path());
+        return Start::Done(refuse_path(is_grpc(headers)));
     }
     let normal = path::normalize(raw);
     // What goes upstream is what the rules saw: the normalized path, the query as it came.
@@ -241,6 +285,7 @@ pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes)
         ));
     }
     let rule = matcher::rule_for(cfg, &normal);
+    *route = rule.map_or(Route::Default, Route::Rule);
     if matches!(
         matcher::requirement(cfg, rule),
         crate::config::Requirement::None
@@ -273,6 +318,7 @@ pub fn prepare_for<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes)
         cookie: joined_cookies(headers),
         cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
+        grpc: is_grpc(headers),
     })
 }
 
@@ -302,12 +348,7 @@ pub fn decide<K: KeyLookup>(
             };
             return Decision::Forward(annotate(cfg, prep, &ok), outcome);
         }
-        Eval::Missing => Denial {
-            reason: Reason::TokenMissing,
-            provider: None,
-            kid: None,
-            scopes: Vec::new(),
-        },
+        Eval::Missing => Denial::of(Reason::TokenMissing),
         Eval::Fail(d) => d,
     };
     if cfg.mode == Mode::Report {
@@ -319,6 +360,7 @@ pub fn decide<K: KeyLookup>(
                     .iter()
                     .map(|p| (":path".to_owned(), p.clone()))
                     .collect(),
+                metadata: Vec::new(),
             },
             Outcome::Denied {
                 denial,
@@ -326,14 +368,15 @@ pub fn decide<K: KeyLookup>(
             },
         );
     }
-    let rejection = outcome::reject(Some(&denial), prep.authority());
-    Decision::Reject(
-        rejection,
-        Outcome::Denied {
-            denial,
-            reported: false,
-        },
-    )
+    let (rejection, outcome) = refusal(denial, prep.grpc, prep.authority());
+    Decision::Reject(rejection, outcome)
+}
+
+impl Prepared {
+    /// True for a gRPC request (`content-type: application/grpc…`).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
+    }
 }
 
 /// True when `d` denies (or reports) the request for `reason`.
@@ -350,6 +393,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
     let mut m = Mutations {
         remove: prep.identity.clone(),
         set: Vec::new(),
+        metadata: Vec::new(),
     };
     // A validated `?access_token=` is stripped from the normalized path, which goes upstream.
     // `stripped` is that path once a parameter was taken out (no copy for the usual request).
@@ -360,6 +404,7 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
             continue;
         };
         m.set.extend(outcome::claim_headers(p, &s.verified));
+        m.metadata.extend(outcome::claim_metadata(p, &s.verified));
         if p.forward {
             continue;
         }

@@ -168,6 +168,8 @@ impl fmt::Display for JwksError {
     }
 }
 
+impl std::error::Error for JwksError {}
+
 /// The usable keys of one provider, indexed by `kid`.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {

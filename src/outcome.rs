@@ -47,9 +47,27 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
             );
             (403, "insufficient_scope", Some(ch))
         }
-        Reason::ClaimMismatch => {
+        // A wrong client is refused like a missing claim: no `scope` would help it.
+        Reason::ClaimMismatch | Reason::ClientNotAllowed => {
             let ch = format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\"");
             (403, "insufficient_scope", Some(ch))
+        }
+        // RFC 9470 §3: the challenge says what authentication would do. The body's code is the
+        // challenge's error code, as for every other 401 with an error.
+        r @ (Reason::AcrInsufficient | Reason::AuthTimeTooOld) => {
+            let mut ch = format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_user_authentication\", error_description=\"{}\"",
+                r.as_str()
+            );
+            if let Some(s) = denial.and_then(|d| d.step_up.as_ref()) {
+                if !s.acr_values.is_empty() {
+                    ch.push_str(&format!(", acr_values=\"{}\"", s.acr_values.join(" ")));
+                }
+                if let Some(m) = s.max_age_s {
+                    ch.push_str(&format!(", max_age=\"{m}\""));
+                }
+            }
+            (401, "insufficient_user_authentication", Some(ch))
         }
         r => {
             let ch = format!(
@@ -71,6 +89,64 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
             reason.as_str()
         ),
     }
+}
+
+/// True for a gRPC request's `content-type`: `application/grpc`, `application/grpc+proto`,
+/// `application/grpc-web…` (any case, parameters ignored).
+pub fn is_grpc(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/grpc"
+        || media.starts_with("application/grpc+")
+        || media.starts_with("application/grpc-web")
+}
+
+/// The gRPC status code (grpc/doc/statuscodes.md) a rejection's HTTP status stands for.
+fn grpc_status(http: u32) -> u32 {
+    match http {
+        401 => 16, // UNAUTHENTICATED
+        403 => 7,  // PERMISSION_DENIED
+        503 => 14, // UNAVAILABLE
+        400 => 3,  // INVALID_ARGUMENT: the request itself, whatever its token
+        _ => 13,   // INTERNAL
+    }
+}
+
+/// A rejection as a gRPC client reads it: a trailers-only response (HTTP 200,
+/// `content-type: application/grpc`, no body) whose `grpc-status` stands for the HTTP status
+/// (401 → 16 UNAUTHENTICATED, 403 → 7 PERMISSION_DENIED, 503 → 14 UNAVAILABLE, 400 → 3
+/// INVALID_ARGUMENT) and whose `grpc-message` is the reason code. `WWW-Authenticate` stays.
+/// A gRPC client ignores an HTTP error's body, and a host that does not translate local
+/// replies for gRPC (nginx) would leave it with no message at all.
+pub fn for_grpc(r: Rejection, reason: Reason) -> Rejection {
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/grpc".to_owned()),
+        ("grpc-status".to_owned(), grpc_status(r.status).to_string()),
+        ("grpc-message".to_owned(), reason.as_str().to_owned()),
+    ];
+    headers.extend(r.headers.into_iter().filter(|(n, _)| n != "content-type"));
+    Rejection {
+        status: 200,
+        headers,
+        body: String::new(),
+    }
+}
+
+/// Verified claims for the proxy's other filters (`claims_to_metadata`): `(key, value)`,
+/// rendered as for headers; a claim that is absent or cannot be rendered is left out.
+pub fn claim_metadata(p: &Provider, v: &claims::Verified) -> Vec<(String, String)> {
+    p.claims_to_metadata
+        .iter()
+        .filter_map(|m| {
+            claims::lookup(&v.claims, &m.claim)
+                .and_then(claims::header_value)
+                .map(|value| (m.key.clone(), value))
+        })
+        .collect()
 }
 
 /// Headers a verified token sets: `claim_to_headers` and `forward_payload_header`.
@@ -103,6 +179,7 @@ mod tests {
             provider: Some(0),
             kid: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            step_up: None,
         }
     }
 

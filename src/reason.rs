@@ -47,11 +47,17 @@ pub enum Reason {
     TokenBound,
     /// The request path has a spelling servers disagree on (refused with 400 before any rule).
     PathAmbiguous,
+    /// Step-up (RFC 9470): the token's `acr` is not one of the requirement's `acr_values`.
+    AcrInsufficient,
+    /// Step-up (RFC 9470): `auth_time` is missing or older than the requirement's `max_age_s`.
+    AuthTimeTooOld,
+    /// The token's `client_id` (else `azp`) is not in the requirement's `clients`.
+    ClientNotAllowed,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 22] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -71,6 +77,9 @@ impl Reason {
         Reason::TokenRevoked,
         Reason::TokenBound,
         Reason::PathAmbiguous,
+        Reason::AcrInsufficient,
+        Reason::AuthTimeTooOld,
+        Reason::ClientNotAllowed,
     ];
 
     /// The contract's snake_case code.
@@ -95,6 +104,9 @@ impl Reason {
             Reason::TokenRevoked => "token_revoked",
             Reason::TokenBound => "token_bound",
             Reason::PathAmbiguous => "path_ambiguous",
+            Reason::AcrInsufficient => "acr_insufficient",
+            Reason::AuthTimeTooOld => "auth_time_too_old",
+            Reason::ClientNotAllowed => "client_not_allowed",
         }
     }
 }
@@ -104,3 +116,6 @@ impl fmt::Display for Reason {
         f.write_str(self.as_str())
     }
 }
+
+/// A request's failure: the error of the request layer (token, keys, requirements).
+impl std::error::Error for Reason {}

@@ -1,7 +1,8 @@
 //! Revoked token ids (`jti`) of one provider: for the exceptional case of a token that must
 //! stop working before it expires. Given inline in the config or fetched like a JWKS.
 
-use serde_json::Value;
+use crate::Reason;
+use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 /// Most `jti`s one list may hold: a revocation list is for exceptions, not a session store,
@@ -44,6 +45,8 @@ impl std::fmt::Display for RevocationError {
         }
     }
 }
+
+impl std::error::Error for RevocationError {}
 
 /// A set of revoked `jti` values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +102,18 @@ impl RevocationList {
     /// True when nothing is revoked.
     pub fn is_empty(&self) -> bool {
         self.jtis.is_empty()
+    }
+}
+
+/// `token_revoked` when the token's `jti` is on the provider's list.
+pub fn check(claims: &Map<String, Value>, revoked: Option<&RevocationList>) -> Result<(), Reason> {
+    // No list, no lookup: most providers have none, and this runs on every cache hit.
+    let Some(list) = revoked else {
+        return Ok(());
+    };
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if list.contains(jti) => Err(Reason::TokenRevoked),
+        _ => Ok(()),
     }
 }
 

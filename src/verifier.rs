@@ -3,7 +3,7 @@
 use crate::authenticator::{self, Auth, Failure, KeyState, Verified};
 use crate::cache::TokenCache;
 use crate::claims;
-use crate::config::{Config, Requirement, Revocation};
+use crate::config::{ClaimRequirement, Config, Requirement, Revocation, StepUp};
 use crate::extract::Found;
 use crate::Reason;
 use std::rc::Rc;
@@ -45,6 +45,22 @@ pub struct Denial {
     pub kid: Option<String>,
     /// Required scopes (for `insufficient_scope`).
     pub scopes: Vec<String>,
+    /// The step-up asked for (for `acr_insufficient` and `auth_time_too_old`).
+    pub step_up: Option<StepUp>,
+}
+
+impl Denial {
+    /// A denial that concerns no provider and no token (a refused path, a request that cannot
+    /// wait for keys, no token at all).
+    pub fn of(reason: Reason) -> Denial {
+        Denial {
+            reason,
+            provider: None,
+            kid: None,
+            scopes: Vec::new(),
+            step_up: None,
+        }
+    }
 }
 
 /// The value of a (sub)requirement.
@@ -105,7 +121,17 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
                 provider,
                 scopes,
                 claims,
-            } => self.provider(*provider, scopes, claims),
+                clients,
+                step_up,
+            } => self.provider(
+                *provider,
+                Conditions {
+                    scopes,
+                    claims,
+                    clients,
+                    step_up: step_up.as_ref(),
+                },
+            ),
             Requirement::Any(list) => self.any(list),
             Requirement::All(list) => self.all(list),
             Requirement::AllowMissing(inner) => match self.eval(inner) {
@@ -154,12 +180,7 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
         auth
     }
 
-    fn provider(
-        &mut self,
-        provider: usize,
-        scopes: &[String],
-        claim_reqs: &[crate::config::ClaimRequirement],
-    ) -> Eval {
+    fn provider(&mut self, provider: usize, c: Conditions<'_>) -> Eval {
         let found = self.tokens.get(provider).map(Vec::as_slice).unwrap_or(&[]);
         let deny = |reason, kid| {
             Eval::Fail(Denial {
@@ -167,6 +188,7 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
                 provider: Some(provider),
                 kid,
                 scopes: Vec::new(),
+                step_up: None,
             })
         };
         let token = match found {
@@ -176,16 +198,35 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
         };
         match self.authenticate(provider, &token) {
             Auth::Valid(v) => {
-                if !claims::has_scopes(&v.claims, scopes) {
+                // Order: which client (nothing the user does fixes a wrong one), then what the
+                // token grants (scopes, claims), and only then step-up: asking the user to
+                // authenticate again is useful only when that alone stands in the way.
+                if !claims::client_allowed(&v.claims, c.clients) {
+                    return deny(Reason::ClientNotAllowed, v.kid.clone());
+                }
+                if !claims::has_scopes(&v.claims, c.scopes) {
                     return Eval::Fail(Denial {
                         reason: Reason::InsufficientScope,
                         provider: Some(provider),
                         kid: v.kid.clone(),
-                        scopes: scopes.to_vec(),
+                        scopes: c.scopes.to_vec(),
+                        step_up: None,
                     });
                 }
-                if !claims::has_claims(&v.claims, claim_reqs) {
+                if !claims::has_claims(&v.claims, c.claims) {
                     return deny(Reason::ClaimMismatch, v.kid.clone());
+                }
+                if let (Some(step_up), Some(p)) = (c.step_up, self.cfg.providers.get(provider)) {
+                    // Checked on every request, cached token or not: `auth_time` ages.
+                    if let Err(reason) = claims::check_step_up(p, step_up, &v.claims, self.now) {
+                        return Eval::Fail(Denial {
+                            reason,
+                            provider: Some(provider),
+                            kid: v.kid.clone(),
+                            scopes: Vec::new(),
+                            step_up: Some(step_up.clone()),
+                        });
+                    }
                 }
                 Eval::Pass(vec![Success {
                     provider,
@@ -245,11 +286,23 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
     }
 }
 
-/// Which failure of an `any` to report: a valid token lacking scopes says most, a token that
-/// was not for that provider at all says least.
+/// What a provider requirement asks of a valid token beyond its provider's checks.
+struct Conditions<'a> {
+    scopes: &'a [String],
+    claims: &'a [ClaimRequirement],
+    clients: &'a [String],
+    step_up: Option<&'a StepUp>,
+}
+
+/// Which failure of an `any` to report: a valid token lacking scopes (or a stronger login)
+/// says most, a token that was not for that provider at all says least.
 fn rank(r: Reason) -> u8 {
     match r {
-        Reason::InsufficientScope | Reason::ClaimMismatch => 0,
+        Reason::InsufficientScope
+        | Reason::ClaimMismatch
+        | Reason::ClientNotAllowed
+        | Reason::AcrInsufficient
+        | Reason::AuthTimeTooOld => 0,
         Reason::JwksUnavailable => 2,
         Reason::WrongIssuer => 3,
         Reason::TokenMissing => 4,

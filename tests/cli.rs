@@ -312,6 +312,83 @@ fn rules_are_matched_on_the_normalized_path() {
     assert_eq!(json_out(&o)["rule"]["index"], json!(3));
 }
 
+/// The rule and requirement printed are the ones the verdict came from: the gate matches on the
+/// normalized path without its query, and `/admin` also matches `/admin/`.
+#[test]
+fn the_rule_shown_is_the_rule_the_gate_matched() {
+    let cfg = rules_config(admin_rules());
+    let admin_rule = json!({"index": 1, "match": {"path": "/admin"}});
+    let admin_requires = json!({"provider": "corp", "scopes": ["admin"]});
+    let no_scope = es_token(&claims());
+    let with_scope = es_token(&claims_with(json!({"scope": "admin"})));
+    for p in ["/admin?x=1", "/%61dmin", "/admin/", "/%61dmin/?x=/eu"] {
+        let o = request(&cfg, p, &[&no_scope]);
+        assert_eq!(o.status.code(), Some(1), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(v["reason"], json!("insufficient_scope"), "{p}");
+        assert_eq!(v["rule"], admin_rule, "{p}: the rule of the verdict");
+        assert_eq!(v["requires"], admin_requires, "{p}");
+
+        let o = request(&cfg, p, &[&with_scope]);
+        assert_eq!(o.status.code(), Some(0), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(v["outcome"], json!("allowed"), "{p}");
+        assert_eq!(v["rule"], admin_rule, "{p}");
+        assert_eq!(v["requires"], admin_requires, "{p}");
+
+        // The human output names the same rule and requirement.
+        let mut args = owned(&["check", "--config", cfg.to_str().unwrap()]);
+        args.extend(owned(&["--path", p, "--now", NOW_S, &no_scope]));
+        let o = run_bin(&refs(&args));
+        let out = stdout(&o);
+        assert!(
+            out.starts_with("reject: 403 insufficient_scope\n"),
+            "{p}: {out}"
+        );
+        assert!(
+            out.contains("rule: #1 {\"path\":\"/admin\"}\n"),
+            "{p}: {out}"
+        );
+        assert!(
+            out.contains(r#"requires: {"provider":"corp","scopes":["admin"]}"#),
+            "{p}: {out}"
+        );
+    }
+    // Not the exact rule: `/admin/x` and `/admin//x` fall to the catch-all, and say so.
+    for p in ["/admin/x", "/admin/x?y=/admin"] {
+        let o = request(&cfg, p, &[&no_scope]);
+        assert_eq!(o.status.code(), Some(0), "{p}: {}", stdout(&o));
+        let v = json_out(&o);
+        assert_eq!(
+            v["rule"],
+            json!({"index": 3, "match": {"prefix": "/"}}),
+            "{p}"
+        );
+        assert_eq!(v["requires"], json!({"provider": "corp"}), "{p}");
+    }
+}
+
+/// A path refused before any rule shows no rule and no requirement (it was never matched).
+#[test]
+fn a_refused_path_shows_no_rule() {
+    let cfg = rules_config(admin_rules());
+    let t = es_token(&claims_with(json!({"scope": "admin"})));
+    let o = request(&cfg, "/admin%2F", &[&t]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v = json_out(&o);
+    assert_eq!(v["reason"], json!("path_ambiguous"));
+    assert_eq!(v["rule"], Value::Null);
+    assert_eq!(v["requires"], Value::Null);
+    let mut args = owned(&["check", "--config", cfg.to_str().unwrap()]);
+    args.extend(owned(&["--path", "/admin%2F", "--now", NOW_S, &t]));
+    let out = stdout(&run_bin(&refs(&args)));
+    assert!(
+        out.contains("rule: none (refused before any rule)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("requires:"), "{out}");
+}
+
 #[test]
 fn a_request_without_a_token_and_rules_without_requires() {
     let cfg = rules_config(admin_rules());
@@ -1073,6 +1150,23 @@ fn from_istio_refuses_what_it_cannot_map() {
     let o = run_bin(&["config", "from-istio", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.yaml"));
+    // A field of the wrong type is refused, not skipped: `audiences: api` dropped would convert
+    // into a provider that accepts every audience. Other kinds and scalars are ignored.
+    let typo = temp_file(
+        "typo.yaml",
+        "kind: Deployment\nmetadata: {name: x}\nspec: {replicas: 2}\n---\nplain\n---\n\
+         kind: RequestAuthentication\nmetadata: {name: r}\nspec:\n  jwtRules:\n  \
+         - issuer: https://a.example\n    audiences: api\n",
+    );
+    let o = run_bin(&["config", "from-istio", typo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    assert!(
+        err.contains("typo.yaml: document 3: RequestAuthentication.spec"),
+        "{err}"
+    );
+    assert!(err.contains("expected a sequence"), "{err}");
 }
 
 #[test]
@@ -1188,4 +1282,117 @@ fn config_schema_prints_the_committed_schema() {
         printed, committed,
         "regenerate: jwtgate config schema > schema/plugin-config.schema.json"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract v1.2 in the verdict: step-up, clients, claims_to_metadata, gRPC; from-istio.
+
+fn v12_config() -> PathBuf {
+    let mut cfg = base_config();
+    cfg["providers"][0]["claims_to_metadata"] = json!([{"claim": "sub", "key": "sub"}]);
+    cfg["rules"] = json!([
+        {"match": {"prefix": "/mfa"}, "requires": {"provider": "corp", "clients": ["console"],
+            "acr_values": ["urn:mfa"], "max_age_s": 300}},
+        {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
+    ]);
+    temp_file("v12.json", &cfg.to_string())
+}
+
+#[test]
+fn the_verdict_shows_step_up_clients_and_metadata() {
+    let cfg = v12_config();
+    let weak = es_token(&claims_with(
+        json!({"client_id": "console", "acr": "urn:pwd"}),
+    ));
+    let o = request(&cfg, "/mfa", &[&weak]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v = json_out(&o);
+    assert_eq!(
+        v["requires"],
+        json!({"provider": "corp", "clients": ["console"], "acr_values": ["urn:mfa"], "max_age_s": 300})
+    );
+    assert_eq!(v["status"], json!(401));
+    assert_eq!(v["reason"], json!("acr_insufficient"));
+    assert_eq!(
+        v["www_authenticate"],
+        json!(
+            "Bearer realm=\"localhost\", error=\"insufficient_user_authentication\", \
+               error_description=\"acr_insufficient\", acr_values=\"urn:mfa\", max_age=\"300\""
+        )
+    );
+    let other = es_token(&claims_with(json!({"client_id": "mobile"})));
+    let v = json_out(&request(&cfg, "/mfa", &[&other]));
+    assert_eq!(
+        (v["status"].clone(), v["reason"].clone()),
+        (json!(403), json!("client_not_allowed"))
+    );
+
+    let strong = es_token(&claims_with(
+        json!({"client_id": "console", "acr": "urn:mfa", "auth_time": NOW - 5}),
+    ));
+    let o = request(&cfg, "/mfa", &[&strong]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(json_out(&o)["metadata"], json!([["sub", "user-1"]]));
+    let human = run_bin(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--path",
+        "/mfa",
+        "--now",
+        NOW_S,
+        &strong,
+    ]);
+    assert!(
+        stdout(&human).contains("metadata: wasm.jwtgate.sub = user-1\n"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+#[test]
+fn the_verdict_of_a_grpc_request_is_a_grpc_status() {
+    let cfg = v12_config();
+    let o = request(
+        &cfg,
+        "/pkg.Svc/Call",
+        &["--no-token", "-H", "content-type:application/grpc"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v = json_out(&o);
+    assert_eq!(v["status"], json!(200));
+    assert_eq!(v["reason"], json!("token_missing"));
+    let headers = v["response_headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&json!(["grpc-status", "16"])),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&json!(["grpc-message", "token_missing"])),
+        "{headers:?}"
+    );
+    assert_eq!(v["body"], json!(""));
+}
+
+#[test]
+fn from_istio_produces_no_v12_fields() {
+    for f in [
+        "authz-jwt.yaml",
+        "end-user-auth.yaml",
+        "request-authentication.yaml",
+        "two-issuers.yaml",
+    ] {
+        let (cfg, _) = from_istio(&[f]);
+        let text = cfg.to_string();
+        for field in [
+            "tenants",
+            "claims_to_metadata",
+            "\"clients\"",
+            "acr_values",
+            "max_age_s",
+            "{tid}",
+        ] {
+            assert!(!text.contains(field), "{f}: {field} in {cfg:#}");
+        }
+    }
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use jwtgate::config::{self, ConfigError, JwksSource, Mode, PathMatch, Requirement, Revocation};
+use jwtgate::config::{
+    self, ConfigError, JwksLocation, JwksSource, Mode, PathMatch, Requirement, Revocation,
+};
 use jwtgate::token::Alg;
 use serde_json::{json, Value};
 
@@ -72,9 +74,11 @@ fn reference_example_parses_as_documented() {
         panic!("remote_jwks expected")
     };
     assert_eq!(r.cluster, "idp");
-    assert_eq!(r.authority, "idp.local");
-    assert_eq!(r.path, "/.well-known/jwks.json");
-    assert!(r.discovery.is_none());
+    let JwksLocation::Uri(e) = &r.location else {
+        panic!("a configured JWKS uri expected")
+    };
+    assert_eq!(e.authority, "idp.local");
+    assert_eq!(e.path, "/.well-known/jwks.json");
     assert_eq!(
         (
             r.timeout_ms,
@@ -113,7 +117,9 @@ fn reference_example_parses_as_documented() {
     let JwksSource::Remote(r) = &sso.jwks else {
         panic!("remote_jwks expected")
     };
-    let d = r.discovery.as_ref().expect("discovery endpoint");
+    let JwksLocation::Discovery(d) = &r.location else {
+        panic!("discovery endpoint expected")
+    };
     assert_eq!(d.authority, "login.example.org");
     assert_eq!(d.path, "/tenant/v2.0/.well-known/openid-configuration");
 
@@ -181,7 +187,9 @@ fn discovery_needs_remote_jwks_and_an_http_issuer() {
     let JwksSource::Remote(r) = &cfg.providers[0].jwks else {
         panic!("remote expected");
     };
-    let d = r.discovery.as_ref().expect("discovery endpoint");
+    let JwksLocation::Discovery(d) = &r.location else {
+        panic!("discovery endpoint expected")
+    };
     assert_eq!(d.authority, "login.example.com");
     assert_eq!(d.path, "/tenant/v2.0/.well-known/openid-configuration");
     v["providers"][0]["issuer"] = json!("corp");

@@ -8,6 +8,7 @@
 //!   challenge `outcome::reject` produces; a documented code the code does not know must be
 //!   marked `(v1.2)`.
 
+use jwtgate::config::StepUp;
 use jwtgate::outcome;
 use jwtgate::verifier::Denial;
 use jwtgate::Reason;
@@ -248,6 +249,9 @@ fn field_problems(doc: &str, schema: &BTreeMap<String, SchemaField>) -> Vec<Stri
 
 const REALM: &str = "api.example.com";
 const SCOPES: [&str; 2] = ["read", "write"];
+/// The step-up a denial asks for in the table: both parameters set.
+const ACR_VALUES: [&str; 2] = ["urn:mfa", "urn:hwk"];
+const MAX_AGE_S: u64 = 300;
 
 /// Differences between the reason-code table of `doc` and `outcome::reject`.
 fn reason_problems(doc: &str) -> Vec<String> {
@@ -270,6 +274,10 @@ fn reason_problems(doc: &str) -> Vec<String> {
             provider: None,
             kid: None,
             scopes: SCOPES.iter().map(|s| s.to_string()).collect(),
+            step_up: Some(StepUp {
+                acr_values: ACR_VALUES.iter().map(|s| s.to_string()).collect(),
+                max_age_s: Some(MAX_AGE_S),
+            }),
         };
         let r = outcome::reject(Some(&denial), REALM);
         let status = row.get("status");
@@ -301,6 +309,8 @@ fn reason_problems(doc: &str) -> Vec<String> {
             t.replace('…', REALM)
                 .replace("<reason>", &code)
                 .replace("<scopes>", &SCOPES.join(" "))
+                .replace("<acr_values>", &ACR_VALUES.join(" "))
+                .replace("<max_age_s>", &MAX_AGE_S.to_string())
         });
         if challenge != documented_challenge {
             problems.push(format!(

@@ -269,3 +269,46 @@ fn rs256_matches_rustcrypto() {
     }
     println!("RS256 differential: {} keys x {iters} messages, {cases} cases, {accepted} accepted mutated-or-raw", specs.len());
 }
+
+/// The fast backend as jwt-compact `Algorithm`s: a token signed by jwt-compact's RustCrypto ES256
+/// and RS256 validates through `FastEs256` / `FastRs256`, and the same token with one signature
+/// bit flipped does not.
+#[test]
+fn jwt_compact_adapter_validates_tokens() {
+    use jwt_compact::alg::{Es256, Rsa};
+    use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
+    use jwtgate::crypto::{FastEs256, FastRs256};
+
+    fn flipped(token: &str) -> String {
+        let (head, sig) = token.rsplit_once('.').expect("three parts");
+        let mut b = sig.as_bytes().to_vec();
+        b[2] = if b[2] == b'A' { b'B' } else { b'A' };
+        format!("{head}.{}", String::from_utf8(b).expect("ascii"))
+    }
+
+    let mut rng = StdRng::seed_from_u64(7);
+    let claims = Claims::new(serde_json::json!({"sub": "alice"}));
+
+    let sk = SigningKey::random(&mut rng);
+    let point = VerifyingKey::from(&sk).to_encoded_point(false);
+    let key = P256Key::from_affine(point.x().unwrap(), point.y().unwrap()).expect("valid key");
+    let token = Es256.token(&Header::empty(), &claims, &sk).expect("signs");
+    let ok = FastEs256.validator::<serde_json::Value>(&key);
+    assert!(ok.validate(&UntrustedToken::new(&token).unwrap()).is_ok());
+    assert!(ok
+        .validate(&UntrustedToken::new(&flipped(&token)).unwrap())
+        .is_err());
+
+    let private = RsaPrivateKey::new(&mut rng, 2048).expect("rsa key");
+    let public = private.to_public_key();
+    let key = RsaKey::from_components(&public.n().to_bytes_be(), &public.e().to_bytes_be())
+        .expect("valid key");
+    let token = Rsa::rs256()
+        .token(&Header::empty(), &claims, &private)
+        .expect("signs");
+    let ok = FastRs256.validator::<serde_json::Value>(&key);
+    assert!(ok.validate(&UntrustedToken::new(&token).unwrap()).is_ok());
+    assert!(ok
+        .validate(&UntrustedToken::new(&flipped(&token)).unwrap())
+        .is_err());
+}

@@ -580,3 +580,44 @@ fn keep_cfg() -> &'static Config {
     }
     CFG.with(|c| *c)
 }
+
+/// The route `prepare_routed` reports is the rule the requirement came from: matched on the
+/// normalized path without the query; none for a path refused or a preflight passed before any
+/// rule.
+#[test]
+fn the_route_is_the_rule_of_the_normalized_path() {
+    let cfg = config_with(json!({"bypass_cors_preflight": true}));
+    let route = |h: &[(String, String)]| gate::prepare_routed(&cfg, h, Escapes::Kept).0;
+    let plain = plain_token();
+    for p in [
+        "/admin",
+        "/admin?x=1",
+        "/%61dmin",
+        "/admin/",
+        "/x/../admin?y=/api/",
+    ] {
+        assert_eq!(route(&at(p, Some(&plain))), gate::Route::Rule(1), "{p}");
+    }
+    assert_eq!(route(&at("/healthz/live", None)), gate::Route::Rule(0));
+    assert_eq!(route(&at("/api/?/admin", None)), gate::Route::Rule(3));
+    assert_eq!(
+        route(&at("/admin%2F", Some(&plain))),
+        gate::Route::BeforeRules
+    );
+    let preflight: Vec<(String, String)> = [
+        (":method", "OPTIONS"),
+        (":path", "/admin"),
+        (":authority", "api.example.com"),
+        ("origin", "https://app.example"),
+        ("access-control-request-method", "GET"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(route(&preflight), gate::Route::BeforeRules);
+    let mut no_catch_all = base_config();
+    no_catch_all["rules"] = json!([{"match": {"path": "/admin"}}]);
+    let cfg = parse_config(&no_catch_all);
+    let (r, _) = gate::prepare_routed(&cfg, &at("/other", None), Escapes::Kept);
+    assert_eq!(r, gate::Route::Default);
+}

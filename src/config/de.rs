@@ -194,6 +194,16 @@ pub(super) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
     string(d).map(Some)
 }
 
+/// One of the names of an enum `T` (its serde names): any other string is refused listing them.
+pub(super) fn opt_named<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: de::DeserializeOwned,
+{
+    let s = string(d)?;
+    T::deserialize(de::value::StrDeserializer::<D::Error>::new(&s)).map(Some)
+}
+
 pub(super) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     boolean(d).map(Some)
 }

@@ -3,6 +3,7 @@
 //! Used by the filter's `on_configure` and by the CLI, so both refuse the same configs
 //! with the same one-line message naming the field.
 
+mod bounds;
 mod de;
 mod model;
 mod raw;

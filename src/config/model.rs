@@ -3,13 +3,18 @@
 use crate::keys::KeySet;
 use crate::revocation::RevocationList;
 use crate::token::Alg;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::rc::Rc;
 
-/// Whether failures reject requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether failures reject requests (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum Mode {
     /// Reject per the contract's outcome table.
+    #[default]
     Enforce,
     /// Never reject: log, count and annotate only.
     Report,
@@ -38,10 +43,13 @@ pub struct Config {
     pub escaped_slashes: EscapedSlashes,
 }
 
-/// What a request path with an encoded `/` or `\` (`%2F`, `%5C`) gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request path with an encoded `/` or `\` (`%2F`, `%5C`) gets (`escaped_slashes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum EscapedSlashes {
     /// Refused with 400 `path_ambiguous` (the default).
+    #[default]
     Reject,
     /// Passed on unchanged, matched as ordinary characters of their segment.
     Keep,
@@ -78,6 +86,40 @@ pub struct Provider {
     pub forward_payload_header: Option<String>,
     /// Revoked `jti`s, inline or fetched.
     pub revocation: Option<Revocation>,
+    /// `issuer` holds a `{tid}` placeholder: the token's own `tid` completes it (v1.2).
+    pub issuer_template: Option<IssuerTemplate>,
+    /// Claims written where the proxy's other filters and access logs read them (v1.2).
+    pub claims_to_metadata: Vec<ClaimMetadata>,
+}
+
+/// An issuer with one `{tid}` placeholder (multi-tenant IdPs such as Entra ID): a token's
+/// `iss` must equal `prefix + tid + suffix` for the token's own `tid` claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerTemplate {
+    /// The issuer before `{tid}`.
+    pub prefix: String,
+    /// The issuer after `{tid}`.
+    pub suffix: String,
+    /// `tenants`: the `tid`s accepted; `None` = any tenant of this IdP.
+    pub tenants: Option<Vec<String>>,
+}
+
+impl IssuerTemplate {
+    /// True for a tenant id a `{tid}` issuer may hold: non-empty letters, digits and `-` (what
+    /// keeps the completed issuer from meaning another path or host).
+    pub fn is_tenant_id(tid: &str) -> bool {
+        !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }
+}
+
+/// A verified claim exposed to the rest of the proxy (Envoy: filter state
+/// `wasm.jwtgate.<key>`).
+#[derive(Debug, Clone)]
+pub struct ClaimMetadata {
+    /// Path segments of the dotted claim name.
+    pub claim: Vec<String>,
+    /// The key under `jwtgate.`: letters, digits, `_` and `-`.
+    pub key: String,
 }
 
 /// Where a provider's revoked `jti`s come from.
@@ -127,12 +169,8 @@ pub enum JwksSource {
 pub struct RemoteJwks {
     /// Upstream for `proxy_http_call`.
     pub cluster: String,
-    /// The full URI as configured (for logs).
-    pub uri: String,
-    /// `:authority` of the callout.
-    pub authority: String,
-    /// `:path` of the callout.
-    pub path: String,
+    /// Where the key set is.
+    pub location: JwksLocation,
     /// Callout timeout and cold-start wait, in milliseconds.
     pub timeout_ms: u64,
     /// Refresh period in seconds (jittered).
@@ -141,9 +179,16 @@ pub struct RemoteJwks {
     pub min_refetch_interval_s: u64,
     /// Seconds past expiry the last good keys are still served while fetches fail.
     pub max_stale_s: u64,
-    /// OIDC discovery: the `openid-configuration` document whose `jwks_uri` names the JWKS
-    /// (then `uri`, `authority` and `path` are empty until discovered).
-    pub discovery: Option<Endpoint>,
+}
+
+/// Where a remote key set is: one configured endpoint, or the one the issuer's discovery
+/// document names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksLocation {
+    /// `remote_jwks.uri`.
+    Uri(Endpoint),
+    /// OIDC discovery: the `openid-configuration` document whose `jwks_uri` names the JWKS.
+    Discovery(Endpoint),
 }
 
 /// Token locations of a provider.
@@ -209,6 +254,10 @@ pub enum Requirement {
         scopes: Vec<String>,
         /// Each claim must have (or contain) one of the listed values.
         claims: Vec<ClaimRequirement>,
+        /// The token's `client_id` (else `azp`) must be one of these; empty = not checked.
+        clients: Vec<String>,
+        /// Step-up (RFC 9470): `acr_values` and `max_age_s`; `None` = not checked.
+        step_up: Option<StepUp>,
     },
     /// At least one must pass.
     Any(Vec<Requirement>),
@@ -218,6 +267,15 @@ pub enum Requirement {
     AllowMissing(Box<Requirement>),
     /// Never rejects; annotates only when valid.
     AllowMissingOrFailed(Box<Requirement>),
+}
+
+/// A step-up requirement (RFC 9470): how the user must have authenticated, and how recently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUp {
+    /// The token's `acr` must be one of these; empty = not checked.
+    pub acr_values: Vec<String>,
+    /// The token's `auth_time` must be at most this many seconds old; `None` = not checked.
+    pub max_age_s: Option<u64>,
 }
 
 /// A claim value requirement.

@@ -5,16 +5,16 @@
 //! here carry the constraints the schema states. Meaning (ranges, names, references, keys) is
 //! checked again in `validate`, which also covers what a schema cannot express.
 
+use super::bounds::{self, *};
 use super::de;
+use super::model::{EscapedSlashes, Mode};
 use super::schema::{
-    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, NAME, PARAM_NAME,
+    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, METADATA_KEY, NAME,
+    PARAM_NAME, TENANT,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Bounds that keep all time arithmetic far from overflow (ten years).
-const MAX_SECONDS: u64 = 315_360_000;
 
 /// The JSON Envoy passes as the wasm `configuration` and Istio as
 /// `WasmPlugin.spec.pluginConfig`. The filter checks more than this schema can (unique
@@ -33,23 +33,29 @@ pub(super) struct RawConfig {
     /// First match wins; no rules, or no match: every request requires any provider.
     #[serde(default, deserialize_with = "de::opt_objects")]
     pub rules: Option<Vec<RawRule>>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    #[schemars(extend("enum" = ["enforce", "report"], "default" = "enforce"))]
-    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_named")]
+    #[schemars(extend("default" = Mode::default()))]
+    pub mode: Option<Mode>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = true))]
+    #[schemars(extend("default" = bounds::BYPASS_CORS_PREFLIGHT))]
     pub bypass_cors_preflight: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 16, max = 1_048_576), extend("default" = 8192))]
+    #[schemars(
+        range(min = MAX_TOKEN_SIZE.min, max = MAX_TOKEN_SIZE.max),
+        extend("default" = MAX_TOKEN_SIZE.default)
+    )]
     pub max_token_size: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = 1_048_576), extend("default" = 4096))]
+    #[schemars(
+        range(min = TOKEN_CACHE_SIZE.min, max = TOKEN_CACHE_SIZE.max),
+        extend("default" = TOKEN_CACHE_SIZE.default)
+    )]
     pub token_cache_size: Option<u64>,
     /// A request path with %2F or %5C (any case): "reject" refuses it with 400
     /// path_ambiguous; "keep" passes it on unchanged, matched as ordinary segment characters.
-    #[serde(default, deserialize_with = "de::opt_string")]
-    #[schemars(extend("enum" = ["reject", "keep"], "default" = "reject"))]
-    pub escaped_slashes: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_named")]
+    #[schemars(extend("default" = EscapedSlashes::default()))]
+    pub escaped_slashes: Option<EscapedSlashes>,
 }
 
 /// One identity provider: whose tokens, checked how, found where.
@@ -87,7 +93,7 @@ pub(super) struct RawProvider {
     /// true: the JWKS location comes from <issuer>/.well-known/openid-configuration (fetched
     /// through remote_jwks.cluster); remote_jwks.uri may then be omitted.
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::DISCOVERY))]
     pub discovery: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_object")]
     pub revocation: Option<RawRevocation>,
@@ -101,25 +107,47 @@ pub(super) struct RawProvider {
     #[schemars(inner(pattern(PARAM_NAME)))]
     pub from_cookies: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = 86400), extend("default" = 60))]
+    #[schemars(range(min = CLOCK_SKEW_S.min, max = CLOCK_SKEW_S.max), extend("default" = CLOCK_SKEW_S.default))]
     pub clock_skew_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = true))]
+    #[schemars(extend("default" = bounds::REQUIRE_EXPIRATION))]
     pub require_expiration: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS))]
+    #[schemars(range(min = MAX_LIFETIME_S.min, max = MAX_LIFETIME_S.max))]
     pub max_lifetime_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_strings")]
     #[schemars(length(min = 1), inner(length(min = 1)))]
     pub token_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::FORWARD))]
     pub forward: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_objects")]
     pub claim_to_headers: Option<Vec<RawClaimHeader>>,
     #[serde(default, deserialize_with = "de::opt_string")]
     #[schemars(pattern(HEADER_NAME))]
     pub forward_payload_header: Option<String>,
+    /// With an issuer holding `{tid}`: the tenant ids (`tid`) accepted; omitted = any.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(pattern(TENANT)))]
+    pub tenants: Option<Vec<String>>,
+    /// Verified claims written for the proxy's other filters and access logs (Envoy: filter
+    /// state `wasm.jwtgate.<key>`; a no-op on hosts without filter state).
+    #[serde(default, deserialize_with = "de::opt_objects")]
+    pub claims_to_metadata: Option<Vec<RawClaimMetadata>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "claimMetadata")]
+pub(super) struct RawClaimMetadata {
+    /// A claim name, or a dotted path to a nested claim.
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(r"^[^.]+(\.[^.]+)*$"))]
+    pub claim: String,
+    /// The key: filter state `wasm.jwtgate.<key>` on Envoy.
+    #[serde(deserialize_with = "de::string")]
+    #[schemars(pattern(METADATA_KEY))]
+    pub key: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -133,16 +161,16 @@ pub(super) struct RawRemoteJwks {
     #[schemars(pattern(HTTP_URI))]
     pub uri: Option<String>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
+    #[schemars(range(min = TIMEOUT_MS.min, max = TIMEOUT_MS.max), extend("default" = TIMEOUT_MS.default))]
     pub timeout_ms: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
+    #[schemars(range(min = CACHE_DURATION_S.min, max = CACHE_DURATION_S.max), extend("default" = CACHE_DURATION_S.default))]
     pub cache_duration_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 30))]
+    #[schemars(range(min = MIN_REFETCH_INTERVAL_S.min, max = MIN_REFETCH_INTERVAL_S.max), extend("default" = MIN_REFETCH_INTERVAL_S.default))]
     pub min_refetch_interval_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 0, max = MAX_SECONDS), extend("default" = 86400))]
+    #[schemars(range(min = MAX_STALE_S.min, max = MAX_STALE_S.max), extend("default" = MAX_STALE_S.default))]
     pub max_stale_s: Option<u64>,
 }
 
@@ -183,10 +211,10 @@ pub(super) struct RawRevocation {
     #[schemars(length(min = 1))]
     pub cluster: Option<String>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = MAX_SECONDS), extend("default" = 600))]
+    #[schemars(range(min = CACHE_DURATION_S.min, max = CACHE_DURATION_S.max), extend("default" = CACHE_DURATION_S.default))]
     pub cache_duration_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_uint")]
-    #[schemars(range(min = 1, max = 60000), extend("default" = 5000))]
+    #[schemars(range(min = TIMEOUT_MS.min, max = TIMEOUT_MS.max), extend("default" = TIMEOUT_MS.default))]
     pub timeout_ms: Option<u64>,
 }
 
@@ -237,22 +265,22 @@ pub(super) struct RawMatch {
     pub path: Option<String>,
     /// Compare the normalized path ASCII case-insensitively (for upstreams that do).
     #[serde(default, deserialize_with = "de::opt_bool")]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = bounds::IGNORE_CASE))]
     pub ignore_case: Option<bool>,
 }
 
-/// Exactly one of provider (with its scopes and claims), any, all, allow_missing,
-/// allow_missing_or_failed.
+/// Exactly one of provider (with its scopes, claims, clients, acr_values and max_age_s), any,
+/// all, allow_missing, allow_missing_or_failed.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "requirement",
     extend("oneOf" = [
         { "required": ["provider"] },
-        { "required": ["any"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["all"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["allow_missing"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } },
-        { "required": ["allow_missing_or_failed"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }] } }
+        { "required": ["any"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["all"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["allow_missing"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } },
+        { "required": ["allow_missing_or_failed"], "not": { "anyOf": [{ "required": ["scopes"] }, { "required": ["claims"] }, { "required": ["clients"] }, { "required": ["acr_values"] }, { "required": ["max_age_s"] }] } }
     ])
 )]
 pub(super) struct RawRequirement {
@@ -266,6 +294,19 @@ pub(super) struct RawRequirement {
     #[serde(default, deserialize_with = "de::opt_groups")]
     #[schemars(schema_with = "claims")]
     pub claims: Option<de::ClaimValues>,
+    /// The token's client_id (RFC 9068), else its azp, must be one of these.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
+    pub clients: Option<Vec<String>>,
+    /// Step-up (RFC 9470): the token's acr must be one of these.
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(length(min = 1), inner(pattern(r#"^[^\s"\\]+$"#)))]
+    pub acr_values: Option<Vec<String>>,
+    /// Step-up (RFC 9470): the token's auth_time must be present and at most this many
+    /// seconds old (the provider's clock_skew_s applies).
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = MAX_AGE_S.min, max = MAX_AGE_S.max))]
+    pub max_age_s: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_objects")]
     #[schemars(length(min = 1))]
     pub any: Option<Vec<RawRequirement>>,
@@ -428,7 +469,8 @@ mod tests {
     #[test]
     fn null_is_refused_for_every_field() {
         use serde_json::{json, Value};
-        let req = json!({"provider": "p", "scopes": ["s"], "claims": {"role": ["a"]}});
+        let req = json!({"provider": "p", "scopes": ["s"], "claims": {"role": ["a"]},
+            "clients": ["c"], "acr_values": ["a"], "max_age_s": 1});
         let full = json!({
             "providers": [{
                 "name": "p", "issuer": "https://i/", "audiences": ["a"], "algorithms": ["ES256"],
@@ -441,7 +483,8 @@ mod tests {
                 "from_params": ["t"], "from_cookies": ["t"], "clock_skew_s": 1,
                 "require_expiration": true, "max_lifetime_s": 1, "token_types": ["jwt"],
                 "forward": false, "claim_to_headers": [{"claim": "sub", "header": "x-sub"}],
-                "forward_payload_header": "x-payload"
+                "forward_payload_header": "x-payload", "tenants": ["t"],
+                "claims_to_metadata": [{"claim": "sub", "key": "sub"}]
             }],
             "rules": [
                 {"match": {"prefix": "/", "path": "/a", "ignore_case": true}, "requires": req},

@@ -14,6 +14,10 @@ pub(super) const HEADER_NAME: &str = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 pub(super) const NAME: &str = "^[A-Za-z0-9_-]+$";
 /// A query parameter or cookie name.
 pub(super) const PARAM_NAME: &str = r#"^[^\s=;&,#?%"]+$"#;
+/// A tenant id (`tid`) of an issuer template.
+pub(super) const TENANT: &str = "^[A-Za-z0-9-]+$";
+/// A `claims_to_metadata` key (Envoy filter state `wasm.jwtgate.<key>`).
+pub(super) const METADATA_KEY: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// An absolute http(s) URI with a host.
 pub(super) const HTTP_URI: &str = "^https?://[^/?#@]+([/?].*)?$";
 
@@ -23,6 +27,9 @@ pub fn json_schema() -> String {
     settings
         .transforms
         .push(Box::new(RecursiveTransform(no_null)));
+    settings
+        .transforms
+        .push(Box::new(RecursiveTransform(names_as_enum)));
     let schema = settings
         .into_generator()
         .into_root_schema_for::<RawConfig>();
@@ -65,6 +72,28 @@ fn no_null(schema: &mut Schema) {
             }
         }
     }
+}
+
+/// A config enum (`mode`, `escaped_slashes`) is derived from the model's Rust enum, whose
+/// variants' docs make schemars write a `oneOf` of `const`s: the schema states it as the plain
+/// `enum` of names the reference lists (the docs stay on the Rust side).
+fn names_as_enum(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Array(variants)) = obj.get("oneOf") else {
+        return;
+    };
+    let names: Option<Vec<Value>> = variants
+        .iter()
+        .map(|v| v.get("const").filter(|c| c.is_string()).cloned())
+        .collect();
+    let Some(names) = names else {
+        return;
+    };
+    obj.remove("oneOf");
+    obj.insert("type".into(), Value::String("string".into()));
+    obj.insert("enum".into(), Value::Array(names));
 }
 
 pub(super) fn algorithms(_: &mut SchemaGenerator) -> Schema {

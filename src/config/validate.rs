@@ -1,5 +1,6 @@
 //! Meaning checks: every rule of the contract that the shape check in `raw` cannot express.
 
+use super::bounds;
 use super::model::*;
 use super::raw::*;
 use super::ConfigError;
@@ -9,17 +10,6 @@ use crate::token::Alg;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::rc::Rc;
-
-const DEFAULT_MAX_TOKEN_SIZE: u64 = 8192;
-const DEFAULT_TOKEN_CACHE_SIZE: u64 = 4096;
-const DEFAULT_CLOCK_SKEW_S: u64 = 60;
-const DEFAULT_TIMEOUT_MS: u64 = 5000;
-const DEFAULT_CACHE_DURATION_S: u64 = 600;
-const DEFAULT_MIN_REFETCH_S: u64 = 30;
-const DEFAULT_MAX_STALE_S: u64 = 86400;
-/// Bounds that keep all time arithmetic far from overflow.
-const MAX_SECONDS: u64 = 10 * 365 * 86400;
-const MAX_TIMEOUT_MS: u64 = 60_000;
 
 type R<T> = Result<T, ConfigError>;
 
@@ -45,21 +35,12 @@ pub(super) fn validate(raw: RawConfig) -> R<Config> {
         providers.push(provider);
     }
 
-    let escaped_slashes = match raw.escaped_slashes.as_deref() {
-        None | Some("reject") => EscapedSlashes::Reject,
-        Some("keep") => EscapedSlashes::Keep,
-        Some(other) => {
-            return err(
-                "escaped_slashes",
-                format!("unknown value {other:?} (expected \"reject\" or \"keep\")"),
-            )
-        }
-    };
+    let escaped_slashes = raw.escaped_slashes.unwrap_or_default();
     let mut rules = Vec::new();
     for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
         let at = format!("rules[{i}]");
         rules.push(Rule {
-            ignore_case: r.matcher.ignore_case.unwrap_or(false),
+            ignore_case: r.matcher.ignore_case.unwrap_or(bounds::IGNORE_CASE),
             matcher: path_match(&format!("{at}.match"), r.matcher, escaped_slashes)?,
             requires: match r.requires {
                 None => Requirement::None,
@@ -73,31 +54,19 @@ pub(super) fn validate(raw: RawConfig) -> R<Config> {
         Requirement::Any((0..providers.len()).map(provider_req).collect())
     };
 
-    let mode = match raw.mode.as_deref() {
-        None | Some("enforce") => Mode::Enforce,
-        Some("report") => Mode::Report,
-        Some(other) => {
-            return err(
-                "mode",
-                format!("unknown mode {other:?} (expected \"enforce\" or \"report\")"),
-            )
-        }
-    };
-    let max_token_size = raw.max_token_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
-    if !(16..=1 << 20).contains(&max_token_size) {
-        return err("max_token_size", "must be between 16 and 1048576 bytes");
-    }
-    let token_cache_size = raw.token_cache_size.unwrap_or(DEFAULT_TOKEN_CACHE_SIZE);
-    if token_cache_size > 1 << 20 {
-        return err("token_cache_size", "must be at most 1048576");
-    }
+    let mode = raw.mode.unwrap_or_default();
+    let max_token_size = bounds::MAX_TOKEN_SIZE.read("max_token_size", raw.max_token_size)?;
+    let token_cache_size =
+        bounds::TOKEN_CACHE_SIZE.read("token_cache_size", raw.token_cache_size)?;
     let identity_headers = identity_headers(&providers)?;
     Ok(Config {
         providers,
         rules,
         default_requirement,
         mode,
-        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+        bypass_cors_preflight: raw
+            .bypass_cors_preflight
+            .unwrap_or(bounds::BYPASS_CORS_PREFLIGHT),
         max_token_size: max_token_size as usize,
         token_cache_size: token_cache_size as usize,
         identity_headers,
@@ -110,6 +79,8 @@ fn provider_req(provider: usize) -> Requirement {
         provider,
         scopes: Vec::new(),
         claims: Vec::new(),
+        clients: Vec::new(),
+        step_up: None,
     }
 }
 
@@ -128,9 +99,17 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
     if p.issuer.is_empty() {
         return err(format!("{at}.issuer"), "must not be empty");
     }
-    let discovery = match p.discovery {
-        Some(true) => Some(discovery_endpoint(&format!("{at}.discovery"), &p.issuer)?),
-        _ => None,
+    let issuer_template = issuer_template(at, &p.issuer, p.tenants)?;
+    let discovery = p.discovery.unwrap_or(bounds::DISCOVERY);
+    if issuer_template.is_some() && discovery {
+        return err(
+            format!("{at}.discovery"),
+            "cannot be used with an issuer holding {tid} (there is no one discovery document)",
+        );
+    }
+    let discovery = match discovery {
+        true => Some(discovery_endpoint(&format!("{at}.discovery"), &p.issuer)?),
+        false => None,
     };
     if discovery.is_some() && p.remote_jwks.is_none() {
         return err(
@@ -159,17 +138,9 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         (None, None) => return err(at, "one of remote_jwks or local_jwks is required"),
     };
     let sources = sources(at, p.from_headers, p.from_params, p.from_cookies)?;
-    let clock_skew_s = p.clock_skew_s.unwrap_or(DEFAULT_CLOCK_SKEW_S);
-    if clock_skew_s > 86400 {
-        return err(format!("{at}.clock_skew_s"), "must be at most 86400");
-    }
+    let clock_skew_s = bounds::CLOCK_SKEW_S.read(format!("{at}.clock_skew_s"), p.clock_skew_s)?;
     if let Some(m) = p.max_lifetime_s {
-        if m == 0 || m > MAX_SECONDS {
-            return err(
-                format!("{at}.max_lifetime_s"),
-                "must be between 1 and 315360000",
-            );
-        }
+        bounds::MAX_LIFETIME_S.check(format!("{at}.max_lifetime_s"), m)?;
     }
     let token_types = match p.token_types {
         None => None,
@@ -197,6 +168,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         None => None,
         Some(h) => Some(header_name(&format!("{at}.forward_payload_header"), h)?),
     };
+    let claims_to_metadata = claims_to_metadata(at, p.claims_to_metadata.unwrap_or_default())?;
     Ok(Provider {
         name: p.name,
         issuer: p.issuer,
@@ -205,14 +177,102 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         jwks,
         sources,
         clock_skew_s,
-        require_expiration: p.require_expiration.unwrap_or(true),
+        require_expiration: p.require_expiration.unwrap_or(bounds::REQUIRE_EXPIRATION),
         max_lifetime_s: p.max_lifetime_s,
         token_types,
-        forward: p.forward.unwrap_or(false),
+        forward: p.forward.unwrap_or(bounds::FORWARD),
         claim_to_headers,
         forward_payload_header,
         revocation,
+        issuer_template,
+        claims_to_metadata,
     })
+}
+
+/// The placeholder a multi-tenant issuer holds.
+const TID: &str = "{tid}";
+
+/// `issuer` with one `{tid}` → its template; `tenants` only goes with one (contract v1.2).
+fn issuer_template(
+    at: &str,
+    issuer: &str,
+    tenants: Option<Vec<String>>,
+) -> R<Option<IssuerTemplate>> {
+    let placeholders = issuer.matches(TID).count();
+    if placeholders > 1 {
+        return err(
+            format!("{at}.issuer"),
+            "holds more than one placeholder (at most one {tid})",
+        );
+    }
+    // Any other brace is a typo of the placeholder (`{tenant}`, `{TID}`) or one too many:
+    // taken literally it would never match a token.
+    if issuer.replacen(TID, "", 1).contains(['{', '}']) {
+        return err(
+            format!("{at}.issuer"),
+            "holds a placeholder other than {tid} (the only one there is)",
+        );
+    }
+    let tenants =
+        match tenants {
+            None => None,
+            Some(_) if placeholders == 0 => return err(
+                format!("{at}.tenants"),
+                "needs an issuer holding {tid} (e.g. https://login.microsoftonline.com/{tid}/v2.0)",
+            ),
+            Some(list) if list.is_empty() => {
+                return err(
+                    format!("{at}.tenants"),
+                    "must not be empty (omit it to accept every tenant)",
+                )
+            }
+            Some(list) => {
+                for (i, t) in list.iter().enumerate() {
+                    if !IssuerTemplate::is_tenant_id(t) {
+                        return err(
+                            format!("{at}.tenants[{i}]"),
+                            format!("{t:?} is not a tenant id (letters, digits and '-')"),
+                        );
+                    }
+                }
+                Some(list)
+            }
+        };
+    Ok(issuer
+        .split_once(TID)
+        .map(|(prefix, suffix)| IssuerTemplate {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            tenants,
+        }))
+}
+
+/// `claims_to_metadata`: each key a safe, unique name under `jwtgate.`.
+fn claims_to_metadata(at: &str, list: Vec<RawClaimMetadata>) -> R<Vec<ClaimMetadata>> {
+    let mut out: Vec<ClaimMetadata> = Vec::with_capacity(list.len());
+    for (j, m) in list.into_iter().enumerate() {
+        let mat = format!("{at}.claims_to_metadata[{j}]");
+        // The key is part of a filter-state name other filters and access logs spell out.
+        let safe = !m.key.is_empty()
+            && m.key.len() <= 64
+            && m.key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !safe {
+            return err(
+                format!("{mat}.key"),
+                format!("{:?} must be 1 to 64 letters, digits, '_' or '-'", m.key),
+            );
+        }
+        if out.iter().any(|o| o.key == m.key) {
+            return err(format!("{mat}.key"), format!("duplicate key {:?}", m.key));
+        }
+        out.push(ClaimMetadata {
+            claim: claim_path(&format!("{mat}.claim"), &m.claim)?,
+            key: m.key,
+        });
+    }
+    Ok(out)
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4), reached
@@ -282,24 +342,12 @@ fn endpoint(at: &str, uri: String) -> R<Endpoint> {
 
 /// `<at>.timeout_ms` of a fetched document.
 fn timeout_ms(at: &str, v: Option<u64>) -> R<u64> {
-    bounded(
-        format!("{at}.timeout_ms"),
-        v,
-        DEFAULT_TIMEOUT_MS,
-        1,
-        MAX_TIMEOUT_MS,
-    )
+    bounds::TIMEOUT_MS.read(format!("{at}.timeout_ms"), v)
 }
 
 /// `<at>.cache_duration_s` of a fetched document.
 fn cache_duration_s(at: &str, v: Option<u64>) -> R<u64> {
-    bounded(
-        format!("{at}.cache_duration_s"),
-        v,
-        DEFAULT_CACHE_DURATION_S,
-        1,
-        MAX_SECONDS,
-    )
+    bounds::CACHE_DURATION_S.read(format!("{at}.cache_duration_s"), v)
 }
 
 fn non_empty_strings(at: &str, v: Vec<String>) -> R<Vec<String>> {
@@ -337,50 +385,27 @@ fn algorithms(at: &str, v: Option<Vec<String>>) -> R<Vec<Alg>> {
     Ok(out)
 }
 
-fn bounded(at: String, v: Option<u64>, default: u64, min: u64, max: u64) -> R<u64> {
-    let v = v.unwrap_or(default);
-    if v < min || v > max {
-        return err(at, format!("must be between {min} and {max}"));
-    }
-    Ok(v)
-}
-
 fn remote(at: &str, r: RawRemoteJwks, discovery: Option<Endpoint>) -> R<RemoteJwks> {
     if r.cluster.is_empty() {
         return err(format!("{at}.cluster"), "must not be empty");
     }
     // With discovery the JWKS location comes from the issuer's document; a configured uri
     // is not consulted (the document is the authority on where the keys are).
-    let (uri, authority, path) = match (r.uri, &discovery) {
-        (_, Some(_)) => (String::new(), String::new(), String::new()),
+    let location = match (r.uri, discovery) {
+        (_, Some(d)) => JwksLocation::Discovery(d),
         (None, None) => return err(format!("{at}.uri"), "is required (or set discovery: true)"),
-        (Some(uri), None) => {
-            let e = endpoint(at, uri)?;
-            (e.uri, e.authority, e.path)
-        }
+        (Some(uri), None) => JwksLocation::Uri(endpoint(at, uri)?),
     };
     Ok(RemoteJwks {
         cluster: r.cluster,
-        authority,
-        path,
+        location,
         timeout_ms: timeout_ms(at, r.timeout_ms)?,
         cache_duration_s: cache_duration_s(at, r.cache_duration_s)?,
-        min_refetch_interval_s: bounded(
+        min_refetch_interval_s: bounds::MIN_REFETCH_INTERVAL_S.read(
             format!("{at}.min_refetch_interval_s"),
             r.min_refetch_interval_s,
-            DEFAULT_MIN_REFETCH_S,
-            1,
-            MAX_SECONDS,
         )?,
-        max_stale_s: bounded(
-            format!("{at}.max_stale_s"),
-            r.max_stale_s,
-            DEFAULT_MAX_STALE_S,
-            0,
-            MAX_SECONDS,
-        )?,
-        uri,
-        discovery,
+        max_stale_s: bounds::MAX_STALE_S.read(format!("{at}.max_stale_s"), r.max_stale_s)?,
     })
 }
 
@@ -603,8 +628,17 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
             "set exactly one of provider, any, all, allow_missing, allow_missing_or_failed",
         );
     }
-    if r.provider.is_none() && (r.scopes.is_some() || r.claims.is_some()) {
-        return err(at, "scopes and claims go with \"provider\"");
+    if r.provider.is_none()
+        && (r.scopes.is_some()
+            || r.claims.is_some()
+            || r.clients.is_some()
+            || r.acr_values.is_some()
+            || r.max_age_s.is_some())
+    {
+        return err(
+            at,
+            "scopes, claims, clients, acr_values and max_age_s go with \"provider\"",
+        );
     }
     let list = |field: &str, v: Vec<RawRequirement>| -> R<Vec<Requirement>> {
         if v.is_empty() {
@@ -651,10 +685,17 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
                 values,
             });
         }
+        let clients = match r.clients {
+            None => Vec::new(),
+            Some(c) => non_empty_strings(&format!("{at}.clients"), c)?,
+        };
+        let step_up = step_up(at, r.acr_values, r.max_age_s)?;
         return Ok(Requirement::Provider {
             provider,
             scopes,
             claims,
+            clients,
+            step_up,
         });
     }
     if let Some(v) = r.any {
@@ -678,4 +719,37 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
         )?))),
         None => err(at, "empty requirement"),
     }
+}
+
+/// `acr_values` and `max_age_s` of a requirement (RFC 9470); either alone is a step-up.
+fn step_up(at: &str, acr_values: Option<Vec<String>>, max_age_s: Option<u64>) -> R<Option<StepUp>> {
+    let acr_values = match acr_values {
+        None => Vec::new(),
+        Some(v) if v.is_empty() => {
+            return err(format!("{at}.acr_values"), "must list at least one value")
+        }
+        Some(v) => v,
+    };
+    for (i, a) in acr_values.iter().enumerate() {
+        // Space-joined into one quoted challenge parameter (RFC 9470 §3).
+        if a.is_empty()
+            || a.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+        {
+            return err(
+                format!("{at}.acr_values[{i}]"),
+                "must be a non-empty value without spaces, quotes or backslashes",
+            );
+        }
+    }
+    if let Some(m) = max_age_s {
+        bounds::MAX_AGE_S.check(format!("{at}.max_age_s"), m)?;
+    }
+    if acr_values.is_empty() && max_age_s.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(StepUp {
+        acr_values,
+        max_age_s,
+    }))
 }

@@ -3,20 +3,24 @@
 //! The rest of the crate sees only [`EcKey`] and [`RsaKey`]: a public key validated and
 //! prepared once, when a key set is loaded, and a `verify` that takes the signing input and
 //! the raw signature bytes. Which backend sits behind them is decided here alone: the [`fast`]
-//! one, written for wasm (32-bit limbs, precomputed tables per key), reached through
-//! jwt-compact's `Algorithm` trait. RustCrypto's stays as [`reference`] (feature `rustcrypto`)
-//! for differential tests.
+//! one, written for wasm (32-bit limbs, precomputed tables per key), called directly. With the
+//! `rustcrypto` feature the same backend is also offered as jwt-compact `Algorithm`s
+//! ([`FastEs256`], [`FastRs256`]), and RustCrypto's stays as [`reference`] for differential tests.
 
 // Fixed-size limb arrays indexed by loop counters bounded by the same constants; every length
 // that comes from input is checked before (see the module's own notes).
 #[allow(clippy::indexing_slicing)]
 pub mod fast;
+#[cfg(feature = "rustcrypto")]
 mod jws;
+mod key;
 #[cfg(feature = "rustcrypto")]
 pub mod reference;
 pub mod roca;
 
-pub use jws::{EcKey, FastEs256, FastRs256, NoSigningKey, RawSignature, RsaKey};
+#[cfg(feature = "rustcrypto")]
+pub use jws::{FastEs256, FastRs256, NoSigningKey, RawSignature};
+pub use key::{EcKey, RsaKey};
 
 /// Smallest RSA modulus jwtgate accepts, in bits (contract: "Keys").
 pub const MIN_RSA_BITS: usize = 2048;

@@ -24,6 +24,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostError(pub u32);
 
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host answered status {}", self.0)
+    }
+}
+
+impl std::error::Error for HostError {}
+
 /// `NotFound`.
 pub const NOT_FOUND: u32 = 1;
 /// `CasMismatch`.

@@ -8,7 +8,6 @@ use super::store::HostStore;
 use crate::edits::{self, Edit, Removal};
 use crate::gate::{self, Decision, Mutations, Outcome, Start};
 use crate::jwks_cache::RequestView;
-use crate::outcome;
 use crate::verifier::Denial;
 use crate::Reason;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -91,6 +90,23 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
             }
             Edit::Set(name, value) => abi::set_header(&name, &value),
         };
+    }
+    if removal == Removal::Remove {
+        set_metadata(&m.metadata);
+    }
+}
+
+/// `claims_to_metadata` on Envoy: property `jwtgate.<key>` (one path segment) becomes the
+/// filter state `wasm.jwtgate.<key>` that RBAC, CEL and access logs read. Envoy prefixes the
+/// path as given with `wasm.`; the two segments `["jwtgate", key]` would name
+/// `wasm.jwtgate\0<key>`, which no RBAC rule matches (measured: tests/e2e/test_claims_proxy.py
+/// fails with them). Only on Envoy
+/// (`resumable`): elsewhere there is no such state (nginx refuses the property), and the
+/// contract makes it a no-op there. A refused write is not the request's failure, nor worth a
+/// log line per request.
+fn set_metadata(metadata: &[(String, String)]) {
+    for (key, value) in metadata {
+        let _ = abi::set_property(&[&format!("jwtgate.{key}")], value.as_bytes());
     }
 }
 
@@ -189,37 +205,26 @@ fn connection_reused() -> bool {
     }
 }
 
-/// 503 `jwks_unavailable` with `extra` response headers.
+/// 503 `jwks_unavailable` (a gRPC status for a gRPC request) with `extra` response headers.
+/// A gRPC answer goes over HTTP/2, where a `connection` header is malformed: it is left out.
 fn unavailable_with(
     vm: &Rc<RefCell<VmState>>,
     req: &Rc<RefCell<RequestState>>,
     extra: &[(&str, &str)],
 ) -> Step {
-    let denial = Denial {
-        reason: Reason::JwksUnavailable,
-        provider: None,
-        kid: None,
-        scopes: Vec::new(),
-    };
-    let mut rejection = outcome::reject(Some(&denial), "");
+    let mut grpc = false;
+    if let Ok(mut r) = req.try_borrow_mut() {
+        r.finished = true;
+        grpc = r.prepared.as_ref().is_some_and(|p| p.is_grpc());
+    }
+    let (mut rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
     rejection.headers.extend(
         extra
             .iter()
+            .filter(|(k, _)| !(grpc && k.eq_ignore_ascii_case("connection")))
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    if let Ok(mut r) = req.try_borrow_mut() {
-        r.finished = true;
-    }
-    apply(
-        vm,
-        Decision::Reject(
-            rejection,
-            Outcome::Denied {
-                denial,
-                reported: false,
-            },
-        ),
-    )
+    apply(vm, Decision::Reject(rejection, outcome))
 }
 
 /// Decides request `id` with the keys as they are now; starts the fetches it needs and

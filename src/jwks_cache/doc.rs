@@ -141,6 +141,8 @@ impl std::fmt::Display for FetchError {
     }
 }
 
+impl std::error::Error for FetchError {}
+
 /// What [`Doc::finish`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {

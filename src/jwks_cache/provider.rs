@@ -5,7 +5,7 @@ use super::content::Discovered;
 use super::doc::{Answer, Begin, Doc, Finished, Policy};
 use super::store::{Names, SharedStore};
 use crate::authenticator::KeyState;
-use crate::config::{JwksSource, Provider, RemoteJwks, Revocation};
+use crate::config::{JwksLocation, JwksSource, Provider, RemoteJwks, Revocation};
 use crate::keys::KeySet;
 use crate::revocation::RevocationList;
 use std::rc::Rc;
@@ -74,19 +74,20 @@ impl ProviderKeys {
         let (local, jwks, discovery) = match &p.jwks {
             JwksSource::Local(set) => (Some(set.clone()), None, None),
             JwksSource::Remote(r) => {
-                let what = [p.issuer.as_str(), r.cluster.as_str(), r.uri.as_str()];
-                let endpoint = r.discovery.is_none().then(|| crate::config::Endpoint {
-                    uri: r.uri.clone(),
-                    authority: r.authority.clone(),
-                    path: r.path.clone(),
-                });
+                let (endpoint, discovery) = match &r.location {
+                    JwksLocation::Uri(e) => (Some(e), None),
+                    JwksLocation::Discovery(d) => (None, Some(d)),
+                };
+                // Names the shared-data records: a discovered JWKS has no configured URI.
+                let uri = endpoint.map_or("", |e| e.uri.as_str());
+                let what = [p.issuer.as_str(), r.cluster.as_str(), uri];
                 let jwks = Doc::new(
                     Names::new(&p.name, "jwks", &what),
                     jwks_policy(r),
-                    endpoint,
+                    endpoint.cloned(),
                     &p.issuer,
                 );
-                let discovery = r.discovery.as_ref().map(|d| {
+                let discovery = discovery.map(|d| {
                     Doc::new(
                         Names::new(&p.name, "discovery", &[&p.issuer, &r.cluster]),
                         Policy {

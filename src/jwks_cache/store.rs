@@ -15,6 +15,17 @@ pub enum StoreError {
     Host(u32),
 }
 
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::CasMismatch => f.write_str("shared data changed since it was read"),
+            StoreError::Host(code) => write!(f, "shared data refused (host status {code})"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
 /// The host's shared data, all VMs of the plugin seeing the same keys.
 pub trait SharedStore {
     /// The value and its CAS token; `None` when the key is absent.
@@ -174,7 +185,9 @@ fn set_hint(store: &mut dyn SharedStore, names: &Names, version: u64) {
     }
 }
 
-/// An in-memory store with a host's semantics, for native tests of the policy.
+/// An in-memory store with a host's semantics, for native tests of the policy (test support:
+/// the unit tests and, with the `test-support` feature, the integration tests).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     entries: std::collections::HashMap<String, (Vec<u8>, u32)>,
@@ -184,6 +197,7 @@ pub struct MemoryStore {
     pub refuse_writes: bool,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl SharedStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
         Ok(self.entries.get(key).cloned())

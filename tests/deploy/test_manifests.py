@@ -91,6 +91,8 @@ def test_every_manifest_parses_and_is_a_kubernetes_object_or_envoy_config():
                 assert d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name"), f"{path}: {d}"
             elif "_format_version" in d:  # Kong declarative config: test_nginx_kong.py checks it
                 assert d["_format_version"] == "3.0" and d.get("services"), f"{path}: {d}"
+            elif path.parent.name == "prometheus":  # rules and their promtool tests: test_prometheus_rules.py
+                assert d.get("groups") or (d.get("rule_files") and d.get("tests")), f"{path}: {d}"
             else:  # Envoy bootstrap or xDS resource file
                 assert {"static_resources"} <= d.keys() or {"resources"} <= d.keys(), f"{path}: neither k8s nor Envoy"
 

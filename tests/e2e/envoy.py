@@ -109,6 +109,11 @@ SHIPPED_HCM_PATH_SETTINGS = {
 }
 
 
+def hcm_of(boot: dict) -> dict:
+    """The HTTP connection manager of a bootstrap from bootstrap()."""
+    return boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
 def hcm_from_env() -> dict:
     """$JWTGATE_E2E_HCM: "default" (Envoy's defaults, the default) or "shipped" (the shipped
     envoy.yaml's path settings), so that the whole suite can run with either."""
@@ -276,9 +281,13 @@ class Envoy:
         component_log_level: str | None = "wasm:debug",
         workdir: Path | None = None,
         hcm_settings: dict | None = None,
+        customize: Any | None = None,
     ) -> None:
-        """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults."""
+        """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults.
+        customize(bootstrap, envoy), when given, edits the generated bootstrap in place before it
+        is written (filters after jwtgate, access logs, routes, clusters)."""
         self.plugin_config = plugin_config
+        self.customize = customize
         self.concurrency = concurrency
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="jwtgate-e2e-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +321,8 @@ class Envoy:
         self.port = free_port()
         self.admin_port = free_port()
         cfg = bootstrap(listen_port=self.port, admin_port=self.admin_port, **self._bootstrap_args)
+        if self.customize is not None:
+            self.customize(cfg, self)
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
     # --- lifecycle

@@ -77,6 +77,37 @@ BAD = {
         _mutate(_set(["rules"], [{"match": {"prefx": "/"}, "requires": {"provider": "corp"}}])),
         ["prefx"],
     ),
+    "issuer_two_placeholders": (
+        _mutate(_set(["providers", 0, "issuer"], "https://login.example/{tid}/{tid}/v2.0")),
+        ["providers[0].issuer", "more than one placeholder"],
+    ),
+    "issuer_template_with_discovery": (
+        _mutate(lambda c: c["providers"].__setitem__(0, {
+            "name": "corp", "issuer": "https://login.example/{tid}/v2.0", "discovery": True,
+            "remote_jwks": {"cluster": "idp"}})),
+        ["providers[0].discovery"],
+    ),
+    "tenants_without_template": (_mutate(_set(["providers", 0, "tenants"], ["acme"])), ["providers[0].tenants"]),
+    "tenants_empty": (
+        _mutate(lambda c: c["providers"][0].update(issuer="https://login.example/{tid}/v2.0", tenants=[])),
+        ["providers[0].tenants"],
+    ),
+    "metadata_key_unsafe": (
+        _mutate(_set(["providers", 0, "claims_to_metadata"], [{"claim": "sub", "key": "a.b"}])),
+        ["providers[0].claims_to_metadata[0].key"],
+    ),
+    "metadata_key_duplicate": (
+        _mutate(_set(["providers", 0, "claims_to_metadata"], [{"claim": "sub", "key": "u"}, {"claim": "email", "key": "u"}])),
+        ["providers[0].claims_to_metadata[1].key", "duplicate"],
+    ),
+    "acr_values_empty": (
+        _mutate(_set(["rules"], [{"match": {"prefix": "/"}, "requires": {"provider": "corp", "acr_values": []}}])),
+        ["rules[0].requires.acr_values"],
+    ),
+    "clients_outside_provider": (
+        _mutate(_set(["rules"], [{"match": {"prefix": "/"}, "requires": {"any": [{"provider": "corp"}], "clients": ["a"]}}])),
+        ["rules[0].requires", "clients"],
+    ),
     "not_json": ("{not json", None),
 }
 

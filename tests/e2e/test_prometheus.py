@@ -6,8 +6,9 @@ provider name and the reason out of the name into tags, so Prometheus sees one s
 set: `jwtgate_provider_denied{provider="corp",reason="token_expired"}`. The text is parsed with
 prometheus-client's own parser, the way a Prometheus-compatible scraper would read it.
 
-The Grafana dashboard shipped in deploy/grafana/ is checked against the same scrape: every metric
-name its queries use exists, with the labels they group by.
+The Grafana dashboard shipped in deploy/grafana/ and the alerting rules of deploy/prometheus/ are
+checked against the same scrape: every metric name their queries use exists, with the labels they
+group by and the reason values they match.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from configs import remote
 from envoy import REPO, request
 from helpers import CORP_ISS, Gateway, assert_401_invalid, assert_401_missing, assert_503_unavailable
-from tokens import EcKey, jwks, mint
+from tokens import EcKey, jwks, mint, tamper_signature
 from hosts import ON_NGX
 
 pytestmark = pytest.mark.skipif(ON_NGX, reason="Envoy's /stats/prometheus: plain nginx has no stats endpoint")
 
 DASHBOARD = REPO / "deploy" / "grafana" / "jwtgate-dashboard.json"
+ALERT_RULES = REPO / "deploy" / "prometheus" / "jwtgate-alerts.yaml"
 BROKEN_ISS = "https://broken.example/"
 
 
@@ -104,6 +107,10 @@ def scraped(module_envoy_factory, request):
     for _ in range(2):
         wrong_aud = mint(corp_key, iss=CORP_ISS, aud="other")
         assert_401_invalid(gw.get("/a", token=wrong_aud), "wrong_audience")
+    untrusted = mint(corp_key, iss="https://untrusted.example/", aud="api")
+    assert_401_invalid(gw.get("/a", token=untrusted), "wrong_issuer")
+    forged = tamper_signature(mint(corp_key, iss=CORP_ISS, aud="api"))
+    assert_401_invalid(gw.get("/a", token=forged), "bad_signature")
     unknown = mint(stranger, iss=CORP_ISS, aud="api")
     assert_401_invalid(gw.get("/a", token=unknown), "unknown_kid")  # refetch for an unknown kid
     assert_401_missing(gw.get("/a"))
@@ -119,6 +126,8 @@ def scraped(module_envoy_factory, request):
         ("jwtgate_provider_denied", (("provider", "corp"), ("reason", "wrong_audience"))): 2.0,
         ("jwtgate_denied", (("reason", "wrong_audience"),)): 2.0,
         ("jwtgate_denied", (("reason", "token_missing"),)): 1.0,
+        ("jwtgate_denied", (("reason", "wrong_issuer"),)): 1.0,
+        ("jwtgate_provider_denied", (("provider", "corp"), ("reason", "bad_signature"))): 1.0,
         ("jwtgate_not_required", ()): 1.0,
         ("jwtgate_token_cache_hit", ()): 1.0,
     }
@@ -208,3 +217,33 @@ def test_every_dashboard_metric_exists_in_the_scrape(scraped):
                 assert any(label in have[n] for n in names), f"{expr}: no metric of it has label {label!r}"
         for label in re.findall(r"([a-z_]+)\s*=~?\s*\"", expr):
             assert any(label in have[n] for n in names), f"{expr}: no metric of it has label {label!r}"
+
+
+# ----------------------------------------------------------------------------- alerting rules
+
+
+def test_every_alert_rule_series_exists_in_the_scrape(scraped):
+    """deploy/prometheus's rules read series, labels and reasons Envoy really exposes (a renamed
+    counter or reason code, or a typo in a rule, fails here as well as in tests/deploy)."""
+    env, samples, _ = scraped
+    have: dict[str, dict[str, set[str]]] = {}
+    for name, labels in samples:
+        for k, v in labels:
+            have.setdefault(name, {}).setdefault(k, set()).add(v)
+        have.setdefault(name, {})
+    groups = yaml.safe_load(ALERT_RULES.read_text())["groups"]
+    exprs = [r["expr"] for g in groups for r in g["rules"]]
+    assert any("alert" in r for g in groups for r in g["rules"])
+    for expr in exprs:
+        for m in re.finditer(r"\b(jwtgate_[a-z_]+)\b(?:\{([^}]*)\})?", expr):
+            name, matchers = m.group(1), m.group(2) or ""
+            assert name in have, f"rule reads {name}, which Envoy does not expose:\n{expr}\nexposed: {sorted(have)}"
+            for label, val in re.findall(r'([a-z_]+)\s*=\s*"([^"]*)"', matchers):
+                assert val in have[name].get(label, set()), f"{expr}: no {name}{{{label}={val!r}}} in the scrape"
+            for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+                for label in (g.strip() for g in group.split(",") if g.strip()):
+                    assert label in have[name], f"{expr}: {name} has no label {label!r}"
+    # the reasons the alerts watch through recorded series, as Envoy labels them
+    watched = set(re.findall(r'reason="([a-z_]+)"', ALERT_RULES.read_text()))
+    assert {"token_expired", "wrong_issuer", "bad_signature", "jwks_unavailable"} <= watched
+    assert watched <= have["jwtgate_denied"]["reason"], watched - have["jwtgate_denied"]["reason"]

@@ -30,6 +30,14 @@ use std::process::ExitCode;
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 #[derive(Parser)]
 #[command(
     name = "jwtgate",

@@ -1,0 +1,193 @@
+//! Token mode: one token validated for one provider (the config's, or one made from the token's
+//! own `iss` with `--jwks` alone), or its JWS layer alone with `--signature-only`.
+
+use super::keys::{load_jwks, JwksFiles};
+use super::output::report_token;
+use super::CheckArgs;
+use crate::out;
+use crate::UsageError;
+use jwtgate::authenticator::{self, Auth, KeyState};
+use jwtgate::cache::TokenCache;
+use jwtgate::config::{Config, JwksSource, Provider, Revocation, TokenSources};
+use jwtgate::keys::KeySet;
+use jwtgate::token::{self, Alg};
+use jwtgate::Reason;
+use serde_json::{Map, Value};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+/// Without a config: the token's own `iss` is taken as the issuer, so iss and aud are not checked.
+fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
+    Provider {
+        name: "cli".into(),
+        issuer: token_issuer(token).unwrap_or_default(),
+        audiences: None,
+        algorithms: vec![Alg::Es256, Alg::Rs256],
+        jwks: JwksSource::Local(keys),
+        sources: TokenSources::default(),
+        clock_skew_s: 60,
+        require_expiration: true,
+        max_lifetime_s: None,
+        token_types: None,
+        forward: false,
+        claim_to_headers: Vec::new(),
+        forward_payload_header: None,
+        revocation: None,
+        issuer_template: None,
+        claims_to_metadata: Vec::new(),
+    }
+}
+
+fn token_issuer(token: &str) -> Option<String> {
+    let t = token::parse(token).ok()?;
+    t.claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+pub(super) enum Verdict {
+    Valid {
+        claims: Map<String, Value>,
+    },
+    /// `--signature-only`: the header and the payload, whatever it is.
+    Signed {
+        header: token::Header,
+        payload: Vec<u8>,
+    },
+    Invalid {
+        reason: Reason,
+        kid: Option<String>,
+    },
+}
+
+pub(super) fn token_verdict(
+    a: &CheckArgs,
+    cfg: Option<&Config>,
+    files: &JwksFiles,
+    token: &str,
+    now: i64,
+) -> Result<ExitCode, UsageError> {
+    let implicit;
+    let (provider, index, max_size, keys) = match cfg {
+        Some(cfg) => {
+            let index = match &a.provider {
+                Some(name) => cfg
+                    .providers
+                    .iter()
+                    .position(|p| &p.name == name)
+                    .ok_or_else(|| {
+                        UsageError(format!("no provider named {name:?} in the config"))
+                    })?,
+                None if cfg.providers.len() == 1 => 0,
+                None => {
+                    return Err(UsageError(
+                        "the config has several providers: choose one with --provider, \
+                         or give the request with --path"
+                            .into(),
+                    ))
+                }
+            };
+            let p = cfg
+                .providers
+                .get(index)
+                .ok_or_else(|| UsageError("no provider".into()))?;
+            let keys = match &p.jwks {
+                JwksSource::Local(k) => {
+                    if files.all.is_some() {
+                        out::warn(&format!(
+                            "jwtgate: provider {:?} has local_jwks: --jwks is not used for it",
+                            p.name
+                        ));
+                    }
+                    k.clone()
+                }
+                JwksSource::Remote(_) => match files.for_provider(&p.name) {
+                    Some(f) => load_jwks(f)?.set,
+                    None => {
+                        return Err(UsageError(format!(
+                            "--jwks FILE is required (provider {:?} has remote keys)",
+                            p.name
+                        )))
+                    }
+                },
+            };
+            (p, index, cfg.max_token_size, keys)
+        }
+        None => {
+            let f = files
+                .all
+                .as_deref()
+                .ok_or_else(|| UsageError("--jwks FILE or --config FILE is required".into()))?;
+            let keys = load_jwks(f)?.set;
+            implicit = implicit_provider(token, keys.clone());
+            (&implicit, 0, 8192, keys)
+        }
+    };
+    let verdict = if a.signature_only {
+        match authenticator::check_signature(&provider.algorithms, &keys, token, max_size) {
+            Ok((header, payload)) => Verdict::Signed { header, payload },
+            Err(f) => Verdict::Invalid {
+                reason: f.reason,
+                kid: f.kid,
+            },
+        }
+    } else {
+        full_check(provider, index, &keys, token, max_size, now, cfg.is_none())
+    };
+    report_token(a, cfg.map(|_| provider.name.as_str()), verdict)
+}
+
+fn full_check(
+    provider: &Provider,
+    index: usize,
+    keys: &KeySet,
+    token: &str,
+    max_size: usize,
+    now: i64,
+    implicit: bool,
+) -> Verdict {
+    let state = KeyState::Ready {
+        keys,
+        version: 1,
+        refetch_allowed: false,
+        revoked: match &provider.revocation {
+            Some(Revocation::Inline(list)) => Some(list),
+            _ => None,
+        },
+    };
+    let mut cache = TokenCache::new(index + 1, 0);
+    match authenticator::authenticate(provider, index, token, state, max_size, now, &mut cache) {
+        Auth::Valid(v) => Verdict::Valid {
+            claims: v.claims.clone(),
+        },
+        // Without a config `iss` is not checked, and a token without a string `iss` fails
+        // only that check: the signature and dates passed (they come first); the other
+        // identity checks run on the claims with the issuer filled in.
+        Auth::Invalid(f) if implicit && f.reason == Reason::WrongIssuer => {
+            match token::parse(token) {
+                Ok(t) => {
+                    let mut patched = t.claims.clone();
+                    patched.insert("iss".into(), Value::String(provider.issuer.clone()));
+                    match jwtgate::claims::check_identity(
+                        provider,
+                        &patched,
+                        t.header.typ.as_deref(),
+                    ) {
+                        Ok(()) => Verdict::Valid { claims: t.claims },
+                        Err(reason) => Verdict::Invalid { reason, kid: f.kid },
+                    }
+                }
+                Err(reason) => Verdict::Invalid { reason, kid: f.kid },
+            }
+        }
+        Auth::Invalid(f) => Verdict::Invalid {
+            reason: f.reason,
+            kid: f.kid,
+        },
+        Auth::NeedKeys | Auth::NeedRefetch => Verdict::Invalid {
+            reason: Reason::UnknownKid,
+            kid: None,
+        },
+    }
+}
