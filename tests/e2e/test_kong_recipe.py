@@ -53,11 +53,16 @@ def _header_names(cfg: dict) -> set[str]:
 
 def _kong_like_server(port: int, cfg: dict, upstream_port: int, include: bool) -> str:
     """A server whose `location /` is Kong's generated one as far as headers go (Kong's
-    variables hold what its Lua would have put there)."""
+    variables hold what its Lua would have put there). Kong attaches a filter chain from its
+    access handler, so the filter runs in the access phase, after every `set` of the location
+    (the include's among them); `proxy_wasm_request_headers_in_access on` does the same for a
+    `proxy_wasm` directive, which otherwise runs in the rewrite phase before those `set`s, and
+    they would overwrite what the filter wrote."""
     inc = f"include {INCLUDE};" if include else "# no nginx_location_include"
     return f"""    server {{
         listen 127.0.0.1:{port};
         location / {{
+            proxy_wasm_request_headers_in_access on;
             set $upstream_host $http_host;
             set $upstream_uri $request_uri;
             set $upstream_connection '';
