@@ -30,6 +30,7 @@ pub mod config;
 pub mod crypto;
 pub mod edits;
 pub mod extract;
+pub mod flow;
 pub mod gate;
 pub mod json;
 pub mod jwks_cache;

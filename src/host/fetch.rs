@@ -2,21 +2,21 @@
 //! for, reads answers without trusting what the host hands over, logs and counts the result.
 
 use super::abi::{self, Buffer, Level, Map};
-use super::metrics::ProviderEvent;
+use super::metrics::{Metrics, ProviderEvent};
 use super::state::VmState;
 use super::store::HostStore;
+use crate::config::Config;
 use crate::jwks_cache::{Answer, DocId, Fetch};
 use crate::keys::MAX_JWKS_BYTES;
 use std::time::Duration;
 
-fn provider_name(vm: &VmState, p: usize) -> &str {
-    vm.cfg.providers.get(p).map_or("-", |x| x.name.as_str())
+fn provider_name(cfg: &Config, p: usize) -> &str {
+    cfg.providers.get(p).map_or("-", |x| x.name.as_str())
 }
 
-/// Makes the callout of `f` from the current context and reports it to the core.
-/// `context`: the HTTP context whose callback this is (its answer comes there), or `None`
-/// from the root. Returns the token when the host took it.
-pub fn dispatch(vm: &mut VmState, f: &Fetch, context: Option<u32>, now_ms: u64) -> Option<u32> {
+/// Makes the callout of `f` from the current context (its answer comes to this context's
+/// `on_http_call_response`); logs and counts a refusal. The token when the host took it.
+pub fn dispatch(cfg: &Config, metrics: &mut Metrics, f: &Fetch) -> Option<u32> {
     let c = &f.callout;
     let headers = [
         (":method", "GET"),
@@ -27,7 +27,7 @@ pub fn dispatch(vm: &mut VmState, f: &Fetch, context: Option<u32>, now_ms: u64) 
     ];
     let token = abi::dispatch(&c.cluster, &headers, Duration::from_millis(c.timeout_ms)).ok();
     if token.is_none() {
-        let name = provider_name(vm, f.provider).to_owned();
+        let name = provider_name(cfg, f.provider);
         super::log(
             Level::Warn,
             &format!(
@@ -36,10 +36,8 @@ pub fn dispatch(vm: &mut VmState, f: &Fetch, context: Option<u32>, now_ms: u64) 
                 c.cluster
             ),
         );
-        count(vm, f.provider, f.doc, false);
+        count(metrics, f.provider, f.doc, false);
     }
-    vm.keys
-        .dispatched(&mut HostStore, f, token, context, now_ms, super::jitter());
     token
 }
 
@@ -105,7 +103,7 @@ pub fn read_answer(num_headers: usize, body_size: usize) -> Answer {
     }
 }
 
-fn count(vm: &mut VmState, p: usize, doc: DocId, ok: bool) {
+fn count(metrics: &mut Metrics, p: usize, doc: DocId, ok: bool) {
     let e = match (doc, ok) {
         (DocId::Jwks, true) => ProviderEvent::FetchOk,
         (DocId::Jwks, false) => ProviderEvent::FetchFailed,
@@ -114,19 +112,20 @@ fn count(vm: &mut VmState, p: usize, doc: DocId, ok: bool) {
         (DocId::Revocation, true) => ProviderEvent::RevocationOk,
         (DocId::Revocation, false) => ProviderEvent::RevocationFailed,
     };
-    vm.metrics.provider(p, e);
+    metrics.provider(p, e);
 }
 
 /// Hands the answer of callout `token` to the core; logs and counts what it did.
 /// False when the token is not one of this VM's fetches.
 pub fn complete(vm: &mut VmState, token: u32, answer: Answer, now_ms: u64) -> bool {
     let Some((p, doc, done)) =
-        vm.keys
+        vm.core
+            .keys
             .answer(&mut HostStore, token, answer, now_ms, super::jitter())
     else {
         return false;
     };
-    let name = provider_name(vm, p).to_owned();
+    let name = provider_name(&vm.core.cfg, p).to_owned();
     for w in &done.warnings {
         super::log(Level::Warn, &format!("provider={name} {w}"));
     }
@@ -155,7 +154,7 @@ pub fn complete(vm: &mut VmState, token: u32, answer: Answer, now_ms: u64) -> bo
             &format!("provider={name} {} fetch failed: {e}", doc.as_str()),
         ),
     }
-    count(vm, p, doc, done.result.is_ok());
+    count(&mut vm.metrics, p, doc, done.result.is_ok());
     vm.metrics.flush();
     true
 }

@@ -3,27 +3,17 @@
 use super::abi::{self, Level, Map};
 use super::fetch;
 use super::metrics::{Event, ProviderEvent};
-use super::state::{RequestState, VmState};
+use super::state::{Handle, VmState};
+use super::step_host::Host;
 use super::store::HostStore;
 use crate::edits::{self, Edit, Removal};
+use crate::flow::{self, HostCaps, Next, Origin, RequestState};
 use crate::gate::{self, Decision, Mutations, Outcome, Start};
-use crate::jwks_cache::RequestView;
-use crate::verifier::Denial;
-use crate::Reason;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
-
-/// Which context's callback a step runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The request's own callback: callouts made here answer to this HTTP context.
-    Own,
-    /// The root context, with the request made effective (Envoy only).
-    Root,
-}
 
 /// What became of the request after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +26,11 @@ pub enum Step {
     Waiting,
 }
 
-/// Own fetches one request may make on a host that cannot wake it (discovery, JWKS, list).
-const MAX_ROUNDS: u8 = 3;
-
 /// One HTTP request.
 pub struct Http {
     id: u32,
     vm: Option<Rc<RefCell<VmState>>>,
-    req: Rc<RefCell<RequestState>>,
+    req: Handle,
 }
 
 impl Http {
@@ -51,12 +38,12 @@ impl Http {
     pub fn new(id: u32, vm: Option<Rc<RefCell<VmState>>>) -> Http {
         let providers = vm
             .as_ref()
-            .and_then(|v| v.try_borrow().ok().map(|v| v.cfg.providers.len()))
+            .and_then(|v| v.try_borrow().ok().map(|v| v.core.cfg.providers.len()))
             .unwrap_or(0);
         Http {
             id,
             vm,
-            req: Rc::new(RefCell::new(RequestState::new(providers, 0))),
+            req: Rc::new(RefCell::new(RequestState::new(providers))),
         }
     }
 }
@@ -71,9 +58,11 @@ fn internal_error() {
 
 fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
     // Only Envoy is known to really remove a header; elsewhere an empty value is dropped.
-    let removal = match vm.try_borrow() {
-        Ok(v) if v.resumable => Removal::Remove,
-        _ => Removal::Blank,
+    let caps = vm.try_borrow().map_or(HostCaps::PORTABLE, |v| v.caps);
+    let removal = if caps.removes_headers {
+        Removal::Remove
+    } else {
+        Removal::Blank
     };
     for e in edits::edits(m, removal) {
         let _ = match e {
@@ -91,7 +80,7 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
             Edit::Set(name, value) => abi::set_header(&name, &value),
         };
     }
-    if removal == Removal::Remove {
+    if caps.filter_state {
         set_metadata(&m.metadata);
     }
 }
@@ -100,8 +89,8 @@ fn apply_mutations(vm: &Rc<RefCell<VmState>>, m: &Mutations) {
 /// filter state `wasm.jwtgate.<key>` that RBAC, CEL and access logs read. Envoy prefixes the
 /// path as given with `wasm.`; the two segments `["jwtgate", key]` would name
 /// `wasm.jwtgate\0<key>`, which no RBAC rule matches (measured: tests/e2e/test_claims_proxy.py
-/// fails with them). Only on Envoy
-/// (`resumable`): elsewhere there is no such state (nginx refuses the property), and the
+/// fails with them). Only on a host with filter state
+/// (Envoy): elsewhere there is no such state (nginx refuses the property), and the
 /// contract makes it a no-op there. A refused write is not the request's failure, nor worth a
 /// log line per request.
 fn set_metadata(metadata: &[(String, String)]) {
@@ -115,7 +104,7 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
         return;
     };
     count(&mut vm, outcome, status);
-    let (hits, misses) = vm.cache.take_stats();
+    let (hits, misses) = vm.core.cache.take_stats();
     vm.metrics.add(Event::CacheHit, hits);
     vm.metrics.add(Event::CacheMiss, misses);
     vm.metrics.flush();
@@ -144,7 +133,7 @@ fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {
             }
             let provider = denial
                 .provider
-                .and_then(|p| vm.cfg.providers.get(p))
+                .and_then(|p| vm.core.cfg.providers.get(p))
                 .map_or("-", |p| p.name.as_str());
             let kid = crate::logsafe::log_safe(denial.kid.as_deref().unwrap_or("-"));
             let action = match (reported, status) {
@@ -187,184 +176,29 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
     }
 }
 
-/// 503 `jwks_unavailable` for a request that cannot be kept waiting (too many paused).
-fn unavailable(vm: &Rc<RefCell<VmState>>, req: &Rc<RefCell<RequestState>>) -> Step {
-    unavailable_with(vm, req, &[])
-}
-
-/// True when the request's connection already carried another request (nginx's
-/// `$connection_requests`). Asked only of a request about to wait on a portable host.
-fn connection_reused() -> bool {
-    match abi::property(&["ngx", "connection_requests"]) {
-        Ok(Some(n)) => std::str::from_utf8(&n)
-            .ok()
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .is_none_or(|n| n > 1),
-        // Not nginx, or it does not say: nothing known against pausing.
-        _ => false,
-    }
-}
-
-/// 503 `jwks_unavailable` (a gRPC status for a gRPC request) with `extra` response headers.
-/// A gRPC answer goes over HTTP/2, where a `connection` header is malformed: it is left out.
-fn unavailable_with(
-    vm: &Rc<RefCell<VmState>>,
-    req: &Rc<RefCell<RequestState>>,
-    extra: &[(&str, &str)],
-) -> Step {
-    let mut grpc = false;
-    if let Ok(mut r) = req.try_borrow_mut() {
-        r.finished = true;
-        grpc = r.prepared.as_ref().is_some_and(|p| p.is_grpc());
-    }
-    let (mut rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
-    rejection.headers.extend(
-        extra
-            .iter()
-            .filter(|(k, _)| !(grpc && k.eq_ignore_ascii_case("connection")))
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    apply(vm, Decision::Reject(rejection, outcome))
-}
-
-/// Decides request `id` with the keys as they are now; starts the fetches it needs and
-/// pauses it, or decides again when what it would wait for cannot come.
-pub fn step(
-    vm: &Rc<RefCell<VmState>>,
-    id: u32,
-    req: &Rc<RefCell<RequestState>>,
-    origin: Origin,
-) -> Step {
-    // Each pass either decides, pauses, or rules something out (a refetch refused, waiting
-    // given up): bounded.
-    let mut synced = false;
-    for pass in 0..4 {
-        let now_ms = abi::now_ms();
-        let (Ok(mut vmb), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
+/// Steps request `id` through the core ([`flow::step`]) and applies what it decided.
+pub fn step(vm: &Rc<RefCell<VmState>>, id: u32, req: &Handle, origin: Origin) -> Step {
+    let next = {
+        let (Ok(mut v), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
             internal_error();
             return Step::Responded;
         };
-        if r.started_ms == 0 {
-            // The first step of a request: its arrival time (one clock read per request).
-            r.started_ms = now_ms;
+        let v = &mut *v;
+        let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics);
+        let next = flow::step(&mut v.core, id, &mut r, req, origin, v.caps, &mut host);
+        if matches!(next, Next::Wait) {
+            v.metrics.flush();
         }
-        let vmr = &mut *vmb;
-        let cfg = vmr.cfg.clone();
-        let Some(prep) = r.prepared.as_ref() else {
-            drop((vmb, r));
+        next
+    };
+    match next {
+        Next::Apply(decision) => apply(vm, decision),
+        Next::Wait => Step::Waiting,
+        Next::Internal => {
             internal_error();
-            return Step::Responded;
-        };
-        if pass == 0 {
-            // Another VM may have replaced these keys since this VM's last tick (a removed key
-            // must stop verifying on every worker at once): one read of the version hint each.
-            vmr.keys
-                .catch_up(&HostStore, prep.providers_with_tokens(), now_ms);
+            Step::Responded
         }
-        let view = RequestView {
-            started_ms: r.started_ms,
-            refetched: &r.refetched,
-            no_wait: r.no_wait,
-            now_ms,
-        };
-        let decision = gate::decide(
-            &cfg,
-            prep,
-            &vmr.keys.view(view),
-            &mut vmr.cache,
-            i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
-        );
-        let needs = match decision {
-            Decision::Wait(needs) => needs,
-            // Another VM may have fetched the kid since this VM's last tick (its refetch spent
-            // the window, so this VM would not refetch): look at shared data before saying no.
-            ref d
-                if !synced
-                    && gate::denied_for(d, Reason::UnknownKid)
-                    && vmr.keys.sync(&mut HostStore) =>
-            {
-                synced = true;
-                continue;
-            }
-            other => {
-                r.finished = true;
-                vmr.keys.waiters.forget(id);
-                vmr.unpause(id);
-                drop((vmb, r));
-                return apply(vm, other);
-            }
-        };
-        let resumable = vmr.resumable;
-        if !resumable && !r.own_fetches.is_empty() {
-            // Its own answers are still to come; it is decided when they do.
-            return Step::Waiting;
-        }
-        if origin == Origin::Root {
-            // The root's tick fetches for paused requests: pause again.
-            let started = r.started_ms;
-            if !vmr.keys.pause(id, &needs, started, now_ms) {
-                drop((vmb, r));
-                return unavailable(vm, req);
-            }
-            vmr.paused.insert(id, req.clone());
-            return Step::Waiting;
-        }
-        let plan = vmr
-            .keys
-            .plan(&mut HostStore, &needs, &mut r.refetched, resumable, now_ms);
-        if !resumable && !plan.fetches.is_empty() && connection_reused() {
-            // ngx_wasm_module 0.6 resumes a paused request on any write event of its connection
-            // and then skips the filter, so it goes upstream before its verdict; a connection
-            // that already sent a response delivers such an event as soon as the next request
-            // pauses (measured on nginx 1.27.4: the request was forwarded unauthenticated and
-            // the worker crashed when the callout answered; issue 24). Such a request must not
-            // wait: the root fetches in its place and the client retries on a new connection,
-            // where waiting is safe.
-            for f in &plan.fetches {
-                vmr.keys.defer_to_root(&mut HostStore, f, now_ms);
-            }
-            drop((vmb, r));
-            return unavailable_with(vm, req, &[("retry-after", "1"), ("connection", "close")]);
-        }
-        let mut dispatched = false;
-        // A request on a portable host makes one callout at a time: it must never be let go
-        // while one of its callouts is outstanding.
-        let limit = if resumable { plan.fetches.len() } else { 1 };
-        for f in plan.fetches.iter().take(limit) {
-            let refetch = needs.contains(&crate::verifier::Need::Refetch(f.provider));
-            if let Some(token) = fetch::dispatch(vmr, f, Some(id), now_ms) {
-                r.own_fetches.push(token);
-                dispatched = true;
-                if refetch {
-                    vmr.metrics.provider(f.provider, ProviderEvent::Refetch);
-                }
-            }
-        }
-        if resumable {
-            if plan.decide_now && !dispatched {
-                continue;
-            }
-            let started = r.started_ms;
-            if !vmr.keys.pause(id, &needs, started, now_ms) {
-                drop((vmb, r));
-                return unavailable(vm, req);
-            }
-            if vmr.paused.insert(id, req.clone()).is_none() {
-                vmr.metrics.add(Event::Paused, 1);
-            }
-            vmr.metrics.flush();
-            return Step::Waiting;
-        }
-        if dispatched {
-            vmr.metrics.add(Event::Paused, 1);
-            vmr.metrics.flush();
-            return Step::Waiting;
-        }
-        // Nothing to wait for on this host: decide with what is there.
-        r.no_wait = true;
     }
-    internal_error();
-    Step::Responded
 }
 
 impl Context for Http {
@@ -380,39 +214,20 @@ impl Context for Http {
         };
         let answer = fetch::read_answer(num_headers, body_size);
         let now_ms = abi::now_ms();
-        let finished = match self.req.try_borrow_mut() {
-            Ok(mut r) => {
-                r.own_fetches.retain(|t| *t != token);
-                r.rounds = r.rounds.saturating_add(1);
-                let resumable = vm.try_borrow().is_ok_and(|v| v.resumable);
-                if !resumable && r.rounds >= MAX_ROUNDS {
-                    r.no_wait = true;
-                }
-                r.finished
-            }
-            Err(_) => true,
-        };
+        let caps = vm.try_borrow().map_or(HostCaps::PORTABLE, |v| v.caps);
+        let undecided = self
+            .req
+            .try_borrow_mut()
+            .is_ok_and(|mut r| r.answered(token, caps));
         if let Ok(mut v) = vm.try_borrow_mut() {
             fetch::complete(&mut v, token, answer, now_ms);
         }
         // Always decide here: some hosts forward a request whose callout answer returns
         // without a decision.
-        if !finished {
-            match step(&vm, self.id, &self.req, Origin::Own) {
-                Step::Continue => {
-                    let _ = abi::resume_request();
-                }
-                Step::Responded => {}
-                Step::Waiting => {
-                    let portable = vm.try_borrow().is_ok_and(|v| !v.resumable);
-                    let outstanding = self.req.try_borrow().map_or(0, |r| r.own_fetches.len());
-                    if portable && outstanding == 0 {
-                        // Nothing would ever wake it here: fail closed rather than let the
-                        // host forward it.
-                        unavailable(&vm, &self.req);
-                    }
-                }
-            }
+        // The core never leaves a request waiting that nothing will wake (on a host that
+        // cannot resume from the root, only its own outstanding callout does).
+        if undecided && step(&vm, self.id, &self.req, Origin::Own) == Step::Continue {
+            let _ = abi::resume_request();
         }
     }
 }
@@ -444,10 +259,10 @@ impl HttpContext for Http {
             return Action::Pause;
         };
         let mut headers = abi::decode_map(&bytes);
-        let (cfg, resumable) = match vm.try_borrow_mut() {
+        let (cfg, caps) = match vm.try_borrow_mut() {
             Ok(mut v) => {
-                let resumable = v.know_host(super::root::host_resumes_from_root);
-                (v.cfg.clone(), resumable)
+                let caps = v.know_host(super::root::host_caps);
+                (v.core.cfg.clone(), caps)
             }
             Err(_) => {
                 internal_error();
@@ -455,7 +270,7 @@ impl HttpContext for Http {
             }
         };
         // nginx decodes `%2F` when it proxies (measured: `/a%2Fb` arrives as `/a/b`).
-        let escapes = if !resumable && raw_path_from_nginx(&mut headers) {
+        let escapes = if !caps.resume_from_root && raw_path_from_nginx(&mut headers) {
             gate::Escapes::Decoded
         } else {
             gate::Escapes::Kept
@@ -480,9 +295,9 @@ impl Drop for Http {
     fn drop(&mut self) {
         if let Some(vm) = &self.vm {
             if let Ok(mut v) = vm.try_borrow_mut() {
-                v.unpause(self.id);
-                // Gives back the lease of a fetch this request made and can no longer receive.
-                v.keys.forget(&mut HostStore, self.id);
+                // Unqueues it, and gives back the lease of a fetch it made and can no longer
+                // receive.
+                v.core.keys.forget(&mut HostStore, self.id);
             }
         }
     }

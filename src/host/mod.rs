@@ -7,6 +7,7 @@ mod http;
 mod metrics;
 mod root;
 mod state;
+mod step_host;
 mod store;
 
 use proxy_wasm::types::LogLevel;

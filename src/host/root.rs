@@ -3,11 +3,13 @@
 
 use super::abi::{self, Buffer, Level};
 use super::fetch;
-use super::http::{self, Http, Origin, Step};
+use super::http::{self, Http, Step};
 use super::metrics::Event;
 use super::state::VmState;
+use super::step_host::Host;
 use super::store::HostStore;
 use crate::config;
+use crate::flow::{self, HostCaps, Origin};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
@@ -41,31 +43,27 @@ impl Root {
 /// `[error]` ("cannot get scoped properties outside of a request") for any dotted property
 /// read outside a request, on every worker start. Read once per configured VM, by its first
 /// request ([`VmState::know_host`]); nothing is paused before that.
-pub(super) fn host_resumes_from_root() -> bool {
-    matches!(abi::property(&["xds", "node"]), Ok(Some(node)) if !node.is_empty())
+pub(super) fn host_caps() -> HostCaps {
+    match abi::property(&["xds", "node"]) {
+        Ok(Some(node)) if !node.is_empty() => HostCaps::ENVOY,
+        _ => HostCaps::PORTABLE,
+    }
 }
 
 impl Root {
     fn tick(&self, vm: &Rc<RefCell<VmState>>) {
-        let now_ms = abi::now_ms();
         let wake = {
             let Ok(mut v) = vm.try_borrow_mut() else {
                 return;
             };
-            let t = v.keys.tick(&mut HostStore, now_ms);
-            for f in &t.fetches {
-                fetch::dispatch(&mut v, f, None, now_ms);
-            }
-            let (hits, misses) = v.cache.take_stats();
+            let v = &mut *v;
+            let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics);
+            let wake = flow::tick(&mut v.core, &mut host);
+            let (hits, misses) = v.core.cache.take_stats();
             v.metrics.add(Event::CacheHit, hits);
             v.metrics.add(Event::CacheMiss, misses);
             v.metrics.flush();
-            let resumable = v.resumable;
-            t.wake
-                .into_iter()
-                .filter_map(|ctx| v.unpause(ctx).map(|r| (ctx, r)))
-                .filter(|_| resumable)
-                .collect::<Vec<_>>()
+            wake
         };
         for (ctx, req) in wake {
             if abi::set_effective_context(ctx).is_err() {
@@ -108,7 +106,7 @@ impl RootContext for Root {
                 // Creates the shared leases that are still absent (and loads keys other VMs
                 // published) before any request: on Envoy a create overwrites, so a lease first
                 // created while another worker had just taken it would let both fetch.
-                vm.keys.sync(&mut HostStore);
+                vm.core.keys.sync(&mut HostStore);
                 self.vm = Some(Rc::new(RefCell::new(vm)));
                 let _ = abi::set_tick_period(TICK);
                 true

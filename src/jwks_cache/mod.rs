@@ -37,12 +37,12 @@ pub struct Fetch {
 }
 
 /// What a tick asks of the glue.
-#[derive(Debug, Default)]
-pub struct Tick {
+#[derive(Debug)]
+pub struct Tick<T = ()> {
     /// Callouts to make from the root.
     pub fetches: Vec<Fetch>,
-    /// Paused requests to decide again.
-    pub wake: Vec<u32>,
+    /// Paused requests to decide again, with their handles.
+    pub wake: Vec<(u32, T)>,
 }
 
 /// What a paused request should do after asking for its documents.
@@ -54,20 +54,21 @@ pub struct Plan {
     pub decide_now: bool,
 }
 
-/// The key state of every provider of one VM, and its paused requests.
+/// The key state of every provider of one VM, and its paused requests (each with a `T`, what
+/// the glue needs to decide it again).
 #[derive(Debug)]
-pub struct KeyCache {
+pub struct KeyCache<T = ()> {
     /// Per provider, in config order.
     pub providers: Vec<ProviderKeys>,
     /// Paused requests.
-    pub waiters: Waiters,
+    pub waiters: Waiters<T>,
     /// This VM's lease-owner id (random, non-zero).
     pub owner: u64,
 }
 
-impl KeyCache {
+impl<T> KeyCache<T> {
     /// Nothing fetched yet.
-    pub fn new(cfg: &Config, owner: u64) -> KeyCache {
+    pub fn new(cfg: &Config, owner: u64) -> KeyCache<T> {
         KeyCache {
             providers: cfg.providers.iter().map(ProviderKeys::new).collect(),
             waiters: Waiters::new(cfg.providers.len()),
@@ -105,8 +106,11 @@ impl KeyCache {
 
     /// The periodic step: learn of other VMs' fetches, start due fetches (first fetches,
     /// refreshes, retries after backoff), and pick the requests to wake.
-    pub fn tick(&mut self, store: &mut dyn SharedStore, now_ms: u64) -> Tick {
-        let mut out = Tick::default();
+    pub fn tick(&mut self, store: &mut dyn SharedStore, now_ms: u64) -> Tick<T> {
+        let mut out = Tick {
+            fetches: Vec::new(),
+            wake: Vec::new(),
+        };
         for p in &mut self.providers {
             p.expire_inflight(now_ms);
             p.sync(store);
@@ -244,9 +248,17 @@ impl KeyCache {
         Some((i, doc, done))
     }
 
-    /// Pauses request `context` on the providers of `needs` until an event or its deadline.
-    /// False when the VM holds too many paused requests (then: 503 `jwks_unavailable`).
-    pub fn pause(&mut self, context: u32, needs: &[Need], started_ms: u64, now_ms: u64) -> bool {
+    /// Pauses request `context` (with `handle`) on the providers of `needs` until an event or
+    /// its deadline. False when the VM holds too many paused requests (then: 503
+    /// `jwks_unavailable`).
+    pub fn pause(
+        &mut self,
+        context: u32,
+        handle: T,
+        needs: &[Need],
+        started_ms: u64,
+        now_ms: u64,
+    ) -> bool {
         let mut on: Vec<(usize, u64)> = Vec::new();
         let mut deadline = u64::MAX;
         for need in needs {
@@ -264,10 +276,10 @@ impl KeyCache {
                 on.push((p, keys.events()));
             }
         }
-        self.waiters.push(context, &on, deadline)
+        self.waiters.push(context, handle, &on, deadline)
     }
 
-    /// Request `context` is decided or gone: unqueue it, and give back what it was fetching.
+    /// Request `context` is gone: unqueue it, and give back what it was fetching.
     pub fn forget(&mut self, store: &mut dyn SharedStore, context: u32) {
         self.waiters.forget(context);
         let owner = self.owner;
@@ -278,19 +290,22 @@ impl KeyCache {
 
     /// The key view of one request at one moment, for the verifier.
     pub fn view<'a>(&'a self, req: RequestView<'a>) -> Lookup<'a> {
-        Lookup { cache: self, req }
+        Lookup {
+            providers: &self.providers,
+            req,
+        }
     }
 }
 
 /// [`KeyLookup`] over a [`KeyCache`] for one request.
 pub struct Lookup<'a> {
-    cache: &'a KeyCache,
+    providers: &'a [ProviderKeys],
     req: RequestView<'a>,
 }
 
 impl KeyLookup for Lookup<'_> {
     fn key_state(&self, provider: usize) -> KeyState<'_> {
-        match self.cache.providers.get(provider) {
+        match self.providers.get(provider) {
             Some(p) => p.key_state(&self.req, provider),
             None => KeyState::Unavailable,
         }

@@ -48,7 +48,7 @@ impl Vm {
     }
 
     /// Dispatches every fetch of a tick; returns their tokens.
-    fn tick(&mut self, s: &mut MemoryStore, now: u64) -> (Vec<u32>, Vec<u32>) {
+    fn tick(&mut self, s: &mut MemoryStore, now: u64) -> (Vec<u32>, Vec<(u32, ())>) {
         let t = self.cache.tick(s, now);
         let mut tokens = Vec::new();
         for f in &t.fetches {
@@ -72,7 +72,7 @@ impl Vm {
             tokens.push(self.next_token);
         }
         if !plan.decide_now {
-            assert!(self.cache.pause(ctx, &[need], now, now));
+            assert!(self.cache.pause(ctx, (), &[need], now, now));
         }
         (tokens, plan.decide_now)
     }
@@ -215,7 +215,7 @@ fn a_failed_refetch_spends_no_window_and_is_retried() {
         .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 1520, 0.5)
         .unwrap();
     let (_, wake) = a.tick(&mut s, 1600);
-    assert_eq!(wake, vec![7], "woken by the new keys");
+    assert_eq!(wake, vec![(7, ())], "woken by the new keys");
     assert_eq!(a.state(1600, false), "ready n=2 gen=2 refetch=false");
     assert_eq!(
         a.jwks().lease.last_refetch_ms,
@@ -379,7 +379,7 @@ fn cold_start_waiters_wake_on_keys_or_deadline_only() {
     assert!(wake.is_empty());
     assert_eq!(
         a.cache.tick(&mut s, 1000).wake,
-        vec![1],
+        vec![(1, ())],
         "deadline of the first"
     );
     a.cache
@@ -387,7 +387,7 @@ fn cold_start_waiters_wake_on_keys_or_deadline_only() {
         .unwrap();
     assert_eq!(
         a.cache.tick(&mut s, 1006).wake,
-        vec![2],
+        vec![(2, ())],
         "keys for the second"
     );
 }
@@ -399,7 +399,7 @@ fn paused_requests_are_bounded() {
     for c in 0..waiters::MAX_WAITERS as u32 {
         a.request(&mut s, c, Need::Keys(0), 0);
     }
-    assert!(!a.cache.pause(99_999, &[Need::Keys(0)], 0, 0));
+    assert!(!a.cache.pause(99_999, (), &[Need::Keys(0)], 0, 0));
 }
 
 #[test]
