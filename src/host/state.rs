@@ -16,17 +16,32 @@ pub struct VmState {
     pub core: flow::Vm<Handle>,
     /// Counters waiting to be flushed to the host.
     pub metrics: Metrics,
-    /// What this host can do.
+    /// What this host can do: [`HostCaps::PORTABLE`] until the first request identifies it
+    /// ([`VmState::know_host`]).
     pub caps: HostCaps,
+    /// `caps` was asked of the host.
+    pub host_known: bool,
 }
 
 impl VmState {
-    /// State for a freshly configured VM.
-    pub fn new(cfg: Rc<Config>, owner: u64, caps: HostCaps) -> Self {
+    /// State for a freshly configured VM; which host it runs in is learnt by its first request.
+    pub fn new(cfg: Rc<Config>, owner: u64) -> Self {
         VmState {
             metrics: Metrics::new(&cfg),
             core: flow::Vm::new(cfg, owner),
-            caps,
+            caps: HostCaps::PORTABLE,
+            host_known: false,
         }
+    }
+
+    /// Learns what the host can do, once, from inside a request (`probe` reads a property the
+    /// root context must not ask for on nginx). Until then nothing is paused in the registry
+    /// (only a request pauses, and it asks first), so nothing depends on it.
+    pub fn know_host(&mut self, probe: impl FnOnce() -> HostCaps) -> HostCaps {
+        if !self.host_known {
+            self.caps = probe();
+            self.host_known = true;
+        }
+        self.caps
     }
 }
