@@ -150,6 +150,10 @@ pub trait StepHost {
     fn dispatch(&mut self, f: &Fetch) -> Option<u32>;
     /// A uniform number in [0, 1) (refresh jitter).
     fn jitter(&mut self) -> f64;
+    /// True when the request's connection already carried another request (nginx:
+    /// `$connection_requests` above 1). Asked only of a request about to wait on a host that
+    /// cannot wake it; a host that cannot tell answers false.
+    fn connection_reused(&mut self) -> bool;
     /// Counts `event`.
     fn note(&mut self, event: StepEvent);
     /// The shared data, and where signatures are checked (the module's own code unless the
@@ -243,6 +247,20 @@ pub fn step<T: Clone>(
             caps.resume_from_root,
             now_ms,
         );
+        if !caps.resume_from_root && !plan.fetches.is_empty() && host.connection_reused() {
+            // ngx_wasm_module 0.6 resumes a paused request on any write event of its connection
+            // and then skips the filter, so it goes upstream before its verdict; a connection
+            // that already sent a response delivers such an event as soon as the next request
+            // pauses (measured on nginx 1.27.4: the request was forwarded unauthenticated and
+            // the worker crashed when the callout answered; issue 24). Such a request must not
+            // wait: the root fetches in its place and the client retries on a new connection,
+            // where waiting is safe.
+            for f in &plan.fetches {
+                vm.keys.defer_to_root(host.store(), f, now_ms);
+            }
+            let decision = retry_on_a_new_connection(req);
+            return finish(vm, id, req, decision);
+        }
         // A request on a host that cannot wake it makes one callout at a time: it must never
         // be let go while one of its callouts is outstanding.
         let limit = if caps.resume_from_root {
@@ -327,4 +345,21 @@ fn pause<T: Clone>(
     let grpc = req.prepared.as_ref().is_some_and(Prepared::is_grpc);
     let (rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
     finish(vm, id, req, Decision::Reject(rejection, outcome))
+}
+
+/// 503 `jwks_unavailable` for a request that may not wait on its connection: `Retry-After: 1`
+/// and `Connection: close`, so that the client retries on a new connection once the root has
+/// fetched. A gRPC request gets its gRPC status and no `connection` header (HTTP/2 forbids it).
+fn retry_on_a_new_connection(req: &RequestState) -> Decision {
+    let grpc = req.prepared.as_ref().is_some_and(Prepared::is_grpc);
+    let (mut rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
+    rejection
+        .headers
+        .push(("retry-after".to_owned(), "1".to_owned()));
+    if !grpc {
+        rejection
+            .headers
+            .push(("connection".to_owned(), "close".to_owned()));
+    }
+    Decision::Reject(rejection, outcome)
 }

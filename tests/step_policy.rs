@@ -36,6 +36,8 @@ struct TestHost {
     now_ms: u64,
     store: MemoryStore,
     refuse: bool,
+    /// The request's connection already carried a request (nginx's `$connection_requests`).
+    reused: bool,
     next_token: u32,
     /// Callouts made and not yet answered.
     out: Vec<(u32, Fetch)>,
@@ -53,6 +55,7 @@ impl TestHost {
             now_ms: NOW_MS,
             store,
             refuse: false,
+            reused: false,
             next_token: 0,
             out: Vec::new(),
             asked: 0,
@@ -86,6 +89,9 @@ impl StepHost for TestHost {
     }
     fn jitter(&mut self) -> f64 {
         0.5
+    }
+    fn connection_reused(&mut self) -> bool {
+        self.reused
     }
     fn note(&mut self, event: StepEvent) {
         self.events.push(event);
@@ -484,4 +490,113 @@ fn envoy_a_woken_request_never_makes_a_callout_from_the_root() {
     assert_eq!(h.asked, asked);
     flow::tick(&mut vm, &mut h);
     assert_eq!(h.asked, asked + 1, "the tick retries");
+}
+
+fn header_of<'a>(n: &'a Next, name: &str) -> Option<&'a str> {
+    match n {
+        Next::Apply(Decision::Reject(r, _)) => r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
+#[test]
+fn nginx_a_request_on_a_reused_connection_never_waits_the_root_fetches_for_it() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    h.reused = true;
+    let t = es_token(&claims());
+    let mut a = request(&vm.cfg, &t);
+    // Cold: it would have to wait, and ngx_wasm_module would forward it unverified.
+    let n = step(&mut vm, 1, &mut a, NGINX, &mut h);
+    assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
+    assert_eq!(header_of(&n, "retry-after"), Some("1"));
+    assert_eq!(header_of(&n, "connection"), Some("close"));
+    assert!(a.finished && a.own_fetches.is_empty());
+    assert_eq!(h.asked, 0, "no callout of its own");
+    assert!(flow::tick(&mut vm, &mut h).is_empty());
+    assert_eq!(h.out.len(), 1, "the root fetched in its place");
+    answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
+
+    // With keys there, a reused connection is decided as any other.
+    let good = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
+    let mut b = request(&vm.cfg, &good);
+    assert!(forwarded(&step(&mut vm, 2, &mut b, NGINX, &mut h)));
+
+    // An unknown kid (a key published later) on a reused connection: no refetch of its own,
+    // the window is not spent by it, and the root's next tick refetches.
+    h.now_ms += 1000;
+    let new = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
+    let mut c = request(&vm.cfg, &new);
+    let asked = h.asked;
+    let n = step(&mut vm, 3, &mut c, NGINX, &mut h);
+    assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
+    assert_eq!(h.asked, asked, "no callout of its own");
+    h.now_ms += 100;
+    flow::tick(&mut vm, &mut h);
+    assert_eq!(h.out.len(), 1, "the root refetched for it");
+    answer_all(
+        &mut vm,
+        &mut h,
+        &jwks(&[ec_a().jwk(Some("a")), ec_b().jwk(Some("b"))]),
+    );
+    // The client's retry (a new connection) finds the key.
+    h.reused = false;
+    let mut d = request(&vm.cfg, &new);
+    assert!(forwarded(&step(&mut vm, 4, &mut d, NGINX, &mut h)));
+}
+
+#[test]
+fn a_reused_connection_changes_nothing_on_envoy_nor_for_a_request_that_needs_no_callout() {
+    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
+    h.reused = true;
+    let t = es_token(&claims());
+    let mut a = request(&vm.cfg, &t);
+    // Envoy wakes a paused request from the root: waiting is safe there.
+    assert!(matches!(
+        step(&mut vm, 1, &mut a, ENVOY, &mut h),
+        Next::Wait
+    ));
+
+    // nginx, a request whose refetch the window refuses: decided at once as before (401).
+    let (mut vm, mut h) = (self::vm(), TestHost::new(NGINX));
+    let mut b = request(&vm.cfg, &jwt(ec_a(), &header(ec_a(), Some("a")), &claims()));
+    step(&mut vm, 1, &mut b, NGINX, &mut h);
+    for t in answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))])) {
+        b.answered(t, NGINX);
+    }
+    assert!(forwarded(&step(&mut vm, 1, &mut b, NGINX, &mut h)));
+    h.reused = true;
+    let stranger = jwt(ec_a(), &header(ec_a(), Some("zz")), &claims());
+    let mut c = request(&vm.cfg, &stranger);
+    // The first unknown kid of the window refetches (here: deferred, 503); the next one
+    // inside the window is unknown_kid at once, reused connection or not.
+    let n = step(&mut vm, 2, &mut c, NGINX, &mut h);
+    assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
+    h.now_ms += 100;
+    flow::tick(&mut vm, &mut h);
+    answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
+    let mut d = request(&vm.cfg, &stranger);
+    let n = step(&mut vm, 3, &mut d, NGINX, &mut h);
+    assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
+    assert_eq!(header_of(&n, "connection"), None);
+}
+
+#[test]
+fn nginx_a_grpc_request_on_a_reused_connection_gets_no_connection_header() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    h.reused = true;
+    let mut headers = bearer(&es_token(&claims()));
+    headers.push(("content-type".into(), "application/grpc".into()));
+    let mut a = RequestState::new(vm.cfg.providers.len());
+    match gate::prepare(&vm.cfg, &headers) {
+        Start::Check(p) => a.prepared = Some(p),
+        Start::Done(d) => panic!("decided before any key: {d:?}"),
+    }
+    let n = step(&mut vm, 1, &mut a, NGINX, &mut h);
+    assert_eq!(header_of(&n, "retry-after"), Some("1"), "{n:?}");
+    assert_eq!(header_of(&n, "connection"), None, "HTTP/2 forbids it");
+    assert!(header_of(&n, "grpc-status").is_some(), "{n:?}");
 }

@@ -278,8 +278,11 @@ impl HttpContext for Http {
             return Action::Pause;
         };
         let mut headers = abi::decode_map(&bytes);
-        let (cfg, caps) = match vm.try_borrow() {
-            Ok(v) => (v.core.cfg.clone(), v.caps),
+        let (cfg, caps) = match vm.try_borrow_mut() {
+            Ok(mut v) => {
+                let caps = v.know_host(super::root::host_caps);
+                (v.core.cfg.clone(), caps)
+            }
             Err(_) => {
                 internal_error();
                 return Action::Pause;

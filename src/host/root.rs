@@ -5,7 +5,6 @@ use super::abi::{self, Buffer, Level};
 use super::fetch;
 use super::http::{self, Http, Step};
 use super::metrics::Event;
-use super::signatures::HostSignatures;
 use super::state::VmState;
 use super::step_host::Host;
 use super::store::HostStore;
@@ -39,10 +38,16 @@ impl Root {
 /// Whether the host can answer or resume a paused request from the root context. Only Envoy
 /// is known to (nginx traps, hangs or crashes), so it must be positively identified; any other
 /// host gets the portable behaviour: each paused request is decided in its own callback.
-/// Envoy serves `xds.node` (its bootstrap node, serialized) in the root context, Envoy 1.40
-/// measured; nginx has no `xds` properties. Read once per configure.
-fn host_resumes_from_root() -> bool {
-    matches!(abi::property(&["xds", "node"]), Ok(Some(node)) if !node.is_empty())
+/// Envoy serves `xds.node` (its bootstrap node, serialized), Envoy 1.40 measured; nginx has no
+/// `xds` properties. Asked in a request's context, never the root's: ngx_wasm_module logs an
+/// `[error]` ("cannot get scoped properties outside of a request") for any dotted property
+/// read outside a request, on every worker start. Read once per configured VM, by its first
+/// request ([`VmState::know_host`]); nothing is paused before that.
+pub(super) fn host_caps() -> HostCaps {
+    match abi::property(&["xds", "node"]) {
+        Ok(Some(node)) if !node.is_empty() => HostCaps::ENVOY,
+        _ => HostCaps::PORTABLE,
+    }
 }
 
 impl Root {
@@ -98,21 +103,7 @@ impl RootContext for Root {
             .unwrap_or_default();
         match config::parse(&raw) {
             Ok(cfg) => {
-                let caps = if host_resumes_from_root() {
-                    HostCaps::ENVOY
-                } else {
-                    HostCaps::PORTABLE
-                };
-                let mut vm = VmState::new(Rc::new(cfg), self.owner, caps);
-                // Only Envoy is asked: nginx has no such function (its stub would answer
-                // Unimplemented), and the module's code is the reference anyway.
-                if caps.resume_from_root {
-                    vm.signatures = HostSignatures::probe();
-                }
-                super::log(
-                    Level::Info,
-                    &format!("signatures: {}", vm.signatures.describe()),
-                );
+                let mut vm = VmState::new(Rc::new(cfg), self.owner);
                 // Creates the shared leases that are still absent (and loads keys other VMs
                 // published) before any request: on Envoy a create overwrites, so a lease first
                 // created while another worker had just taken it would let both fetch.

@@ -1,7 +1,8 @@
 //! The host's signature check (`verify_signature`, Envoy ≥ 1.30) as the core's
 //! [`SignatureBackend`], where the host has one that gives the known answers.
 //!
-//! Probed once per configure with [`crate::crypto::probe`]: a host without the function
+//! Probed once per VM (by its first request, when the host is identified) with
+//! [`crate::crypto::probe`]: a host without the function
 //! (nginx answers Unimplemented), or one that errs or disagrees, is not used, and the module's
 //! own code verifies. Per call, a host error or an answer that is not a `VerifySignatureResult`
 //! falls back to the module's code; a well-formed "invalid" is a bad signature. Never a pass

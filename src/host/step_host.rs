@@ -62,6 +62,18 @@ impl StepHost for Host<'_> {
         super::jitter()
     }
 
+    fn connection_reused(&mut self) -> bool {
+        // nginx's `$connection_requests`; a host without it (Envoy) says nothing against
+        // waiting.
+        match abi::property(&["ngx", "connection_requests"]) {
+            Ok(Some(n)) => std::str::from_utf8(&n)
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_none_or(|n| n > 1),
+            _ => false,
+        }
+    }
+
     fn note(&mut self, event: StepEvent) {
         match event {
             StepEvent::Paused => self.metrics.add(Event::Paused, 1),

@@ -81,6 +81,21 @@ pub struct InFlight {
     pub refetch: bool,
     /// When it was dispatched.
     pub started_ms: u64,
+    /// The refetch window this request's own refetch claimed (portable hosts): given back if
+    /// no answer comes.
+    pub claim: Option<Claim>,
+}
+
+/// A refetch window claimed in the shared lease by a request's own refetch, before its callout
+/// (hosts that cannot resume a request from the root): concurrent requests on every worker see
+/// the window spent at once. A refetch that gets no answer gives it back (contract: only an
+/// answered refetch spends the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// `last_refetch_ms` before the claim.
+    pub prev_ms: u64,
+    /// The `last_refetch_ms` the claim wrote.
+    pub at_ms: u64,
 }
 
 /// The answer of a callout, as the host reported it.
@@ -170,6 +185,9 @@ pub struct Doc<T> {
     pub(super) polls: u32,
     /// When a request last looked at the hint ([`Doc::catch_up`]).
     looked_ms: Option<u64>,
+    /// The window claimed by the last [`Begin::Go`], until [`Doc::started`] or
+    /// [`Doc::not_started`] takes it.
+    claim: Option<Claim>,
 }
 
 /// Every this many ticks the record itself is read, even if the hint did not move (a
@@ -204,6 +222,7 @@ impl<T: Content> Doc<T> {
             inflight: Vec::new(),
             polls: 0,
             looked_ms: None,
+            claim: None,
         }
     }
 
@@ -371,20 +390,39 @@ impl<T: Content> Doc<T> {
         refetch: bool,
         shared: bool,
     ) -> Begin {
+        self.claim = None;
+        // A claim loses a CAS race only to another VM's write in between: read again.
+        for _ in 0..3 {
+            if let Some(b) = self.begin_once(store, owner, now_ms, refetch, shared) {
+                return b;
+            }
+        }
+        Begin::Unavailable
+    }
+
+    /// One attempt of [`Doc::begin`]; `None`: the lease moved under a claim, try again.
+    fn begin_once(
+        &mut self,
+        store: &mut dyn SharedStore,
+        owner: u64,
+        now_ms: u64,
+        refetch: bool,
+        shared: bool,
+    ) -> Option<Begin> {
         let Some(endpoint) = self.endpoint.clone() else {
-            return Begin::Unavailable;
+            return Some(Begin::Unavailable);
         };
         let Some((lease, cas)) = store::read_lease(store, &self.names) else {
-            return Begin::Unavailable;
+            return Some(Begin::Unavailable);
         };
         self.lease = lease;
         // A fetch in flight may bring what the request needs: waiting for it is no new refetch.
         // (A request's own fetch cannot wait for another's: nothing would wake it.)
         if shared && lease.held(now_ms) {
-            return Begin::InFlight;
+            return Some(Begin::InFlight);
         }
         if refetch && !self.refetch_window_open(&lease, now_ms) {
-            return Begin::RateLimited;
+            return Some(Begin::RateLimited);
         }
         // A request's own fetch goes beside another VM's fetch in flight (it could not be woken
         // by it), but never during a backoff.
@@ -399,16 +437,35 @@ impl<T: Content> Doc<T> {
                     self.lease = wanted;
                 }
             }
-            return Begin::BackingOff;
+            return Some(Begin::BackingOff);
         }
         if shared {
             let taken = lease.taken(owner, now_ms, self.policy.timeout_ms, refetch);
             if !store::write_lease(store, &self.names, &taken, cas) {
-                return Begin::InFlight;
+                return Some(Begin::InFlight);
             }
             self.lease = taken;
+        } else if refetch {
+            // A request's own refetch cannot be waited for by the others, so the window is
+            // claimed now, by CAS, before the callout: every concurrent request on every worker
+            // then finds it spent (checking without claiming let each worker's requests refetch).
+            // It is the refetch a request that could not wait left to the root: taken here.
+            let at_ms = now_ms.max(1);
+            let claimed = Lease {
+                last_refetch_ms: at_ms,
+                refetch: false,
+                ..lease
+            };
+            if !store::write_lease(store, &self.names, &claimed, cas) {
+                return None;
+            }
+            self.lease = claimed;
+            self.claim = Some(Claim {
+                prev_ms: lease.last_refetch_ms,
+                at_ms,
+            });
         }
-        Begin::Go(Callout {
+        Some(Begin::Go(Callout {
             cluster: self.policy.cluster.clone(),
             scheme: if endpoint.uri.starts_with("https://") {
                 "https"
@@ -418,7 +475,7 @@ impl<T: Content> Doc<T> {
             authority: endpoint.authority,
             path: endpoint.path,
             timeout_ms: self.policy.timeout_ms,
-        })
+        }))
     }
 
     /// The callout of a [`Begin::Go`] is out.
@@ -430,12 +487,18 @@ impl<T: Content> Doc<T> {
         refetch: bool,
         now_ms: u64,
     ) {
+        let claim = if refetch && !shared {
+            self.claim.take()
+        } else {
+            None
+        };
         self.inflight.push(InFlight {
             token,
             context,
             leased: shared,
             refetch,
             started_ms: now_ms,
+            claim,
         });
     }
 
@@ -450,6 +513,60 @@ impl<T: Content> Doc<T> {
     ) {
         if shared {
             self.release(store, owner, |l| l.failed(now_ms, jitter));
+        }
+        if let Some(claim) = self.claim.take() {
+            self.give_back(store, claim);
+        }
+    }
+
+    /// A claimed refetch window whose refetch got no answer is given back, unless the lease
+    /// moved on (another refetch answered since).
+    fn give_back(&mut self, store: &mut dyn SharedStore, claim: Claim) {
+        for _ in 0..3 {
+            let Some((lease, cas)) = store::read_lease(store, &self.names) else {
+                return;
+            };
+            if lease.last_refetch_ms != claim.at_ms {
+                self.lease = lease;
+                return;
+            }
+            let back = Lease {
+                last_refetch_ms: claim.prev_ms,
+                ..lease
+            };
+            if store::write_lease(store, &self.names, &back, cas) {
+                self.lease = back;
+                return;
+            }
+        }
+    }
+
+    /// The callout of a [`Begin::Go`] will not be made: a request that cannot wait hands it
+    /// to the root. Its claimed window is given back; a refetch is marked wanted in the lease,
+    /// so the root's next tick makes it (and spends the window when it is answered).
+    pub fn defer(&mut self, store: &mut dyn SharedStore, refetch: bool, now_ms: u64) {
+        if let Some(claim) = self.claim.take() {
+            self.give_back(store, claim);
+        }
+        if !refetch {
+            return;
+        }
+        for _ in 0..3 {
+            let Some((lease, cas)) = store::read_lease(store, &self.names) else {
+                return;
+            };
+            if lease.refetch || !self.refetch_window_open(&lease, now_ms) {
+                self.lease = lease;
+                return;
+            }
+            let wanted = Lease {
+                refetch: true,
+                ..lease
+            };
+            if store::write_lease(store, &self.names, &wanted, cas) {
+                self.lease = wanted;
+                return;
+            }
         }
     }
 
@@ -483,13 +600,13 @@ impl<T: Content> Doc<T> {
         now_ms: u64,
         jitter: f64,
     ) -> Finished {
-        let (leased, refetch, started_ms) =
+        let (leased, refetch, started_ms, claim) =
             match self.inflight.iter().position(|f| f.token == token) {
                 Some(i) => {
                     let f = self.inflight.swap_remove(i);
-                    (f.leased, f.refetch, f.started_ms)
+                    (f.leased, f.refetch, f.started_ms, f.claim)
                 }
-                None => (false, false, now_ms),
+                None => (false, false, now_ms, None),
             };
         // A document is as old as the request that fetched it: an answer that was slow to
         // arrive must not overwrite one fetched after it started (removed keys stay removed).
@@ -517,8 +634,12 @@ impl<T: Content> Doc<T> {
                 if leased {
                     self.release(store, owner, |l| l.failed(now_ms, jitter));
                 } else {
-                    // A request's own fetch (portable hosts): the failure still backs off.
+                    // A request's own fetch (portable hosts): the failure still backs off, and
+                    // a refetch without an answer spends no window.
                     self.bump_shared_failure(store, now_ms, jitter);
+                    if let Some(claim) = claim {
+                        self.give_back(store, claim);
+                    }
                 }
                 return Finished {
                     result: Err(e),
@@ -600,6 +721,9 @@ impl<T: Content> Doc<T> {
         self.inflight = kept;
         if gone.iter().any(|f| f.leased) {
             self.release(store, owner, Lease::abandoned);
+        }
+        for claim in gone.iter().filter_map(|f| f.claim) {
+            self.give_back(store, claim);
         }
     }
 

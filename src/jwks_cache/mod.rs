@@ -218,6 +218,16 @@ impl<T> KeyCache<T> {
         }
     }
 
+    /// A fetch of [`KeyCache::plan`] that the request will not make after all (a host where
+    /// it cannot wait): the window it claimed is given back, and a refetch is left to the
+    /// root's next tick (marked wanted in the lease). A first fetch needs nothing: the root
+    /// fetches a document it does not hold anyway.
+    pub fn defer_to_root(&mut self, store: &mut dyn SharedStore, f: &Fetch, now_ms: u64) {
+        if let Some(p) = self.providers.get_mut(f.provider) {
+            p.defer(f.doc, store, f.refetch, now_ms);
+        }
+    }
+
     /// Handles the answer of callout `token`. Returns the provider, the document and what
     /// became of it (for logs and metrics); `None` when the token is not a fetch of this VM.
     pub fn answer(

@@ -284,6 +284,21 @@ impl ProviderKeys {
         }
     }
 
+    /// See [`super::KeyCache::defer_to_root`].
+    pub fn defer(&mut self, id: DocId, store: &mut dyn SharedStore, refetch: bool, now_ms: u64) {
+        match id {
+            DocId::Jwks => self.jwks.as_mut().map(|d| d.defer(store, refetch, now_ms)),
+            DocId::Discovery => self
+                .discovery
+                .as_mut()
+                .map(|d| d.defer(store, false, now_ms)),
+            DocId::Revocation => self
+                .revocation
+                .as_mut()
+                .map(|d| d.defer(store, false, now_ms)),
+        };
+    }
+
     /// Which document callout `token` fetches, if it is one of this VM's.
     pub fn owner_of(&self, token: u32) -> Option<DocId> {
         if self.jwks.as_ref().is_some_and(|d| d.owns(token)) {

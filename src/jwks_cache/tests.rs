@@ -77,6 +77,20 @@ impl Vm {
         (tokens, plan.decide_now)
     }
 
+    /// A request on a portable host (nginx): the fetches it makes itself, each dispatched.
+    fn own(&mut self, s: &mut MemoryStore, ctx: u32, need: Need, now: u64) -> (Vec<u32>, bool) {
+        let mut refetched = vec![false];
+        let plan = self.cache.plan(s, &[need], &mut refetched, false, now);
+        let mut tokens = Vec::new();
+        for f in &plan.fetches {
+            self.next_token += 1;
+            self.cache
+                .dispatched(s, f, Some(self.next_token), Some(ctx), now, 0.5);
+            tokens.push(self.next_token);
+        }
+        (tokens, plan.decide_now)
+    }
+
     fn state(&self, now: u64, refetched: bool) -> String {
         let flags = [refetched];
         let view = RequestView {
@@ -856,4 +870,130 @@ fn requests_look_at_the_hint_at_most_once_a_millisecond() {
     );
     assert!(b.cache.catch_up(&s, [0], 96_002), "the next one looks");
     assert_eq!(b.jwks().value().unwrap().len(), 1);
+}
+
+/// Issue 24, item 1: on nginx (no resume from the root) each request refetches for itself, and
+/// the window was checked but not taken, so concurrent unknown kids on every worker each
+/// refetched (4-5 fetches where the contract allows one per window).
+#[test]
+fn concurrent_own_refetches_on_every_vm_make_one_per_window() {
+    let mut s = MemoryStore::default(); // nginx: a write without CAS only creates
+    let mut a = Vm::new(1);
+    let mut b = Vm::new(2);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    b.tick(&mut s, 20);
+    // Four requests with unknown kids, two per VM, all before any refetch answers.
+    let (first, _) = a.own(&mut s, 1, Need::Refetch(0), 1000);
+    assert_eq!(first.len(), 1, "the first refetches");
+    for (on_a, ctx) in [(true, 2), (false, 3), (false, 4)] {
+        let vm = if on_a { &mut a } else { &mut b };
+        let (tokens, decide_now) = vm.own(&mut s, ctx, Need::Refetch(0), 1001);
+        assert!(
+            tokens.is_empty(),
+            "request {ctx} refetched beside another: {tokens:?}"
+        );
+        assert!(
+            decide_now,
+            "request {ctx} is decided at once (401 unknown_kid)"
+        );
+    }
+    assert_eq!(b.state(1001, false), "ready n=1 gen=1 refetch=false");
+    a.cache
+        .answer(&mut s, first[0], ok(jwks(&[KEY_A, KEY_B])), 1100, 0.5)
+        .unwrap();
+    assert_eq!(a.jwks().lease.last_refetch_ms, 1100, "answered: spent");
+    // Inside the window no VM refetches; past it, one does again.
+    assert!(b.own(&mut s, 5, Need::Refetch(0), 20_000).0.is_empty());
+    assert_eq!(b.own(&mut s, 6, Need::Refetch(0), 31_200).0.len(), 1);
+}
+
+/// A claimed window comes back when the refetch gets no answer: refused, not made, or its
+/// request gone (contract: only an answered refetch spends the window).
+#[test]
+fn an_own_refetch_without_an_answer_gives_the_window_back() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let mut b = Vm::new(2);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    b.tick(&mut s, 20);
+    // Refused: the window is free again once the backoff has passed.
+    let (tokens, _) = a.own(&mut s, 1, Need::Refetch(0), 1000);
+    a.cache
+        .answer(&mut s, tokens[0], refused(), 1010, 0.5)
+        .unwrap();
+    assert_eq!(a.jwks().lease.last_refetch_ms, 0);
+    assert_eq!(b.own(&mut s, 2, Need::Refetch(0), 2000).0.len(), 1);
+    // Its request went away (client hung up): given back at once.
+    b.cache.forget(&mut s, 2);
+    assert_eq!(b.jwks().lease.last_refetch_ms, 0);
+    // The host refused the callout: given back too.
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, false, 3000);
+    assert_eq!(plan.fetches.len(), 1);
+    a.cache
+        .dispatched(&mut s, &plan.fetches[0], None, Some(3), 3000, 0.5);
+    assert_eq!(a.jwks().lease.last_refetch_ms, 0);
+    // An answered one spends it for everyone.
+    let (tokens, _) = b.own(&mut s, 4, Need::Refetch(0), 9000);
+    assert_eq!(tokens.len(), 1);
+    b.cache
+        .answer(&mut s, tokens[0], ok(jwks(&[KEY_A])), 9010, 0.5)
+        .unwrap();
+    assert!(a.own(&mut s, 5, Need::Refetch(0), 9020).0.is_empty());
+}
+
+/// Issue 24, item 6: a request that cannot wait on its connection (nginx, reused) hands its
+/// refetch to the root: the window it claimed comes back, the root's next tick refetches and
+/// spends it, and a request's own refetch takes a wanted one over instead of doubling it.
+#[test]
+fn a_refetch_deferred_to_the_root_is_made_once_by_the_next_tick() {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
+        .unwrap();
+    let mut refetched = vec![false];
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut refetched, false, 1000);
+    assert_eq!(plan.fetches.len(), 1);
+    a.cache.defer_to_root(&mut s, &plan.fetches[0], 1000);
+    let lease = a.jwks().lease;
+    assert!(lease.refetch, "wanted");
+    assert_eq!(
+        lease.last_refetch_ms, 0,
+        "not spent by a callout never made"
+    );
+    let (tokens, _) = a.tick(&mut s, 1100);
+    assert_eq!(tokens.len(), 1, "the root refetches");
+    a.cache
+        .answer(&mut s, tokens[0], ok(jwks(&[KEY_A, KEY_B])), 1150, 0.5)
+        .unwrap();
+    assert_eq!(
+        a.jwks().lease.last_refetch_ms,
+        1150,
+        "and spends the window"
+    );
+    assert!(a.tick(&mut s, 1300).0.is_empty());
+    // Deferred again past the window, then a request's own refetch comes first: one fetch.
+    let plan = a
+        .cache
+        .plan(&mut s, &[Need::Refetch(0)], &mut [false], false, 40_000);
+    a.cache.defer_to_root(&mut s, &plan.fetches[0], 40_000);
+    let mut b = Vm::new(2);
+    b.cache.sync(&mut s); // b's keys, without a tick of its own
+    assert_eq!(b.own(&mut s, 9, Need::Refetch(0), 40_010).0.len(), 1);
+    assert!(
+        a.tick(&mut s, 40_100).0.is_empty(),
+        "the root does not refetch beside it"
+    );
 }

@@ -95,7 +95,8 @@ def ngx_quote(s: str) -> str:
 
 
 def nginx_conf(*, plugin_config: Any | None, listen_port: int, upstream_port: int, idp_port: int,
-               wasm: Path, workdir: Path, workers: int) -> str:
+               wasm: Path, workdir: Path, workers: int, wasm_directives: tuple[str, ...] = (),
+               locations: str = "", servers: str = "") -> str:
     filter_lines = ""
     server_lines: list[str] = []
     wasm_block = ""
@@ -114,10 +115,12 @@ def nginx_conf(*, plugin_config: Any | None, listen_port: int, upstream_port: in
             server_lines.append(f"        set $jwtgate_{var} $http_{var};")
             lines.append(f"            proxy_set_header {name} $jwtgate_{var};")
         filter_lines = "\n".join(lines) + "\n"
+        extra = "".join(f"    {d}\n" for d in wasm_directives)
         wasm_block = f"""wasm {{
     module jwtgate {wasm};
     shm_kv * 8m;
-}}
+    wasmtime {{ cache_config {_wasmtime_cache_config()}; }}
+{extra}}}
 """
     # as root, nginx runs its workers as `nobody`, who cannot enter pytest's 0700 temp dirs
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -137,15 +140,39 @@ events {{ worker_connections 1024; }}
     scgi_temp_path {workdir}/tmp/scgi;
     proxy_http_version 1.1;
     proxy_read_timeout 30s;
-    server {{
+{servers}    server {{
         listen 127.0.0.1:{listen_port};
 {"".join(line + chr(10) for line in server_lines)}        location = {_READY_PATH} {{ return 204; }}
-        location / {{
+{_extra_locations(locations, filter_lines, upstream_port, listen_port)}        location / {{
 {filter_lines}            proxy_pass http://127.0.0.1:{upstream_port}/;
         }}
     }}
 }}
 """
+
+
+def _wasmtime_cache_config() -> Path:
+    """wasmtime's compilation cache for every nginx of the session: each worker compiles the
+    filter at start (~4 s on the 2-core test machine), a cached module loads in ~50 ms. Keyed by
+    the module and the compiler settings, so a stale entry is never used."""
+    base = Path(tempfile.gettempdir()) / f"jwtgate-ngx-wasmtime-{os.geteuid()}"
+    (base / "cache").mkdir(parents=True, exist_ok=True)
+    conf = base / "config.toml"
+    text = f'[cache]\nenabled = true\ndirectory = "{base / "cache"}"\n'
+    if not conf.exists() or conf.read_text() != text:
+        conf.write_text(text)
+    return conf
+
+
+def _extra_locations(text: str, filter_lines: str, upstream_port: int, listen_port: int) -> str:
+    """Locations a test adds to the server: `@FILTER@` stands for the filter and its
+    proxy_set_header lines (as in `location /`), `@UPSTREAM@` for the echo upstream's
+    `http://127.0.0.1:PORT`, `@SELF@` for this nginx's own `http://127.0.0.1:PORT`."""
+    if not text:
+        return ""
+    return (text.replace("@FILTER@", filter_lines)
+            .replace("@UPSTREAM@", f"http://127.0.0.1:{upstream_port}")
+            .replace("@SELF@", f"http://127.0.0.1:{listen_port}")) + "\n"
 
 
 _RUNNING: set = set()
@@ -172,6 +199,9 @@ class Nginx:
         wasm: Path | None = None,
         workers: int | None = None,
         workdir: Path | None = None,
+        wasm_directives: tuple[str, ...] = (),
+        locations: str = "",
+        servers: str = "",
         **_envoy_only: Any,  # failure_policy, log_level, component_log_level: no nginx equivalent
     ) -> None:
         self.plugin_config = plugin_config
@@ -187,7 +217,9 @@ class Nginx:
         self.stdout_path = self.dir / "nginx.stdout"
         self.wasm = wasm or wasm_path()
         self._conf_args = dict(plugin_config=plugin_config, upstream_port=upstream_port, idp_port=idp_port,
-                               wasm=self.wasm, workdir=self.dir, workers=self.concurrency)
+                               wasm=self.wasm, workdir=self.dir, workers=self.concurrency,
+                               wasm_directives=tuple(wasm_directives), locations=locations,
+                               servers=servers)
         self._write_config()
         self.cmd = [nginx_binary(), "-p", str(self.dir), "-c", str(self.config_path)]
         self.proc: subprocess.Popen | None = None

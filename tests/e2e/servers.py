@@ -36,11 +36,29 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+class _TlsServer(_Server):
+    """Each accepted connection is wrapped in TLS with the owner's `ssl_context`; the handshake
+    happens in the connection's own thread, so a stuck client never blocks the accept loop."""
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        ctx = self.owner.ssl_context  # type: ignore[attr-defined]
+        return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except (OSError, ValueError):
+            return  # a client that refused our certificate (the verification under test) or went away
+        super().finish_request(request, client_address)
+
+
 class _Base:
     handler_cls: type
+    server_cls: type = _Server
 
     def __init__(self) -> None:
-        self.httpd = _Server(("127.0.0.1", 0), self.handler_cls)
+        self.httpd = self.server_cls(("127.0.0.1", 0), self.handler_cls)
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -169,7 +187,7 @@ class JwksServer(_Base):
 
     def listen(self) -> None:
         """Listen again on the same port."""
-        self.httpd = _Server(("127.0.0.1", self.port), self.handler_cls)
+        self.httpd = self.server_cls(("127.0.0.1", self.port), self.handler_cls)
         self.httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -255,6 +273,57 @@ class _JwksHandler(_QuietHandler):
 
 
 JwksServer.handler_cls = _JwksHandler
+
+
+class TlsJwksServer(JwksServer):
+    """A JwksServer over https with the certificate `cert` (PEM) and its key `key`."""
+
+    server_cls = _TlsServer
+
+    def __init__(self, cert: str, key: str, default_jwks: dict | None = None) -> None:
+        import ssl
+
+        self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ssl_context.load_cert_chain(cert, key)
+        super().__init__(default_jwks)
+
+
+def self_signed_cert(directory, name: str = "idp") -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost (IP and DNS names), and its key,
+    written as PEM files in `directory`: (cert path, key path)."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"jwtgate test {name}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.DNSName("localhost"),
+        ]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    d = Path(directory)
+    cert_path, key_path = d / f"{name}.crt", d / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
 
 
 # ---------------------------------------------------------------- echo upstream

@@ -233,3 +233,21 @@ def test_clients_that_hang_up_during_a_key_fetch_leave_no_trap(envoy_factory, jw
     probe_verdicts(gw, key, stranger)
     assert_no_trap(env)
     assert env.alive(), env.tail(20)
+
+
+def test_a_clean_start_logs_no_error_line(envoy_factory, jwks_server):
+    """Issue 24: every nginx worker logged `[error] [wasm] cannot get scoped properties outside
+    of a request` at start (the host probe read a request-scoped property from the root
+    context). Operators read `[error]` as broken: none when nothing is wrong, on either host."""
+    key = EcKey("clean-start")
+    jwks_server.set_jwks(jwks(key))
+    env = envoy_factory(single_remote_config(jwks_server), idp=jwks_server, concurrency=2)
+    gw = Gateway(env)
+    token = mint(key, iss=CORP_ISS, aud="api")
+    for _ in range(8):  # fresh connections: both workers configure, tick and serve
+        assert gw.get("/clean", token=token).status == 200
+    if ON_NGX:
+        lines = [l for l in env.log_text().splitlines() if re.search(r"\[(error|crit|alert|emerg)\]", l)]
+    else:
+        lines = env.plugin_error_lines()
+    assert lines == [], "\n".join(lines)

@@ -1,10 +1,10 @@
 """RS256 through the host's `verify_signature` (Envoy): valid tokens pass, tampered ones fail, and
 the counters show which path decided.
 
-On Envoy the filter probes the foreign function once at configure (known answers) and then hands it
+On Envoy the filter probes the foreign function once per VM, at its first request (known answers), and then hands it
 every RS256 signature: `jwtgate.signature_host` counts the signatures the host decided,
 `jwtgate.signature_host_fallback` the calls that fell back to the module's code. nginx has no such
-function: there the module verifies (the configure line says so; plain nginx has no stats endpoint).
+function: there the module verifies (the first-request line says so; plain nginx has no stats endpoint).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_rs256_verified_by_the_host_and_tampered_refused(envoy_factory, jwks_ser
     # ES256 stays with the module's code and passes as before.
     assert gw.get("/r", token=tok(es, sub="es")).upstream()["headers"]["x-user-id"] == ["es"]
 
-    # Envoy writes its log in batches: wait for the configure line rather than read once.
+    # Envoy writes its log in batches: wait for the probe's line rather than read once.
     line = "signatures: by the module" if ON_NGX else "signatures: RS256 by the host's verify_signature"
     deadline = time.monotonic() + 10
     while not any(line in l for l in env.wasm_log_lines()) and time.monotonic() < deadline:

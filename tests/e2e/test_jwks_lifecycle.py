@@ -5,13 +5,15 @@ Each test has its own JWKS server and Envoy, so request counts are its own.
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 
 import pytest
 
 from configs import remote, single_remote_config
 from envoy import request
-from helpers import CORP_ISS, PARTNER_ISS, Gateway, assert_401_invalid, assert_401_missing, assert_503_unavailable, parallel, poll_until, summarize
+from helpers import CORP_ISS, HOST, PARTNER_ISS, Gateway, assert_401_invalid, assert_401_missing, assert_503_unavailable, parallel, poll_until, summarize
 from hosts import ON_NGX
 from servers import JWKS_PATH
 from tokens import EcKey, RsaKey, jwks, mint
@@ -63,6 +65,61 @@ def test_rotation_new_kid_passes_and_removed_key_fails(envoy_factory, jwks_serve
     fresh_old = tok(old, sub="old2")
     assert_401_invalid(gw.get("/r", token=fresh_old), "unknown_kid", token=fresh_old)
     assert gw.get("/r", token=tok(new)).status == 200
+
+
+def test_rotation_on_a_reused_connection_keeps_the_identity(envoy_factory, jwks_server):
+    """Issue 24: on nginx a request that paused on a keep-alive connection that had already
+    served a request was forwarded at once, before its verdict (no identity headers; a token of
+    an unpublished key passed too), and the worker crashed when the callout answered. Whatever
+    the connection, no request reaches the upstream without its verdict and its exact headers.
+    Envoy waits on any connection; nginx cannot wait on a reused one and answers 503 with
+    `Retry-After` and `Connection: close` (the root refetches meanwhile), and the retry on a
+    new connection gets the verdict."""
+    keys = [EcKey(f"ka-{i}") for i in range(3)]
+    jwks_server.set_jwks(jwks(keys[0]))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=1), idp=jwks_server)
+    conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=15)
+    retried = []
+    try:
+        def get(token):
+            conn.request("GET", "/ka", headers={"Host": HOST, "Authorization": f"Bearer {token}",
+                                               "X-User-Id": "spoofed"})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+        def decided(token):
+            status, headers, body = get(token)
+            if ON_NGX and status == 503:
+                assert json.loads(body)["reason"] == "jwks_unavailable", body
+                assert headers.get("retry-after") == "1" and headers.get("connection") == "close", headers
+                retried.append(status)
+                status, headers, body = get(token)  # http.client opens a new connection
+            return status, body
+
+        # the first request on the connection waits for the cold-start fetch
+        status, body = decided(tok(keys[0], sub="first"))
+        assert status == 200 and json.loads(body)["headers"]["x-user-id"] == ["first"], body
+        for i, key in enumerate(keys[1:], 1):
+            assert get(tok(keys[0], sub="warm"))[0] == 200  # this connection has served a request
+            time.sleep(REFETCH_GAP)
+            fetches = jwks_server.count(JWKS_PATH)
+            status, body = decided(tok(EcKey(f"ka-forger-{i}"), sub="forged"))
+            assert status == 401, f"a token of an unpublished key on a reused connection: {status} {body[:200]!r}"
+            assert jwks_server.count(JWKS_PATH) > fetches, "no refetch for the unknown kid"
+            jwks_server.set_jwks(jwks(*keys[: i + 1]))
+            time.sleep(REFETCH_GAP)
+            assert get(tok(keys[0], sub="warm"))[0] == 200
+            status, body = decided(tok(key, sub=f"rotated{i}"))
+            assert status == 200, f"rotation {i}: {status} {body[:200]!r}"
+            seen = json.loads(body)["headers"]
+            assert seen.get("x-user-id") == [f"rotated{i}"], f"rotation {i} on a reused connection: {seen}"
+        if ON_NGX:
+            assert retried, "no request was refused a wait on a reused connection: the test did not test it"
+            assert env.crashed_workers() == [], env.crashed_workers()
+        else:
+            assert not retried
+    finally:
+        conn.close()
 
 
 def test_rotation_removed_key_fails_even_for_a_cached_token(envoy_factory, jwks_server):
@@ -117,6 +174,38 @@ def test_unknown_kid_refetch_is_rate_limited(envoy_factory, jwks_server):
         t = tok(EcKey(f"rl-unknown-{i}"))
         assert_401_invalid(gw.get("/r", token=t), "unknown_kid", token=t)
     assert jwks_server.count(JWKS_PATH) <= fetches + 1, f"{jwks_server.count(JWKS_PATH) - fetches} refetches within 30 s"
+    assert gw.get("/r", token=tok(key)).status == 200
+
+
+def _quiet(jwks_server, timeout: float = 10.0) -> int:
+    """Waits until every JWKS request that arrived was answered; returns the count."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = jwks_server.count(JWKS_PATH)
+        if jwks_server.wait_for_served(jwks_server.count(), timeout=0.5) and jwks_server.count(JWKS_PATH) == n:
+            return n
+    raise AssertionError("JWKS requests still unanswered")
+
+
+def test_concurrent_unknown_kids_on_every_worker_refetch_once_per_window(envoy_factory, jwks_server):
+    """Issue 24: many unknown kids at once, on both workers, make one refetch per window in all
+    (nginx made one per worker and more: each request's own refetch checked the window but did
+    not take it)."""
+    key = EcKey("crl-good")
+    jwks_server.set_jwks(jwks(key))
+    env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=30), idp=jwks_server,
+                        concurrency=2)
+    gw = Gateway(env)
+    assert summarize(parallel(10, lambda i: gw.get("/r", token=tok(key)))) == {"200": 10}
+    before = _quiet(jwks_server)
+    jwks_server.set_delay(0.3)  # a refetch stays in flight while the others arrive
+    strangers = [EcKey(f"crl-unknown-{i}") for i in range(6)]
+    tokens = [tok(strangers[i % 6], sub=f"s{i}") for i in range(90)]
+    # fresh connections, 10 at a time: requests land on both workers
+    results = parallel(90, lambda i: gw.get(f"/u/{i}", token=tokens[i], timeout=20), workers=10)
+    assert summarize(results) == {"401 unknown_kid": 90}, summarize(results)
+    refetches = _quiet(jwks_server) - before
+    assert refetches <= 1, f"{refetches} JWKS fetches for unknown kids within min_refetch_interval_s=30"
     assert gw.get("/r", token=tok(key)).status == 200
 
 
