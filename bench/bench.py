@@ -86,6 +86,7 @@ class Settings:
     connections: int
     jwtgate_wasm: Path
     floor_wasm: Path
+    baseline_wasm: Path | None
     verify_native: Path
     verify_wasm: Path
     verify_iters: int
@@ -110,6 +111,9 @@ class Settings:
                 sys.exit(f"BENCH_WORKLOADS={chosen!r} names none of "
                          + ", ".join(f"{k}-{a}" for k, a in all_workloads))
         targets = [t for t in os.environ.get("BENCH_TARGETS", "abcde") if t in envoy_config.TARGETS]
+        baseline = os.environ.get("BENCH_BASELINE_WASM", "").strip()
+        if "f" in targets and not baseline:
+            sys.exit("BENCH_TARGETS has (f) but BENCH_BASELINE_WASM names no .wasm")
         return cls(
             venv=venv,
             duration=int(env_float("BENCH_DURATION", 8)),
@@ -118,6 +122,7 @@ class Settings:
             pool=int(env_float("BENCH_POOL", 12000)),
             connections=int(env_float("BENCH_CONNECTIONS", 4)),
             jwtgate_wasm=env_path("JWTGATE_WASM", REPO / "target/wasm32-wasip1/release/jwtgate.wasm"),
+            baseline_wasm=Path(baseline) if baseline else None,
             floor_wasm=env_path(
                 "FLOOR_WASM", REPO / "target/bench-floor/wasm32-wasip1/release/jwtgate_bench_floor.wasm"
             ),
@@ -130,7 +135,7 @@ class Settings:
                 "MISSPATH_WASM", REPO / "target/bench-misspath/wasm32-wasip1/release/examples/misspath.wasm"
             ),
             workloads=workloads,
-            targets=targets or list(envoy_config.TARGETS),
+            targets=targets or [t for t in envoy_config.TARGETS if t != "f"],
             soak=int(env_float("BENCH_SOAK", 0)) if os.environ.get("BENCH_SOAK") else 0,
             pin=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2,
             dpop=os.environ.get("BENCH_DPOP", "1") != "0",
@@ -431,7 +436,7 @@ def run_throughput(settings: Settings, workdir: Path) -> list[Point]:
         for rep in range(settings.repeat):
             for target in settings.targets:
                 filters = envoy_config.auth_filters(target, key.jwks_json(), settings.jwtgate_wasm,
-                                                    settings.floor_wasm)
+                                                    settings.floor_wasm, settings.baseline_wasm)
                 r = measure(settings, workdir, workload, target, filters, script, sample)
                 runs[target].append(r)
                 print(f"  {workload:16s} ({target}) {envoy_config.TARGETS[target]:26s} run {rep + 1}: "
@@ -807,8 +812,8 @@ def write_report(info: dict[str, Any], points: list[Point], micro: dict[str, Any
 
 def main() -> None:
     settings = Settings.from_env()
-    for path in (settings.envoy, settings.jwtgate_wasm, settings.floor_wasm):
-        if not path.exists():
+    for path in (settings.envoy, settings.jwtgate_wasm, settings.floor_wasm, settings.baseline_wasm):
+        if path is not None and not path.exists():
             sys.exit(f"missing {path} (run bench/run.sh, or make bench)")
     if shutil.which("wrk") is None:
         sys.exit("wrk not found (bench/run.sh installs it)")
@@ -817,8 +822,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="jwtgate-bench-"))
     try:
         # Snapshot the filters: a rebuild during the run must not change what later points load.
-        for attr in ("jwtgate_wasm", "floor_wasm"):
-            copy = workdir / getattr(settings, attr).name
+        for attr in ("jwtgate_wasm", "floor_wasm", "baseline_wasm"):
+            if getattr(settings, attr) is None:
+                continue
+            copy = workdir / f"{attr}-{getattr(settings, attr).name}"
             shutil.copyfile(getattr(settings, attr), copy)
             setattr(settings, attr, copy)
         info = machine_info(settings)

@@ -20,6 +20,9 @@ TARGETS = {
     "c": "native jwt_authn + cache",
     "d": "jwtgate",
     "e": "floor (wasm)",
+    # Another build of jwtgate (BENCH_BASELINE_WASM), measured interleaved with (d) so a change
+    # is compared with what it replaces under the same load.
+    "f": "jwtgate baseline",
 }
 PROVIDER = "bench"
 NATIVE_CACHE_SIZE = 10000
@@ -101,7 +104,8 @@ def dpop_filters(variant: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: P
     raise ValueError(f"unknown DPoP variant {variant}")
 
 
-def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Path) -> list[dict[str, Any]]:
+def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Path,
+                 baseline_wasm: Path | None = None) -> list[dict[str, Any]]:
     """The HTTP filters placed before the router for `target` (a key of TARGETS)."""
     if target == "a":
         return []
@@ -113,6 +117,8 @@ def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Pa
         return [_wasm_filter("jwtgate", jwtgate_wasm, jwtgate_config(jwks_json))]
     if target == "e":
         return [_wasm_filter("floor", floor_wasm, "{}")]
+    if target == "f" and baseline_wasm is not None:
+        return [_wasm_filter("jwtgate", baseline_wasm, jwtgate_config(jwks_json))]
     raise ValueError(f"unknown target {target}")
 
 

@@ -90,8 +90,9 @@ def results_markdown(info: dict[str, Any], points: list[Any], micro: dict[str, A
         lines += [
             f"## {alg}{'-2048' if alg == 'RS256' else ''}, {title}",
             "",
-            "| target | req/s | p50 | p99 | CPU µs/req | RSS after | × (b) native | × (e) floor | × (c) native+cache |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| target | req/s | p50 | p99 | CPU µs/req | RSS after | × (b) native | × (e) floor | × (c) native+cache |"
+            + (" × (f) baseline |" if "f" in targets else ""),
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if "f" in targets else ""),
         ]
         for t, p in targets.items():
             name = f"({t}) {envoy_config.TARGETS[t]}"
@@ -105,6 +106,7 @@ def results_markdown(info: dict[str, Any], points: list[Any], micro: dict[str, A
                 f"{_fmt_ratio(_ratio(targets, t, 'b'))} | "
                 f"{_fmt_ratio(_ratio(targets, t, 'e')) if is_gate else '—'} | "
                 f"{_fmt_ratio(_ratio(targets, t, 'c')) if is_gate else '—'} |"
+                + (f" {_fmt_ratio(_ratio(targets, t, 'f')) if is_gate else '—'} |" if "f" in targets else "")
             )
         notes = [f"({t}) {_cache_counters(p)} of {p.requests:,} requests"
                  for t, p in targets.items() if _cache_counters(p)]

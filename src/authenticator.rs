@@ -5,6 +5,7 @@ use crate::cache::TokenCache;
 pub use crate::claims::Verified;
 use crate::claims::{self, Dates};
 use crate::config::Provider;
+use crate::crypto::{self, SignatureBackend};
 use crate::keys::{Candidates, KeySet};
 use crate::revocation::{self, RevocationList};
 use crate::token::{self, Alg};
@@ -70,6 +71,30 @@ pub fn authenticate(
     now: i64,
     cache: &mut TokenCache,
 ) -> Auth {
+    authenticate_using(
+        p,
+        index,
+        token,
+        keys,
+        max_token_size,
+        now,
+        cache,
+        &crypto::OWN_CODE,
+    )
+}
+
+/// [`authenticate`], with signatures checked through `signatures` where it offers to.
+#[allow(clippy::too_many_arguments)]
+pub fn authenticate_using(
+    p: &Provider,
+    index: usize,
+    token: &str,
+    keys: KeyState<'_>,
+    max_token_size: usize,
+    now: i64,
+    cache: &mut TokenCache,
+    signatures: &dyn SignatureBackend,
+) -> Auth {
     if token.len() > max_token_size {
         return fail(Reason::TokenTooLarge, None);
     }
@@ -122,7 +147,7 @@ pub fn authenticate(
     };
     if !candidates
         .iter()
-        .any(|k| k.verify(t.signing_input, &t.signature))
+        .any(|k| k.verify_using(signatures, t.signing_input, &t.signature))
     {
         return fail(Reason::BadSignature, kid);
     }

@@ -8,6 +8,7 @@
 
 use crate::cache::TokenCache;
 use crate::config::Config;
+use crate::crypto::{self, SignatureBackend};
 use crate::gate::{self, Decision, Prepared};
 use crate::jwks_cache::{Fetch, KeyCache, RequestView, SharedStore};
 use crate::verifier::{Denial, Need};
@@ -155,6 +156,11 @@ pub trait StepHost {
     fn connection_reused(&mut self) -> bool;
     /// Counts `event`.
     fn note(&mut self, event: StepEvent);
+    /// The shared data, and where signatures are checked (the module's own code unless the
+    /// host offers its own, [`crate::crypto::SignatureBackend`]): a decision needs both.
+    fn store_and_signatures(&mut self) -> (&mut dyn SharedStore, &dyn SignatureBackend) {
+        (self.store(), &crypto::OWN_CODE)
+    }
 }
 
 /// What the glue does after a step.
@@ -203,13 +209,14 @@ pub fn step<T: Clone>(
         };
         let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
         // DPoP proofs are remembered in the host's shared data, seen by every worker.
+        let (store, signatures) = host.store_and_signatures();
         let decision = gate::decide_with(
             &vm.cfg,
             prep,
-            &vm.keys.view(view),
+            &vm.keys.view(view).with_signatures(signatures),
             &mut vm.cache,
             now_s,
-            host.store(),
+            store,
         );
         let needs = match decision {
             Decision::Wait(needs) => needs,

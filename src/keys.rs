@@ -59,9 +59,19 @@ impl Key {
 
     /// Verifies `sig` over `message` with this key.
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        self.verify_using(&crypto::OWN_CODE, message, sig)
+    }
+
+    /// [`Key::verify`], letting `backend` check the signature where it offers to.
+    pub fn verify_using(
+        &self,
+        backend: &dyn crypto::SignatureBackend,
+        message: &[u8],
+        sig: &[u8],
+    ) -> bool {
         match &self.material {
-            Material::Ec(k) => k.verify(message, sig),
-            Material::Rsa(k) => k.verify(message, sig),
+            Material::Ec(k) => k.verify_using(backend, message, sig),
+            Material::Rsa(k) => k.verify_using(backend, message, sig),
         }
     }
 }

@@ -5,15 +5,22 @@ use crate::binding::{self, Evidence};
 use crate::cache::TokenCache;
 use crate::claims;
 use crate::config::{ClaimRequirement, Config, Requirement, Revocation, StepUp};
+use crate::crypto::{self, SignatureBackend};
 use crate::dpop::replay::Ticket;
 use crate::extract::Found;
 use crate::Reason;
 use std::rc::Rc;
 
-/// Access to each provider's keys, as the host currently has them.
+/// Access to each provider's keys, as the host currently has them, and the host's way of
+/// checking signatures with them.
 pub trait KeyLookup {
     /// The state of provider number `provider`'s keys for this request.
     fn key_state(&self, provider: usize) -> KeyState<'_>;
+
+    /// Where signatures are checked: the module's own code unless the host offers better.
+    fn signatures(&self) -> &dyn SignatureBackend {
+        &crypto::OWN_CODE
+    }
 }
 
 /// What a request must wait for before it can be decided.
@@ -199,7 +206,7 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
         {
             *revoked = Some(list);
         }
-        let auth = authenticator::authenticate(
+        let auth = authenticator::authenticate_using(
             p,
             provider,
             token,
@@ -207,6 +214,7 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
             self.cfg.max_token_size,
             self.now,
             self.cache,
+            self.keys.signatures(),
         );
         if let Some(slot) = self.memo.get_mut(provider) {
             *slot = Some(auth.clone());

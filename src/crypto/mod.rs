@@ -3,10 +3,14 @@
 //! The rest of the crate sees only [`EcKey`] and [`RsaKey`]: a public key validated and
 //! prepared once, when a key set is loaded, and a `verify` that takes the signing input and
 //! the raw signature bytes. Which backend sits behind them is decided here alone: the [`fast`]
-//! one, written for wasm (32-bit limbs, precomputed tables per key), called directly. With the
+//! one, written for wasm (32-bit limbs, precomputed tables per key), called directly, or a
+//! host's own check ([`SignatureBackend`], with the key's [`der`] form and the
+//! [`verify_signature`] messages) where the proxy glue offers one. With the
 //! `rustcrypto` feature the same backend is also offered as jwt-compact `Algorithm`s
 //! ([`FastEs256`], [`FastRs256`]), and RustCrypto's stays as [`reference`] for differential tests.
 
+pub mod backend;
+pub mod der;
 // Fixed-size limb arrays indexed by loop counters bounded by the same constants; every length
 // that comes from input is checked before (see the module's own notes).
 #[allow(clippy::indexing_slicing)]
@@ -14,10 +18,13 @@ pub mod fast;
 #[cfg(feature = "rustcrypto")]
 mod jws;
 mod key;
+pub mod probe;
 #[cfg(feature = "rustcrypto")]
 pub mod reference;
 pub mod roca;
+pub mod verify_signature;
 
+pub use backend::{OwnCode, Scheme, SignatureBackend, OWN_CODE};
 #[cfg(feature = "rustcrypto")]
 pub use jws::{FastEs256, FastRs256, NoSigningKey, RawSignature};
 pub use key::{EcKey, RsaKey};

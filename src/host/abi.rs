@@ -132,6 +132,14 @@ extern "C" {
     fn proxy_set_effective_context(context: u32) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, out_id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_call_foreign_function(
+        name: *const u8,
+        name_size: usize,
+        args: *const u8,
+        args_size: usize,
+        out_data: *mut *mut u8,
+        out_size: *mut usize,
+    ) -> u32;
 }
 
 fn check(status: u32) -> R<()> {
@@ -417,6 +425,25 @@ pub fn define_counter(name: &str) -> R<u32> {
 pub fn increment(id: u32, by: i64) -> R<()> {
     // SAFETY: no pointers.
     check(unsafe { proxy_increment_metric(id, by) })
+}
+
+/// Calls the host's foreign function `name` with `args`; its answer (empty when it gave none).
+/// A host without the function answers an error status (nginx: Unimplemented; Envoy:
+/// NotFound).
+pub fn call_foreign(name: &str, args: &[u8]) -> R<Vec<u8>> {
+    let (mut data, mut size) = (null_mut(), 0usize);
+    // SAFETY: pointers and lengths of live slices; out-pointers to locals.
+    check(unsafe {
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            args.as_ptr(),
+            args.len(),
+            &mut data,
+            &mut size,
+        )
+    })?;
+    Ok(owned(data, size).unwrap_or_default())
 }
 
 /// Dispatches a callout through the SDK (see the module note). `None` when the host refused.

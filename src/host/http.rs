@@ -107,6 +107,7 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
     let (hits, misses) = vm.core.cache.take_stats();
     vm.metrics.add(Event::CacheHit, hits);
     vm.metrics.add(Event::CacheMiss, misses);
+    vm.count_signatures();
     vm.metrics.flush();
 }
 
@@ -184,7 +185,7 @@ pub fn step(vm: &Rc<RefCell<VmState>>, id: u32, req: &Handle, origin: Origin) ->
             return Step::Responded;
         };
         let v = &mut *v;
-        let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics);
+        let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics).with_signatures(&v.signatures);
         let next = flow::step(&mut v.core, id, &mut r, req, origin, v.caps, &mut host);
         if matches!(next, Next::Wait) {
             v.metrics.flush();

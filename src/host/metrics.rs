@@ -32,7 +32,7 @@ const PER_PROVIDER: [&str; 9] = [
 ];
 
 /// Global counters, in this order at the start.
-const GLOBAL: [&str; 7] = [
+const GLOBAL: [&str; 9] = [
     "allowed",
     "not_required",
     "preflight",
@@ -40,6 +40,8 @@ const GLOBAL: [&str; 7] = [
     "token_cache_hit",
     "token_cache_miss",
     "reported",
+    "signature_host",
+    "signature_host_fallback",
 ];
 
 /// A counter to bump.
@@ -61,6 +63,10 @@ pub enum Event {
     Denied(Reason),
     /// Report mode let a failure through.
     Reported,
+    /// A signature the host's `verify_signature` decided.
+    SignatureHost,
+    /// A host signature check that failed and fell back to the module's code.
+    SignatureHostFallback,
 }
 
 /// A per-provider counter.
@@ -144,6 +150,8 @@ impl Metrics {
             Event::CacheHit => 4,
             Event::CacheMiss => 5,
             Event::Reported => 6,
+            Event::SignatureHost => 7,
+            Event::SignatureHostFallback => 8,
             Event::Denied(r) => GLOBAL.len() + Self::reason_index(r),
         };
         self.bump(i, n);

@@ -6,6 +6,7 @@ mod fetch;
 mod http;
 mod metrics;
 mod root;
+mod signatures;
 mod state;
 mod step_host;
 mod store;

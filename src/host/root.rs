@@ -62,6 +62,7 @@ impl Root {
             let (hits, misses) = v.core.cache.take_stats();
             v.metrics.add(Event::CacheHit, hits);
             v.metrics.add(Event::CacheMiss, misses);
+            v.count_signatures();
             v.metrics.flush();
             wake
         };

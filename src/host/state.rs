@@ -1,6 +1,8 @@
 //! Per-VM state shared by the root context and the HTTP contexts of one VM.
 
-use super::metrics::Metrics;
+use super::abi::Level;
+use super::metrics::{Event, Metrics};
+use super::signatures::HostSignatures;
 use crate::config::Config;
 use crate::flow::{self, HostCaps, RequestState};
 use std::cell::RefCell;
@@ -21,6 +23,9 @@ pub struct VmState {
     pub caps: HostCaps,
     /// `caps` was asked of the host.
     pub host_known: bool,
+    /// Where signatures are checked: the host's `verify_signature` for the schemes it
+    /// passed the probe with, the module's code for the rest.
+    pub signatures: HostSignatures,
 }
 
 impl VmState {
@@ -31,7 +36,15 @@ impl VmState {
             core: flow::Vm::new(cfg, owner),
             caps: HostCaps::PORTABLE,
             host_known: false,
+            signatures: HostSignatures::default(),
         }
+    }
+
+    /// Moves the signature counts into the metrics (flushed with them).
+    pub fn count_signatures(&mut self) {
+        let (decided, fell_back) = self.signatures.take_stats();
+        self.metrics.add(Event::SignatureHost, decided);
+        self.metrics.add(Event::SignatureHostFallback, fell_back);
     }
 
     /// Learns what the host can do, once, from inside a request (`probe` reads a property the
@@ -41,6 +54,15 @@ impl VmState {
         if !self.host_known {
             self.caps = probe();
             self.host_known = true;
+            // Only Envoy is asked for its signature check: nginx has no such function (its
+            // stub answers Unimplemented), and the module's code is the reference anyway.
+            if self.caps.resume_from_root {
+                self.signatures = HostSignatures::probe();
+            }
+            super::log(
+                Level::Info,
+                &format!("signatures: {}", self.signatures.describe()),
+            );
         }
         self.caps
     }

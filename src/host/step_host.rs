@@ -6,6 +6,7 @@ use super::fetch;
 use super::metrics::{Event, Metrics, ProviderEvent};
 use super::store::HostStore;
 use crate::config::Config;
+use crate::crypto::{self, SignatureBackend};
 use crate::flow::{StepEvent, StepHost};
 use crate::jwks_cache::{Fetch, SharedStore};
 use std::rc::Rc;
@@ -18,6 +19,8 @@ pub struct Host<'a> {
     pub metrics: &'a mut Metrics,
     /// Shared data.
     pub store: HostStore,
+    /// How signatures are checked (the module's code unless the host's verify was probed).
+    signatures: &'a dyn SignatureBackend,
 }
 
 impl<'a> Host<'a> {
@@ -27,7 +30,14 @@ impl<'a> Host<'a> {
             cfg,
             metrics,
             store: HostStore,
+            signatures: &crypto::OWN_CODE,
         }
+    }
+
+    /// The same host, checking signatures through `signatures`.
+    pub fn with_signatures(mut self, signatures: &'a dyn SignatureBackend) -> Self {
+        self.signatures = signatures;
+        self
     }
 }
 
@@ -42,6 +52,10 @@ impl StepHost for Host<'_> {
 
     fn dispatch(&mut self, f: &Fetch) -> Option<u32> {
         fetch::dispatch(&self.cfg, self.metrics, f)
+    }
+
+    fn store_and_signatures(&mut self) -> (&mut dyn SharedStore, &dyn SignatureBackend) {
+        (&mut self.store, self.signatures)
     }
 
     fn jitter(&mut self) -> f64 {

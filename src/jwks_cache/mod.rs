@@ -18,6 +18,7 @@ pub use store::{SharedStore, StoreError};
 
 use crate::authenticator::KeyState;
 use crate::config::Config;
+use crate::crypto::{self, SignatureBackend};
 use crate::verifier::{KeyLookup, Need};
 use waiters::Waiters;
 
@@ -293,6 +294,7 @@ impl<T> KeyCache<T> {
         Lookup {
             providers: &self.providers,
             req,
+            signatures: &crypto::OWN_CODE,
         }
     }
 }
@@ -301,6 +303,16 @@ impl<T> KeyCache<T> {
 pub struct Lookup<'a> {
     providers: &'a [ProviderKeys],
     req: RequestView<'a>,
+    signatures: &'a dyn SignatureBackend,
+}
+
+impl<'a> Lookup<'a> {
+    /// The same view, with signatures checked through `signatures` (the host's, where it has
+    /// one).
+    pub fn with_signatures(mut self, signatures: &'a dyn SignatureBackend) -> Self {
+        self.signatures = signatures;
+        self
+    }
 }
 
 impl KeyLookup for Lookup<'_> {
@@ -309,6 +321,10 @@ impl KeyLookup for Lookup<'_> {
             Some(p) => p.key_state(&self.req, provider),
             None => KeyState::Unavailable,
         }
+    }
+
+    fn signatures(&self) -> &dyn SignatureBackend {
+        self.signatures
     }
 }
 
