@@ -14,7 +14,15 @@ BENCH_REPEAT (runs per point, median reported, default 3), BENCH_POOL (distinct 
 12000), BENCH_CONNECTIONS (default 4), BENCH_WORKLOADS (e.g. "repeated-ES256,distinct-RS256"),
 BENCH_TARGETS (e.g. "bde"), BENCH_REPORT_ONLY (re-render from bench/results.json), BENCH_SOAK (seconds: run only the memory soak, writes bench/SOAK.md),
 BENCH_VERIFY_ITERS (verify microbenchmark iterations, default 100), BENCH_SPLIT (0: skip the CPU
-split by region and part), JWTGATE_WASM, FLOOR_WASM, VERIFY_NATIVE, VERIFY_WASM, MISSPATH_WASM, VENV.
+split by region and part), BENCH_DPOP (0: skip the DPoP comparison), BENCH_DPOP_ONLY (run only the
+DPoP comparison and re-render the report from bench/results.json with it), BENCH_DPOP_POOL
+(proofs minted, default 150000; each Envoy must see fewer requests than this), JWTGATE_WASM,
+FLOOR_WASM, VERIFY_NATIVE, VERIFY_WASM, MISSPATH_WASM, VENV.
+
+The DPoP comparison (issue 22): jwtgate with `dpop` configured, one repeated ES256 token sent as
+Bearer, and the same token DPoP-bound with a fresh ES256 proof on every request (one proof verify
+and one replay-memory write per request on top of the cached token); and the floor with and
+without the replay memory's host calls, whose difference is that memory's cost per request.
 """
 
 from __future__ import annotations
@@ -86,6 +94,8 @@ class Settings:
     targets: list[str]
     soak: int
     pin: bool
+    dpop: bool
+    dpop_pool: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -123,6 +133,8 @@ class Settings:
             targets=targets or list(envoy_config.TARGETS),
             soak=int(env_float("BENCH_SOAK", 0)) if os.environ.get("BENCH_SOAK") else 0,
             pin=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2,
+            dpop=os.environ.get("BENCH_DPOP", "1") != "0",
+            dpop_pool=int(env_float("BENCH_DPOP_POOL", 150000)),
         )
 
     @property
@@ -290,6 +302,36 @@ end
     )
 
 
+def lua_dpop(token: str, proof_file: Path) -> str:
+    """A wrk script sending `token` under the DPoP scheme with the next proof of `proof_file`
+    (one per line) on every request: a repeated token, a fresh proof each time."""
+    return (
+        f"local path = {json.dumps(str(proof_file))}\n"
+        f"local auth = {json.dumps('DPoP ' + token)}\n"
+        + r"""
+local reqs = {}
+local n = 0
+local i = 0
+init = function(args)
+  -- args[1]: proofs already spent by the warm-up (a proof sent twice is a replay: 401).
+  local offset = tonumber(args[1]) or 0
+  for line in io.lines(path) do
+    if #line > 0 then
+      n = n + 1
+      reqs[n] = wrk.format(nil, nil, {["Authorization"] = auth, ["DPoP"] = line})
+    end
+  end
+  if n > 0 then i = offset % n end
+end
+request = function()
+  i = i % n + 1
+  return reqs[i]
+end
+"""
+        + LUA_DONE
+    )
+
+
 def run_wrk(settings: Settings, url: str, script: Path, duration: int, offset: int = 0) -> dict[str, Any]:
     """One wrk run (-t1 -c<N>); the summary printed by the script's done(). `offset` is passed to
     the script (where the distinct-token round robin starts)."""
@@ -325,14 +367,18 @@ class Point:
 
 
 def measure(settings: Settings, workdir: Path, workload: str, target: str, filters: list[dict[str, Any]],
-            script: Path, sample_token: str) -> dict[str, Any]:
-    """Starts Envoy for one target, checks it, warms up, measures, collects counters, stops it."""
+            script: Path, sample_token: str, sample_headers: dict[str, str] | None = None,
+            expect_bare: int | None = None) -> dict[str, Any]:
+    """Starts Envoy for one target, checks it, warms up, measures, collects counters, stops it.
+    The check: `sample_headers` (default: the sample token as Bearer) get 200, and a request
+    without them `expect_bare` (default: 200 for the targets without auth, else 401)."""
     envoy = Envoy(settings, workdir, f"{workload}-{target}", filters)
     try:
         envoy.wait_ready()
-        good = http_get(envoy.url, {"Authorization": f"Bearer {sample_token}"})[0]
+        good = http_get(envoy.url, sample_headers or {"Authorization": f"Bearer {sample_token}"})[0]
         bare = http_get(envoy.url)[0]
-        expect_bare = 200 if target in ("a", "e") else 401
+        if expect_bare is None:
+            expect_bare = 200 if target in ("a", "e") else 401
         if good != 200 or bare != expect_bare:
             raise RuntimeError(
                 f"{workload}/{target}: sanity check failed (token -> {good}, no token -> {bare}, "
@@ -351,7 +397,7 @@ def measure(settings: Settings, workdir: Path, workload: str, target: str, filte
         result["rss_kib"] = rss_kib(envoy.proc.pid)
         time.sleep(0.3)  # let jwtgate's batched counters flush on its tick
         counters = {}
-        for needle in ("jwt_authn", "jwtgate"):
+        for needle in ("jwt_authn", "jwtgate", "floor"):
             counters.update(envoy.stats(needle))
         result["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / max(result["requests"], 1)
         result["counters"] = {k: v for k, v in counters.items() if v}
@@ -403,6 +449,68 @@ def run_throughput(settings: Settings, workdir: Path) -> list[Point]:
                 runs=[r["rps"] for r in runs[target]], rss_kib=int(med.get("rss_kib", 0)),
             ))
     return points
+
+
+# The DPoP comparison: (name, filter variant, request kind); medians of settings.repeat runs.
+DPOP_POINTS = [
+    ("jwtgate, Bearer", "jwtgate", "bearer"),
+    ("jwtgate, DPoP (fresh proof per request)", "jwtgate", "dpop"),
+    ("floor", "floor", "bearer"),
+    ("floor + replay-memory host calls", "floor+replay", "bearer"),
+]
+
+
+def run_dpop(settings: Settings, workdir: Path) -> dict[str, Any]:
+    """DPoP against Bearer in jwtgate (repeated ES256 token; ES256 proofs, a fresh one per
+    request), and the replay memory's host cost (the floor with and without its calls)."""
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
+    issuer = SigningKey.generate("ES256")
+    client = SigningKey.generate("ES256")
+    bearer = issuer.mint("user-bearer")
+    bound = issuer.mint("user-dpop", jkt=client.thumbprint())
+    htu = envoy_config.DPOP_ORIGIN + "/bench"
+    t0 = time.monotonic()
+    proofs = client.proofs(bound, "GET", htu, settings.dpop_pool + 1)
+    print(f"  minted {len(proofs)} ES256 DPoP proofs in {time.monotonic() - t0:.1f}s", flush=True)
+    # The last proof is the sanity check's, never sent by wrk.
+    sample_proof = proofs.pop()
+    proof_file = workdir / "dpop.proofs"
+    proof_file.write_text("\n".join(proofs) + "\n")
+    scripts = {"bearer": workdir / "dpop-bearer.lua", "dpop": workdir / "dpop-dpop.lua"}
+    scripts["bearer"].write_text(lua_repeated(bearer))
+    scripts["dpop"].write_text(lua_dpop(bound, proof_file))
+    samples = {
+        "bearer": {"Authorization": f"Bearer {bearer}"},
+        "dpop": {"Authorization": f"DPoP {bound}", "DPoP": sample_proof},
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in DPOP_POINTS}
+    for rep in range(settings.repeat):
+        for name, variant, kind in DPOP_POINTS:
+            filters = envoy_config.dpop_filters(variant, issuer.jwks_json(), settings.jwtgate_wasm,
+                                                settings.floor_wasm)
+            r = measure(settings, workdir, f"dpop-{kind}", variant.replace("+", "-"), filters,
+                        scripts[kind], bearer, samples[kind],
+                        expect_bare=200 if variant.startswith("floor") else 401)
+            if r["requests"] + settings.connections * 2 >= len(proofs) and kind == "dpop":
+                print("  ⚠ the proof pool is too small for this rate (raise BENCH_DPOP_POOL)", flush=True)
+            runs[name].append(r)
+            print(f"  dpop {name:42s} run {rep + 1}: {r['rps']:9.0f} req/s  p50 {r['p50_us']:7.0f} us  "
+                  f"cpu {r['cpu_us_per_req']:6.1f} us/req"
+                  + (f"  non-2xx {r['status']:.0f}" if r["status"] else ""), flush=True)
+    rows = []
+    for name, variant, kind in DPOP_POINTS:
+        ordered = sorted(runs[name], key=lambda r: r["rps"])
+        med = ordered[len(ordered) // 2]
+        rows.append({
+            "name": name, "variant": variant, "kind": kind, "rps": med["rps"], "p50_us": med["p50_us"],
+            "p99_us": med["p99_us"], "cpu_us_per_req": med["cpu_us_per_req"],
+            "requests": int(med["requests"]), "non_2xx": int(med["status"]),
+            "cpu_runs": [r["cpu_us_per_req"] for r in runs[name]], "rps_runs": [r["rps"] for r in runs[name]],
+            "counters": med["counters"],
+        })
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "pool": len(proofs), "rows": rows,
+            "duration": settings.duration, "warmup": settings.warmup, "repeat": settings.repeat,
+            "commit": git_describe(), "loadavg": loadavg}
 
 
 class _JwksHandler(http.server.BaseHTTPRequestHandler):
@@ -721,6 +829,14 @@ def main() -> None:
             print(f"wrote {BENCH_DIR / 'SOAK.md'}")
             return
         raw = BENCH_DIR / "results.json"
+        if os.environ.get("BENCH_DPOP_ONLY"):
+            print(f"DPoP comparison only ({settings.warmup}s warm-up + {settings.duration}s, "
+                  f"{settings.repeat} runs per point)", flush=True)
+            saved = json.loads(raw.read_text())
+            saved["micro"]["dpop"] = run_dpop(settings, workdir)
+            raw.write_text(json.dumps(saved, indent=1) + "\n")
+            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+            return
         if os.environ.get("BENCH_REPORT_ONLY"):
             saved = json.loads(raw.read_text())
             write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
@@ -734,6 +850,10 @@ def main() -> None:
         print("startup: Envoy start to the first verified 200, keys fetched from loopback", flush=True)
         micro["startup"] = run_startup(settings, workdir)
         points = run_throughput(settings, workdir)
+        if settings.dpop:
+            print("DPoP: Bearer vs DPoP with a fresh proof per request; the replay memory's host cost",
+                  flush=True)
+            micro["dpop"] = run_dpop(settings, workdir)
         if os.environ.get("BENCH_SPLIT", "1") != "0":
             print("split: Envoy CPU per request by region (perf), a miss's wasm by part (Node)", flush=True)
             micro["split"] = run_split(settings, workdir)

@@ -23,6 +23,9 @@ TARGETS = {
 }
 PROVIDER = "bench"
 NATIVE_CACHE_SIZE = 10000
+# The origin DPoP proofs name in `htu` (`dpop.external_origin`): each Envoy listens on its own
+# port, and a proof pool is minted once for all of them.
+DPOP_ORIGIN = "https://api.bench.local"
 
 
 def _socket(port: int) -> dict[str, Any]:
@@ -71,22 +74,31 @@ def _jwt_authn(jwks_json: str, cache: bool) -> dict[str, Any]:
     }
 
 
-def jwtgate_config(jwks_json: str) -> str:
-    """The plugin JSON: one provider, inline keys, token forwarded, default token cache."""
-    return json.dumps(
-        {
-            "providers": [
-                {
-                    "name": PROVIDER,
-                    "issuer": ISSUER,
-                    "audiences": [AUDIENCE],
-                    "local_jwks": {"inline": json.loads(jwks_json)},
-                    "forward": True,
-                }
-            ]
-        },
-        separators=(",", ":"),
-    )
+def jwtgate_config(jwks_json: str, dpop: bool = False) -> str:
+    """The plugin JSON: one provider, inline keys, token forwarded, default token cache; with
+    `dpop`, DPoP-bound tokens accepted too (proofs naming DPOP_ORIGIN)."""
+    provider: dict[str, Any] = {
+        "name": PROVIDER,
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"inline": json.loads(jwks_json)},
+        "forward": True,
+    }
+    if dpop:
+        provider["dpop"] = {"external_origin": DPOP_ORIGIN}
+    return json.dumps({"providers": [provider]}, separators=(",", ":"))
+
+
+def dpop_filters(variant: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Path) -> list[dict[str, Any]]:
+    """The DPoP comparison's filters: "jwtgate" with `dpop` configured (Bearer and DPoP requests
+    alike), "floor", and "floor+replay" (the floor making the replay memory's host calls)."""
+    if variant == "jwtgate":
+        return [_wasm_filter("jwtgate", jwtgate_wasm, jwtgate_config(jwks_json, dpop=True))]
+    if variant == "floor":
+        return [_wasm_filter("floor", floor_wasm, "{}")]
+    if variant == "floor+replay":
+        return [_wasm_filter("floor", floor_wasm, '{"replay":true}')]
+    raise ValueError(f"unknown DPoP variant {variant}")
 
 
 def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Path) -> list[dict[str, Any]]:

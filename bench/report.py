@@ -156,6 +156,7 @@ def results_markdown(info: dict[str, Any], points: list[Any], micro: dict[str, A
 
     lines += _micro_markdown(micro)
     lines += _split_markdown(micro.get("split"))
+    lines += _dpop_markdown(micro.get("dpop"))
     if soak_text:
         lines += ["## Memory soak (a separate run: [SOAK.md](SOAK.md), every 60 s shown here)", "",
                   _condensed_soak(soak_text), ""]
@@ -196,6 +197,51 @@ def _condensed_soak(soak_text: str) -> str:
 
 
 REGIONS = ["JIT code (wasm, V8 stubs)", "envoy (C++, V8 runtime)", "kernel", "libc"]
+
+
+def _dpop_markdown(dpop: dict[str, Any] | None) -> list[str]:
+    """DPoP against Bearer, and the replay memory's host cost (bench.run_dpop)."""
+    if not dpop:
+        return []
+    rows = {r["name"]: r for r in dpop["rows"]}
+    lines = [
+        "## DPoP (RFC 9449) against Bearer",
+        "",
+        f"Measured {dpop['date']} (commit {dpop['commit']}), {dpop['warmup']} s warm-up then "
+        f"{dpop['duration']} s per point, median of {dpop['repeat']} run(s), a fresh Envoy per point, pinned "
+        "and loaded as above"
+        + (f" (load average at its start {' '.join(dpop['loadavg'])}: compare these rows with each other, "
+           "not with the tables above)" if dpop.get("loadavg") else "")
+        + ". jwtgate with `dpop` configured; one ES256 token repeated (a token-cache hit "
+        "after the first request) sent as Bearer, and the same token DPoP-bound (`cnf.jkt`) with a fresh "
+        f"ES256 proof on every request ({dpop['pool']:,} proofs minted, none sent twice): a DPoP request adds "
+        "the proof's parsing and checks, one ES256 verify of the proof, and one write to the replay memory "
+        "in shared data. The floor rows measure that memory alone: the floor filter with and without the "
+        "replay memory's host calls (a `get_shared_data` of one of its 8,192 buckets and a CAS "
+        "`set_shared_data` of it with one 16-byte entry more, as `src/replay_memory.rs` makes them).",
+        "",
+        "| point | req/s | p50 | p99 | CPU µs/req | runs, CPU µs/req |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in dpop["rows"]:
+        warn = f" ⚠ {r['non_2xx']} non-2xx" if r["non_2xx"] else ""
+        lines.append(f"| {r['name']}{warn} | {r['rps']:,.0f} | {_ms(r['p50_us'])} | {_ms(r['p99_us'])} | "
+                     f"{r['cpu_us_per_req']:.1f} | " + ", ".join(f"{c:.1f}" for c in r["cpu_runs"]) + " |")
+    bearer = rows.get("jwtgate, Bearer")
+    dp = rows.get("jwtgate, DPoP (fresh proof per request)")
+    floor = rows.get("floor")
+    replay = rows.get("floor + replay-memory host calls")
+    lines.append("")
+    if bearer and dp:
+        lines.append(f"A DPoP request costs {dp['cpu_us_per_req'] - bearer['cpu_us_per_req']:.1f} CPU µs more "
+                     f"than a Bearer one ({dp['cpu_us_per_req'] / max(bearer['cpu_us_per_req'], 1e-9):.2f}×), "
+                     f"and runs at {dp['rps'] / max(bearer['rps'], 1e-9):.2f}× its req/s.")
+    if floor and replay:
+        lines.append(f"The replay memory costs {replay['cpu_us_per_req'] - floor['cpu_us_per_req']:.1f} CPU µs "
+                     "per request in the host (floor + its calls against the floor), buckets filling as the "
+                     "run goes: nothing expires within a run (a proof is kept `max_age_s + clock_skew_s`).")
+    lines.append("")
+    return lines
 
 
 def _split_markdown(split: dict[str, Any] | None) -> list[str]:

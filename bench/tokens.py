@@ -2,12 +2,15 @@
 
 One P-256 key (ES256, signature as raw r||s, 64 bytes) and one RSA-2048 key (RS256,
 PKCS#1 v1.5 with SHA-256) are generated per run. Tokens carry iss/aud/sub/iat/exp with exp far
-in the future; every token of a pool has its own `sub` and `jti`, so all are distinct.
+in the future; every token of a pool has its own `sub` and `jti`, so all are distinct. A DPoP
+client key signs proofs (RFC 9449): a token bound to it carries `cnf.jkt`, its RFC 7638
+thumbprint.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -72,11 +75,12 @@ class SigningKey:
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         return self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
 
-    def mint(self, sub: str, now: int | None = None) -> str:
-        """A valid compact JWT for the benchmark's issuer and audience."""
+    def mint(self, sub: str, now: int | None = None, jkt: str | None = None) -> str:
+        """A valid compact JWT for the benchmark's issuer and audience (bound to the DPoP key
+        whose thumbprint is `jkt`, when given)."""
         now = int(time.time()) if now is None else now
         header = {"alg": self.alg, "typ": "JWT", "kid": self.kid}
-        claims = {
+        claims: dict[str, Any] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": sub,
@@ -84,8 +88,32 @@ class SigningKey:
             "iat": now - 60,
             "exp": now + LIFETIME_S,
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         signing_input = f"{b64url(_compact(header))}.{b64url(_compact(claims))}".encode()
         return f"{signing_input.decode()}.{b64url(self.sign(signing_input))}"
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key's required members only (what a DPoP proof's `jwk` carries)."""
+        return {k: v for k, v in self.jwk().items() if k in ("kty", "crv", "x", "y", "n", "e")}
+
+    def thumbprint(self) -> str:
+        """The RFC 7638 SHA-256 thumbprint: the required members, sorted, no whitespace."""
+        canonical = json.dumps(self.public_jwk(), sort_keys=True, separators=(",", ":")).encode()
+        return b64url(hashlib.sha256(canonical).digest())
+
+    def proofs(self, token: str, htm: str, htu: str, count: int, now: int | None = None) -> list[str]:
+        """`count` DPoP proofs (RFC 9449 §4.2) of this key for `token` on `htm` `htu`, each with
+        its own `jti`: a repeated token with a fresh proof per request."""
+        now = int(time.time()) if now is None else now
+        header = b64url(_compact({"typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk()}))
+        ath = b64url(hashlib.sha256(token.encode()).digest())
+        out = []
+        for i in range(count):
+            claims = {"jti": f"p{i:08d}-{now}", "htm": htm, "htu": htu, "iat": now, "ath": ath}
+            signing_input = f"{header}.{b64url(_compact(claims))}".encode()
+            out.append(f"{signing_input.decode()}.{b64url(self.sign(signing_input))}")
+        return out
 
     def pool(self, count: int) -> list[str]:
         """`count` distinct valid tokens."""

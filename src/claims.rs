@@ -114,10 +114,7 @@ pub fn check_identity(
         }
     }
     // A `cnf` claim binds the token to a key its sender must prove (DPoP, RFC 9449; mTLS,
-    // RFC 8705). Nothing here checks that proof, so accepting it as Bearer would void the binding.
-    if claims.contains_key("cnf") {
-        return Err(Reason::TokenBound);
-    }
+    // RFC 8705): that is checked on every request, cached token or not (src/binding.rs).
     Ok(())
 }
 

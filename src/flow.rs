@@ -26,6 +26,10 @@ pub struct HostCaps {
     pub removes_headers: bool,
     /// It keeps filter state that later filters read (Envoy): `claims_to_metadata` applies.
     pub filter_state: bool,
+    /// It reports the TLS client certificate's SHA-256 (`connection.
+    /// sha256_peer_certificate_digest`, Envoy). Elsewhere the certificate itself is read
+    /// (`ngx.ssl_client_raw_cert`, nginx) and hashed.
+    pub peer_certificate_digest: bool,
 }
 
 impl HostCaps {
@@ -34,6 +38,7 @@ impl HostCaps {
         resume_from_root: true,
         removes_headers: true,
         filter_state: true,
+        peer_certificate_digest: true,
     };
     /// Any host not positively identified as Envoy (nginx with ngx_wasm_module, Kong):
     /// nothing beyond the ABI is assumed.
@@ -41,6 +46,7 @@ impl HostCaps {
         resume_from_root: false,
         removes_headers: false,
         filter_state: false,
+        peer_certificate_digest: false,
     };
 }
 
@@ -196,7 +202,15 @@ pub fn step<T: Clone>(
             now_ms,
         };
         let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        let decision = gate::decide(&vm.cfg, prep, &vm.keys.view(view), &mut vm.cache, now_s);
+        // DPoP proofs are remembered in the host's shared data, seen by every worker.
+        let decision = gate::decide_with(
+            &vm.cfg,
+            prep,
+            &vm.keys.view(view),
+            &mut vm.cache,
+            now_s,
+            host.store(),
+        );
         let needs = match decision {
             Decision::Wait(needs) => needs,
             // Another VM may have fetched the kid since this VM's last tick (its refetch spent

@@ -3,12 +3,16 @@
 //! The proxy glue calls [`prepare`] once with the request headers, then [`decide`] (again after
 //! each wait), and applies what comes back. The CLI and tests drive the same two calls.
 
+use crate::binding::{self, Evidence};
 use crate::cache::TokenCache;
-use crate::config::{Config, EscapedSlashes, Mode};
+use crate::config::{Config, EscapedSlashes, Mode, Requirement};
+use crate::dpop::replay::{self, Seen};
 use crate::extract::{self, Found, HeaderPair, Location, RequestParts};
+use crate::jwks_cache::SharedStore;
 use crate::matcher;
 use crate::outcome::{self, Rejection};
 use crate::path;
+use crate::replay_memory;
 use crate::verifier::{Denial, Eval, Evaluator, KeyLookup, Need, Success};
 use crate::Reason;
 
@@ -68,11 +72,27 @@ pub struct Prepared {
     cookie: Option<String>,
     cookie_names: Vec<String>,
     identity: Vec<String>,
+    /// Proof-of-possession evidence, read only when a provider checks token bindings.
+    evidence: Option<Box<Evidence>>,
     /// A gRPC request: rejections go as gRPC statuses.
     grpc: bool,
 }
 
 impl Prepared {
+    /// Whether the host should report the TLS client certificate
+    /// ([`Prepared::set_peer_certificate`]): some provider binds tokens to it.
+    pub fn wants_peer_certificate(&self, cfg: &Config) -> bool {
+        self.evidence.is_some() && binding::needs_peer_certificate(&cfg.providers)
+    }
+
+    /// The SHA-256 of the TLS client certificate's DER, as the host reports it (`None`: no
+    /// certificate).
+    pub fn set_peer_certificate(&mut self, digest: Option<crate::mtls::Digest32>) {
+        if let Some(ev) = self.evidence.as_mut() {
+            ev.set_peer_certificate(digest);
+        }
+    }
+
     /// `:path` as the request has it.
     fn path(&self) -> &str {
         self.path_and_authority
@@ -196,7 +216,19 @@ fn refuse_path(grpc: bool) -> Decision {
 /// failed requirement, a request that cannot wait for keys, in the filter and in the CLI)
 /// goes through here.
 pub fn refusal(denial: Denial, grpc: bool, authority: &str) -> (Rejection, Outcome) {
+    refusal_with(denial, grpc, authority, |_, _| {})
+}
+
+/// [`refusal`], with `challenge` adding to the HTTP answer before a gRPC request's is made
+/// from it (the DPoP challenges of a requirement).
+fn refusal_with(
+    denial: Denial,
+    grpc: bool,
+    authority: &str,
+    challenge: impl FnOnce(&Denial, &mut Rejection),
+) -> (Rejection, Outcome) {
     let mut rejection = outcome::reject(Some(&denial), authority);
+    challenge(&denial, &mut rejection);
     if grpc {
         rejection = outcome::for_grpc(rejection, denial.reason);
     }
@@ -309,6 +341,8 @@ fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &m
     let mut path_and_authority = String::with_capacity(path.len() + authority.len());
     path_and_authority.push_str(path);
     path_and_authority.push_str(authority);
+    let evidence =
+        binding::needed(&cfg.providers).then(|| Box::new(Evidence::read(headers, authority, path)));
     Start::Check(Prepared {
         rule,
         tokens,
@@ -318,11 +352,14 @@ fn start<H: HeaderPair>(cfg: &Config, headers: &[H], escapes: Escapes, route: &m
         cookie: joined_cookies(headers),
         cookie_names: spellings(headers, "cookie"),
         identity: present_identity(cfg, headers),
+        evidence,
         grpc: is_grpc(headers),
     })
 }
 
-/// Evaluates the rule's requirement with the keys as they are now.
+/// Evaluates the rule's requirement with the keys as they are now. DPoP proofs are
+/// remembered for this call only: one request alone, as the CLI sees it, before which nothing
+/// was seen. A proxy remembers them across requests and workers with [`decide_with`].
 pub fn decide<K: KeyLookup>(
     cfg: &Config,
     prep: &Prepared,
@@ -330,10 +367,82 @@ pub fn decide<K: KeyLookup>(
     cache: &mut TokenCache,
     now: i64,
 ) -> Decision {
+    decide_in(cfg, prep, keys, cache, now, None)
+}
+
+/// The replay check of the DPoP proofs a passing request carries (made once, when the
+/// request is decided: a request that waits for keys has consumed nothing).
+/// Without `seen` (one request alone) only a proof the request carries twice is a replay.
+fn replay_check(
+    mut seen: Option<&mut dyn SharedStore>,
+    tickets: &[(usize, replay::Ticket)],
+    ok: &[Success],
+    now: i64,
+) -> Option<Denial> {
+    for (i, (provider, ticket)) in tickets.iter().enumerate() {
+        let Some(s) = ok.iter().find(|s| s.provider == *provider) else {
+            continue;
+        };
+        let verdict = match seen.as_deref_mut() {
+            Some(store) => replay_memory::remember(store, ticket, now),
+            None if tickets.iter().take(i).any(|(_, t)| t == ticket) => Seen::Replayed,
+            None => Seen::Fresh,
+        };
+        let reason = match verdict {
+            Seen::Fresh => continue,
+            Seen::Replayed => Reason::DpopReplayed,
+            Seen::Full | Seen::Unavailable => Reason::DpopReplayUnavailable,
+        };
+        return Some(Denial {
+            reason,
+            provider: Some(*provider),
+            kid: s.verified.kid.clone(),
+            scopes: Vec::new(),
+            step_up: None,
+        });
+    }
+    None
+}
+
+/// [`decide`], remembering DPoP proofs in `seen` (the host's shared data in the proxy).
+pub fn decide_with<K: KeyLookup>(
+    cfg: &Config,
+    prep: &Prepared,
+    keys: &K,
+    cache: &mut TokenCache,
+    now: i64,
+    seen: &mut dyn SharedStore,
+) -> Decision {
+    decide_in(cfg, prep, keys, cache, now, Some(seen))
+}
+
+fn decide_in<K: KeyLookup>(
+    cfg: &Config,
+    prep: &Prepared,
+    keys: &K,
+    cache: &mut TokenCache,
+    now: i64,
+    seen: Option<&mut dyn SharedStore>,
+) -> Decision {
     let req = matcher::requirement(cfg, prep.rule);
-    let mut evaluator = Evaluator::new(cfg, &prep.tokens, keys, cache, now);
+    let mut evaluator =
+        Evaluator::new(cfg, &prep.tokens, keys, cache, now).with_evidence(prep.evidence.as_deref());
     let eval = evaluator.eval(req);
-    let swallowed = std::mem::take(&mut evaluator.reported);
+    let mut swallowed = std::mem::take(&mut evaluator.reported);
+    let tickets = std::mem::take(&mut evaluator.tickets);
+    let eval = match eval {
+        Eval::Pass(ok) if !tickets.is_empty() => match replay_check(seen, &tickets, &ok, now) {
+            None => Eval::Pass(ok),
+            // A replay is a failed token: under `allow_missing_or_failed` it is reported and
+            // the request passes unannotated.
+            Some(d) if matches!(req, Requirement::AllowMissingOrFailed(_)) => {
+                swallowed.push(d);
+                Eval::Pass(Vec::new())
+            }
+            Some(d) => Eval::Fail(d),
+        },
+        other => other,
+    };
     let denial = match eval {
         Eval::Wait(needs) => return Decision::Wait(needs),
         Eval::Pass(ok) => {
@@ -368,7 +477,9 @@ pub fn decide<K: KeyLookup>(
             },
         );
     }
-    let (rejection, outcome) = refusal(denial, prep.grpc, prep.authority());
+    let (rejection, outcome) = refusal_with(denial, prep.grpc, prep.authority(), |d, r| {
+        dpop_challenge(cfg, prep, req, d, r)
+    });
     Decision::Reject(rejection, outcome)
 }
 
@@ -376,6 +487,66 @@ impl Prepared {
     /// True for a gRPC request (`content-type: application/grpc…`).
     pub fn is_grpc(&self) -> bool {
         self.grpc
+    }
+}
+
+/// Providers a requirement names, in tree order.
+fn named_providers(req: &Requirement, out: &mut Vec<usize>) {
+    match req {
+        Requirement::None => {}
+        Requirement::Provider { provider, .. } => out.push(*provider),
+        Requirement::Any(list) | Requirement::All(list) => {
+            for r in list {
+                named_providers(r, out);
+            }
+        }
+        Requirement::AllowMissing(r) | Requirement::AllowMissingOrFailed(r) => {
+            named_providers(r, out)
+        }
+    }
+}
+
+/// The DPoP challenges (contract v1.2 "DPoP"): a token presented under the DPoP scheme is
+/// challenged in that scheme; a missing token, or a Bearer one where DPoP is required, gets a
+/// `DPoP` challenge beside the Bearer one when a provider of the rule takes DPoP.
+fn dpop_challenge(
+    cfg: &Config,
+    prep: &Prepared,
+    req: &Requirement,
+    denial: &Denial,
+    r: &mut Rejection,
+) {
+    let Some(ev) = prep.evidence.as_deref() else {
+        return;
+    };
+    let policy = |p: usize| cfg.providers.get(p).and_then(|p| p.dpop.as_ref());
+    match denial.reason {
+        Reason::TokenMissing | Reason::DpopRequired => {
+            let mut named = Vec::new();
+            match denial.provider {
+                Some(p) => named.push(p),
+                None => named_providers(req, &mut named),
+            }
+            let algs: Vec<_> = named
+                .into_iter()
+                .filter_map(policy)
+                .flat_map(|d| d.algorithms.iter().copied())
+                .collect();
+            crate::dpop_challenge::offer(r, &algs);
+        }
+        reason if r.status == 401 => {
+            let Some((p, d)) = denial.provider.and_then(|p| policy(p).map(|d| (p, d))) else {
+                return;
+            };
+            let as_dpop = prep
+                .tokens
+                .get(p)
+                .is_some_and(|f| f.iter().any(|f| ev.presented_as_dpop(&f.token)));
+            if as_dpop {
+                crate::dpop_challenge::replace(r, reason, &d.algorithms);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -408,12 +579,18 @@ fn annotate(cfg: &Config, prep: &Prepared, ok: &[Success]) -> Mutations {
         if p.forward {
             continue;
         }
-        let locations = prep
-            .tokens
-            .get(s.provider)
-            .and_then(|f| f.get(s.found))
-            .map(|f| f.locations.as_slice())
-            .unwrap_or(&[]);
+        let found = prep.tokens.get(s.provider).and_then(|f| f.get(s.found));
+        let locations = found.map(|f| f.locations.as_slice()).unwrap_or(&[]);
+        // The proof goes with the token it proves (it names the token's hash and its key).
+        if let (Some(ev), Some(f), Some(_)) = (prep.evidence.as_deref(), found, &p.dpop) {
+            if ev.presented_as_dpop(&f.token) {
+                for h in &ev.proof_headers {
+                    if !m.remove.contains(h) {
+                        m.remove.push(h.clone());
+                    }
+                }
+            }
+        }
         for loc in locations {
             match loc {
                 // The name as the request spelled it (extraction records that).

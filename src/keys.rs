@@ -211,7 +211,7 @@ impl KeySet {
                 });
                 continue;
             }
-            match parse_key(entry) {
+            match parse_key(entry, Uses::Many) {
                 Ok(key) => set.push(key),
                 Err(why) => skipped.push(Skipped { kid, why }),
             }
@@ -279,7 +279,24 @@ fn bytes(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipReason> {
     JWK_B64.decode(s).map_err(|_| SkipReason::BadEncoding)
 }
 
-fn parse_key(entry: &Value) -> Result<Key, SkipReason> {
+/// How many signatures a key is built to verify.
+#[derive(Clone, Copy)]
+enum Uses {
+    /// A JWKS key: many tokens, worth its full precomputation.
+    Many,
+    /// A DPoP proof's `jwk`: the one proof carrying it.
+    One,
+}
+
+impl Key {
+    /// A key from one JWK under the same rules as a JWKS's keys, built to verify one
+    /// signature (a DPoP proof's `jwk`, new with every proof): `None` where a JWKS would skip it.
+    pub fn for_one_signature(jwk: &Value) -> Option<Key> {
+        parse_key(jwk, Uses::One).ok()
+    }
+}
+
+fn parse_key(entry: &Value, uses: Uses) -> Result<Key, SkipReason> {
     let obj = entry.as_object().ok_or(SkipReason::NotAnObject)?;
     // `kid` of another type is junk we cannot index by; refuse the key rather than guess.
     let kid = member(obj, "kid")?.map(str::to_owned);
@@ -311,7 +328,11 @@ fn parse_key(entry: &Value) -> Result<Key, SkipReason> {
             if x.len() != 32 || y.len() != 32 {
                 return Err(SkipReason::BadEncoding);
             }
-            Material::Ec(EcKey::from_affine(&x, &y).ok_or(SkipReason::InvalidPoint)?)
+            let key = match uses {
+                Uses::Many => EcKey::from_affine(&x, &y),
+                Uses::One => EcKey::from_affine_for_one_use(&x, &y),
+            };
+            Material::Ec(key.ok_or(SkipReason::InvalidPoint)?)
         }
         Some("RSA") => Material::Rsa(rsa_key(&bytes(obj, "n")?, &bytes(obj, "e")?)?),
         _ => return Err(SkipReason::UnsupportedKty),

@@ -24,22 +24,28 @@
 )]
 
 pub mod authenticator;
+pub mod binding;
 pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod crypto;
+pub mod dpop;
+pub mod dpop_challenge;
 pub mod edits;
 pub mod extract;
 pub mod flow;
 pub mod gate;
+pub mod htu;
 pub mod json;
 pub mod jwks_cache;
 pub mod keys;
 pub mod logsafe;
 pub mod matcher;
+pub mod mtls;
 pub mod outcome;
 pub mod path;
 mod reason;
+pub mod replay_memory;
 pub mod revocation;
 pub mod token;
 pub mod verifier;

@@ -37,7 +37,10 @@ pub fn reject(denial: Option<&Denial>, authority: &str) -> Rejection {
             "unauthorized",
             Some(format!("Bearer realm=\"{realm}\"")),
         ),
-        Reason::JwksUnavailable => (503, "temporarily_unavailable", None),
+        // DPoP: a proof that cannot be remembered is refused, never let through as fresh.
+        Reason::JwksUnavailable | Reason::DpopReplayUnavailable => {
+            (503, "temporarily_unavailable", None)
+        }
         // A request-shape refusal, not a token failure: no challenge.
         Reason::PathAmbiguous => (400, "invalid_request", None),
         Reason::InsufficientScope => {

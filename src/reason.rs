@@ -47,6 +47,22 @@ pub enum Reason {
     TokenBound,
     /// The request path has a spelling servers disagree on (refused with 400 before any rule).
     PathAmbiguous,
+    /// The provider requires DPoP and the token came as a Bearer token.
+    DpopRequired,
+    /// A token came under the DPoP scheme without a `DPoP` proof header.
+    DpopProofMissing,
+    /// The DPoP proof is repeated, malformed or fails a check (typ, alg, jwk, signature, jti,
+    /// htm, htu, iat, ath).
+    DpopProofInvalid,
+    /// The DPoP proof's `jti` was seen before within its window.
+    DpopReplayed,
+    /// The token's `cnf.jkt` is not the thumbprint of the proof's key.
+    DpopKeyMismatch,
+    /// The token's `cnf.x5t#S256` does not name the client certificate (or there is none).
+    CertMismatch,
+    /// The memory of seen DPoP proofs could not take this one (full, or the host refused):
+    /// 503 rather than letting a possible replay through.
+    DpopReplayUnavailable,
     /// Step-up (RFC 9470): the token's `acr` is not one of the requirement's `acr_values`.
     AcrInsufficient,
     /// Step-up (RFC 9470): `auth_time` is missing or older than the requirement's `max_age_s`.
@@ -57,7 +73,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in declaration order (for metrics and tests).
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 29] = [
         Reason::TokenMissing,
         Reason::TokenMalformed,
         Reason::TokenTooLarge,
@@ -77,6 +93,13 @@ impl Reason {
         Reason::TokenRevoked,
         Reason::TokenBound,
         Reason::PathAmbiguous,
+        Reason::DpopRequired,
+        Reason::DpopProofMissing,
+        Reason::DpopProofInvalid,
+        Reason::DpopReplayed,
+        Reason::DpopKeyMismatch,
+        Reason::CertMismatch,
+        Reason::DpopReplayUnavailable,
         Reason::AcrInsufficient,
         Reason::AuthTimeTooOld,
         Reason::ClientNotAllowed,
@@ -104,10 +127,28 @@ impl Reason {
             Reason::TokenRevoked => "token_revoked",
             Reason::TokenBound => "token_bound",
             Reason::PathAmbiguous => "path_ambiguous",
+            Reason::DpopRequired => "dpop_required",
+            Reason::DpopProofMissing => "dpop_proof_missing",
+            Reason::DpopProofInvalid => "dpop_proof_invalid",
+            Reason::DpopReplayed => "dpop_replayed",
+            Reason::DpopKeyMismatch => "dpop_key_mismatch",
+            Reason::CertMismatch => "cert_mismatch",
+            Reason::DpopReplayUnavailable => "dpop_replay_unavailable",
             Reason::AcrInsufficient => "acr_insufficient",
             Reason::AuthTimeTooOld => "auth_time_too_old",
             Reason::ClientNotAllowed => "client_not_allowed",
         }
+    }
+
+    /// True for a failure of the DPoP proof itself (challenged with `invalid_dpop_proof`).
+    pub fn is_dpop_proof(self) -> bool {
+        matches!(
+            self,
+            Reason::DpopProofMissing
+                | Reason::DpopProofInvalid
+                | Reason::DpopReplayed
+                | Reason::DpopKeyMismatch
+        )
     }
 }
 

@@ -1,9 +1,11 @@
 //! The verifier tree: evaluates a [`Requirement`] over the tokens of a request.
 
 use crate::authenticator::{self, Auth, Failure, KeyState, Verified};
+use crate::binding::{self, Evidence};
 use crate::cache::TokenCache;
 use crate::claims;
 use crate::config::{ClaimRequirement, Config, Requirement, Revocation, StepUp};
+use crate::dpop::replay::Ticket;
 use crate::extract::Found;
 use crate::Reason;
 use std::rc::Rc;
@@ -90,7 +92,11 @@ pub struct Evaluator<'a, K: KeyLookup> {
     pub now: i64,
     /// Failures that `allow_missing_or_failed` let pass: logged and counted as report-only.
     pub reported: Vec<Denial>,
+    /// DPoP proofs accepted, by provider: the replay check is made once the request passes.
+    pub tickets: Vec<(usize, Ticket)>,
     memo: Vec<Option<Auth>>,
+    evidence: Option<&'a Evidence>,
+    bound: Vec<Option<Result<(), Reason>>>,
 }
 
 impl<'a, K: KeyLookup> Evaluator<'a, K> {
@@ -110,7 +116,35 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
             cache,
             now,
             reported: Vec::new(),
+            tickets: Vec::new(),
+            evidence: None,
+            bound: vec![None; cfg.providers.len()],
         }
+    }
+
+    /// What the request offers as proof of possession (token bindings, [`binding`]).
+    pub fn with_evidence(mut self, evidence: Option<&'a Evidence>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// The binding of provider `provider`'s verified token, checked once per request.
+    fn binding(&mut self, provider: usize, token: &str, v: &Verified) -> Result<(), Reason> {
+        if let Some(Some(done)) = self.bound.get(provider) {
+            return *done;
+        }
+        let Some(p) = self.cfg.providers.get(provider) else {
+            return Err(Reason::TokenBound);
+        };
+        let result = binding::check(p, &v.claims, token, self.evidence, self.now).map(|t| {
+            if let Some(t) = t {
+                self.tickets.push((provider, t));
+            }
+        });
+        if let Some(slot) = self.bound.get_mut(provider) {
+            *slot = Some(result);
+        }
+        result
     }
 
     /// Evaluates `req`.
@@ -198,6 +232,10 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
         };
         match self.authenticate(provider, &token) {
             Auth::Valid(v) => {
+                // Proof of possession is authentication: before any authorization check.
+                if let Err(r) = self.binding(provider, &token, &v) {
+                    return deny(r, v.kid.clone());
+                }
                 // Order: which client (nothing the user does fixes a wrong one), then what the
                 // token grants (scopes, claims), and only then step-up: asking the user to
                 // authenticate again is useful only when that alone stands in the way.

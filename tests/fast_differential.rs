@@ -119,6 +119,9 @@ fn es256_matches_rustcrypto() {
         let vk = VerifyingKey::from(&sk);
         let point = vk.to_encoded_point(false);
         let key = P256Key::from_affine(point.x().unwrap(), point.y().unwrap()).expect("valid key");
+        // A DPoP proof's key: the same point with the one-use (width-4) table.
+        let once = P256Key::from_affine_for_one_use(point.x().unwrap(), point.y().unwrap())
+            .expect("valid key");
         for _ in 0..3 {
             let len = rng.gen_range(0..100);
             let mut msg = vec![0u8; len];
@@ -129,6 +132,7 @@ fn es256_matches_rustcrypto() {
                 let ours = key.verify_es256(&m, &s);
                 let theirs = ref_es256(&vk, &m, &s);
                 assert_eq!(ours, theirs, "{label}: sig {s:02x?} msg {m:02x?}");
+                assert_eq!(once.verify_es256(&m, &s), theirs, "one-use key, {label}");
                 if label == "valid" || label == "s=n-s" {
                     assert!(ours, "{label} must verify");
                 }

@@ -73,6 +73,9 @@ pub(super) const MIN_REFETCH_INTERVAL_S: Bound = Bound::new(1, TEN_YEARS_S, 30);
 pub(super) const MAX_STALE_S: Bound = Bound::new(0, TEN_YEARS_S, 86400);
 /// `max_age_s` of a requirement (step-up): the oldest `auth_time` accepted.
 pub(super) const MAX_AGE_S: Bound = Bound::optional(0, TEN_YEARS_S);
+/// `dpop.max_age_s`: the oldest proof `iat` accepted (clock skew added); also how long a
+/// proof's `jti` is remembered.
+pub(super) const DPOP_MAX_AGE_S: Bound = Bound::new(1, 86400, 300);
 
 /// `bypass_cors_preflight` when omitted.
 pub(super) const BYPASS_CORS_PREFLIGHT: bool = true;
@@ -84,6 +87,8 @@ pub(super) const FORWARD: bool = false;
 pub(super) const DISCOVERY: bool = false;
 /// `ignore_case` of a rule's match when omitted.
 pub(super) const IGNORE_CASE: bool = false;
+/// `dpop.required` when omitted.
+pub(super) const DPOP_REQUIRED: bool = false;
 
 #[cfg(test)]
 mod tests {

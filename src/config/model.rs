@@ -90,6 +90,50 @@ pub struct Provider {
     pub issuer_template: Option<IssuerTemplate>,
     /// Claims written where the proxy's other filters and access logs read them (v1.2).
     pub claims_to_metadata: Vec<ClaimMetadata>,
+    /// DPoP proofs (RFC 9449), when the provider accepts DPoP-bound tokens.
+    pub dpop: Option<DpopPolicy>,
+    /// Certificate-bound tokens (RFC 8705 §3), when the provider accepts them.
+    pub mtls: Option<MtlsPolicy>,
+}
+
+/// The `Authorization` scheme of a DPoP-bound token (compared case-insensitively), with the
+/// space that separates it from the token.
+pub const DPOP_SCHEME: &str = "DPoP ";
+
+/// How a provider checks DPoP proofs (contract v1.2, "DPoP").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// A Bearer token of this provider fails `dpop_required`.
+    pub required: bool,
+    /// Proof algorithms accepted (non-empty).
+    pub algorithms: Vec<Alg>,
+    /// Oldest proof `iat` accepted, in seconds before now (clock skew added).
+    pub max_age_s: u64,
+    /// `scheme://authority` the clients use, lowercased, default port removed; `None`: the
+    /// request's own scheme and authority.
+    pub external_origin: Option<String>,
+}
+
+impl Default for DpopPolicy {
+    /// The contract's defaults: not required, ES256 and RS256, `max_age_s` 300, the request's
+    /// own origin.
+    fn default() -> Self {
+        DpopPolicy {
+            required: super::bounds::DPOP_REQUIRED,
+            algorithms: vec![Alg::Es256, Alg::Rs256],
+            max_age_s: super::bounds::DPOP_MAX_AGE_S.default.unwrap_or(300),
+            external_origin: None,
+        }
+    }
+}
+
+/// Where a provider finds the client certificate of a certificate-bound token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtlsPolicy {
+    /// The downstream TLS connection's certificate, from the host.
+    Connection,
+    /// The `Hash=` of a trusted `x-forwarded-client-cert` header.
+    ForwardedHeader,
 }
 
 /// An issuer with one `{tid}` placeholder (multi-tenant IdPs such as Entra ID): a token's

@@ -9,8 +9,8 @@ use super::bounds::{self, *};
 use super::de;
 use super::model::{EscapedSlashes, Mode};
 use super::schema::{
-    algorithms, claims, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI, METADATA_KEY, NAME,
-    PARAM_NAME, TENANT,
+    algorithms, claims, client_cert_header, inline_jwks, revocation_list, HEADER_NAME, HTTP_URI,
+    METADATA_KEY, NAME, ORIGIN, PARAM_NAME, TENANT,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -134,6 +134,50 @@ pub(super) struct RawProvider {
     /// state `wasm.jwtgate.<key>`; a no-op on hosts without filter state).
     #[serde(default, deserialize_with = "de::opt_objects")]
     pub claims_to_metadata: Option<Vec<RawClaimMetadata>>,
+    /// DPoP (RFC 9449): tokens presented as `Authorization: DPoP <token>` with a `DPoP` proof.
+    #[serde(default, deserialize_with = "de::opt_object")]
+    pub dpop: Option<RawDpop>,
+    /// Certificate-bound tokens (RFC 8705 §3): `cnf.x5t#S256` against the client certificate.
+    #[serde(default, deserialize_with = "de::opt_object")]
+    pub mtls: Option<RawMtls>,
+}
+
+/// DPoP proofs (RFC 9449) for a provider's tokens.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "dpop")]
+pub(super) struct RawDpop {
+    /// true: a token of this provider must come with the DPoP scheme; a Bearer one fails
+    /// dpop_required.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    #[schemars(extend("default" = bounds::DPOP_REQUIRED))]
+    pub required: Option<bool>,
+    /// Proof algorithms accepted (asymmetric only).
+    #[serde(default, deserialize_with = "de::opt_strings")]
+    #[schemars(schema_with = "algorithms")]
+    pub algorithms: Option<Vec<String>>,
+    /// A proof's iat may be at most this old (and at most clock_skew_s in the future).
+    #[serde(default, deserialize_with = "de::opt_uint")]
+    #[schemars(range(min = DPOP_MAX_AGE_S.min, max = DPOP_MAX_AGE_S.max), extend("default" = DPOP_MAX_AGE_S.default))]
+    pub max_age_s: Option<u64>,
+    /// scheme://authority the clients use (behind a TLS terminator); default: the request's
+    /// scheme and authority as the proxy sees them.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    #[schemars(pattern(ORIGIN))]
+    pub external_origin: Option<String>,
+}
+
+/// Certificate-bound tokens (RFC 8705 §3) for a provider's tokens.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "mtls")]
+pub(super) struct RawMtls {
+    /// null or omitted: the TLS connection's client certificate; "x-forwarded-client-cert":
+    /// the Hash= of that header, set by a trusted TLS terminator in front.
+    // The contract spells the default as an explicit `null`: the one field where null is a value.
+    #[serde(default)]
+    #[schemars(schema_with = "client_cert_header")]
+    pub client_cert_header: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -20,6 +20,8 @@ pub(super) const TENANT: &str = "^[A-Za-z0-9-]+$";
 pub(super) const METADATA_KEY: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// An absolute http(s) URI with a host.
 pub(super) const HTTP_URI: &str = "^https?://[^/?#@]+([/?].*)?$";
+/// An http(s) origin: scheme and authority, nothing after (a lone `/` tolerated).
+pub(super) const ORIGIN: &str = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+/?$";
 
 /// The JSON Schema (draft 2020-12) of the plugin configuration, pretty-printed.
 pub fn json_schema() -> String {
@@ -102,6 +104,13 @@ pub(super) fn algorithms(_: &mut SchemaGenerator) -> Schema {
         "minItems": 1,
         "items": { "enum": ["ES256", "RS256"] },
         "default": ["ES256", "RS256"]
+    })
+}
+
+/// `mtls.client_cert_header`: the one field where `null` is a value (the contract's default).
+pub(super) fn client_cert_header(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "enum": [null, "x-forwarded-client-cert"]
     })
 }
 

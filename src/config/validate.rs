@@ -168,6 +168,30 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         None => None,
         Some(h) => Some(header_name(&format!("{at}.forward_payload_header"), h)?),
     };
+    let dpop = match p.dpop {
+        None => None,
+        Some(d) => Some(dpop(&format!("{at}.dpop"), d)?),
+    };
+    let mtls = match p.mtls {
+        None => None,
+        Some(m) => Some(mtls(&format!("{at}.mtls.client_cert_header"), m)?),
+    };
+    let mut sources = sources;
+    if dpop.is_some() {
+        // A DPoP-bound token comes as `Authorization: DPoP <token>` (RFC 9449 §7.1).
+        let dpop_source = HeaderSource {
+            name: "authorization".to_owned(),
+            value_prefix: Some(DPOP_SCHEME.to_owned()),
+        };
+        if !sources.headers.iter().any(|h| {
+            h.name == dpop_source.name
+                && h.value_prefix
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(DPOP_SCHEME))
+        }) {
+            sources.headers.push(dpop_source);
+        }
+    }
     let claims_to_metadata = claims_to_metadata(at, p.claims_to_metadata.unwrap_or_default())?;
     Ok(Provider {
         name: p.name,
@@ -186,6 +210,8 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         revocation,
         issuer_template,
         claims_to_metadata,
+        dpop,
+        mtls,
     })
 }
 
@@ -273,6 +299,37 @@ fn claims_to_metadata(at: &str, list: Vec<RawClaimMetadata>) -> R<Vec<ClaimMetad
         });
     }
     Ok(out)
+}
+
+fn dpop(at: &str, d: RawDpop) -> R<DpopPolicy> {
+    let max_age_s = bounds::DPOP_MAX_AGE_S.read(format!("{at}.max_age_s"), d.max_age_s)?;
+    let external_origin = match d.external_origin {
+        None => None,
+        Some(o) => Some(crate::htu::origin(&o).ok_or_else(|| {
+            ConfigError::new(
+                format!("{at}.external_origin"),
+                "must be an http(s) origin, scheme://host[:port] with nothing after",
+            )
+        })?),
+    };
+    Ok(DpopPolicy {
+        required: d.required.unwrap_or(bounds::DPOP_REQUIRED),
+        // Only asymmetric algorithms exist in `Alg`: a shared-secret proof cannot be named.
+        algorithms: algorithms(&format!("{at}.algorithms"), d.algorithms)?,
+        max_age_s,
+        external_origin,
+    })
+}
+
+fn mtls(at: &str, m: RawMtls) -> R<MtlsPolicy> {
+    match m.client_cert_header.as_deref() {
+        None => Ok(MtlsPolicy::Connection),
+        Some(h) if h.eq_ignore_ascii_case(crate::mtls::XFCC) => Ok(MtlsPolicy::ForwardedHeader),
+        Some(other) => err(
+            at,
+            format!("unsupported header {other:?} (expected null or \"x-forwarded-client-cert\")"),
+        ),
+    }
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4), reached

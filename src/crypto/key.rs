@@ -12,6 +12,12 @@ impl EcKey {
         P256Key::from_affine(x, y).map(EcKey)
     }
 
+    /// [`EcKey::from_affine`] for a key that verifies one signature (a DPoP proof's `jwk`, new
+    /// with every proof): no per-key table, which would cost far more to build than it saves.
+    pub fn from_affine_for_one_use(x: &[u8], y: &[u8]) -> Option<EcKey> {
+        P256Key::from_affine_for_one_use(x, y).map(EcKey)
+    }
+
     /// Verifies an ES256 signature (exactly 64 bytes r‖s) over `message`.
     pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         self.0.verify_es256(message, sig)

@@ -247,6 +247,24 @@ fn raw_path_from_nginx(headers: &mut [(Cow<'_, str>, abi::LazyText<'_>)]) -> boo
     true
 }
 
+/// The SHA-256 of the downstream TLS client certificate, for certificate-bound tokens. Envoy
+/// reports the digest (lowercase hex; NotFound without a certificate); nginx the certificate
+/// itself (`$ssl_client_raw_cert`, PEM; empty without one). Any other answer is no
+/// certificate: the token then fails `cert_mismatch`, never passes unchecked.
+fn peer_certificate(caps: HostCaps) -> Option<crate::mtls::Digest32> {
+    if caps.peer_certificate_digest {
+        match abi::property(&["connection", "sha256_peer_certificate_digest"]) {
+            Ok(Some(hex)) => crate::mtls::digest_from_hex(&hex),
+            _ => None,
+        }
+    } else {
+        match abi::property(&["ngx", "ssl_client_raw_cert"]) {
+            Ok(Some(pem)) => crate::mtls::digest_of_certificate(&pem),
+            _ => None,
+        }
+    }
+}
+
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let Some(vm) = self.vm.clone() else {
@@ -277,7 +295,10 @@ impl HttpContext for Http {
         };
         let step = match gate::prepare_for(&cfg, &headers, escapes) {
             Start::Done(decision) => apply(&vm, decision),
-            Start::Check(prep) => {
+            Start::Check(mut prep) => {
+                if prep.wants_peer_certificate(&cfg) {
+                    prep.set_peer_certificate(peer_certificate(caps));
+                }
                 if let Ok(mut r) = self.req.try_borrow_mut() {
                     r.prepared = Some(prep);
                 }

@@ -107,6 +107,11 @@ impl RootContext for Root {
                 // published) before any request: on Envoy a create overwrites, so a lease first
                 // created while another worker had just taken it would let both fetch.
                 vm.core.keys.sync(&mut HostStore);
+                // The DPoP replay memory's buckets, for the same reason: after this every write
+                // to them is a CAS write.
+                if vm.core.cfg.providers.iter().any(|p| p.dpop.is_some()) {
+                    crate::replay_memory::prepare(&mut HostStore);
+                }
                 self.vm = Some(Rc::new(RefCell::new(vm)));
                 let _ = abi::set_tick_period(TICK);
                 true

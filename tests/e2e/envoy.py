@@ -133,8 +133,12 @@ def bootstrap(
     wasm: Path | None = None,
     failure_policy: str = "FAIL_RELOAD",
     hcm_settings: dict | None = None,
+    downstream_tls: dict | None = None,
 ) -> dict:
     """An Envoy bootstrap: one listener -> [jwtgate wasm] -> router -> cluster `upstream`.
+
+    downstream_tls {"cert": PEM path, "key": PEM path, "ca": PEM path} makes the listener TLS,
+    asking clients for a certificate signed by `ca` (not requiring one).
 
     plugin_config None builds the same proxy without the wasm filter (to check the harness).
     hcm_settings are merged into the HTTP connection manager (None: Envoy's defaults; see
@@ -159,6 +163,22 @@ def bootstrap(
         "http_filters": http_filters,
     }
     hcm.update(hcm_settings or {})
+    chain: dict = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+    if downstream_tls:
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "require_client_certificate": False,
+                "common_tls_context": {
+                    "tls_certificates": [{
+                        "certificate_chain": {"filename": str(downstream_tls["cert"])},
+                        "private_key": {"filename": str(downstream_tls["key"])},
+                    }],
+                    "validation_context": {"trusted_ca": {"filename": str(downstream_tls["ca"])}},
+                },
+            },
+        }
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "stats_config": {"stats_tags": STATS_TAGS},
@@ -167,7 +187,7 @@ def bootstrap(
                 {
                     "name": "main",
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                    "filter_chains": [chain],
                 }
             ],
             "clusters": [_static_cluster("upstream", upstream_port), _static_cluster("idp", idp_port)],
@@ -281,6 +301,7 @@ class Envoy:
         component_log_level: str | None = "wasm:debug",
         workdir: Path | None = None,
         hcm_settings: dict | None = None,
+        downstream_tls: dict | None = None,
         customize: Any | None = None,
     ) -> None:
         """hcm_settings None: as $JWTGATE_E2E_HCM says (see hcm_from_env); {}: Envoy's defaults.
@@ -302,6 +323,7 @@ class Envoy:
             wasm=self.wasm,
             failure_policy=failure_policy,
             hcm_settings=hcm_from_env() if hcm_settings is None else hcm_settings,
+            downstream_tls=downstream_tls,
         )
         self._write_config()
         self.cmd = [

@@ -83,6 +83,8 @@ def stripped_headers(cfg: Any) -> list[str]:
                     names.add(c["header"].lower())
             if isinstance(p.get("forward_payload_header"), str):
                 names.add(p["forward_payload_header"].lower())
+            if isinstance(p.get("dpop"), dict):
+                names.add("dpop")  # the proof goes with the token
     # only names nginx can turn into a $http_ variable
     return sorted(n for n in names if re.fullmatch(r"[a-z0-9-]+", n))
 

@@ -54,7 +54,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The filter's verdict on a request (--config, --path) or on one token.
-    Check(check::CheckArgs),
+    // Boxed: its many flags make it far larger than the other commands.
+    Check(Box<check::CheckArgs>),
     /// Plugin configurations.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -97,7 +98,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Config(ConfigCommand::Validate { file }) => check::validate_config(&file),
         Command::Config(ConfigCommand::FromIstio { files }) => istio::run(&files),
         Command::Config(ConfigCommand::Schema) => {

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 
 use super::p256_field::Fe;
-use super::p256_point::{Affine, Jacobian, Table, G};
+use super::p256_point::{mul_once, Affine, Jacobian, Table, G};
 use super::p256_scalar::{Scalar, N};
 use super::u256::{self, U256};
 
@@ -39,8 +39,17 @@ fn g_table() -> &'static Table {
 /// A P-256 public key validated (on curve, not identity, coordinates < p) with precomputed tables.
 #[derive(Clone)]
 pub struct P256Key {
+    point: Point,
+}
+
+/// How the key point is multiplied.
+#[derive(Clone)]
+enum Point {
     /// Multiples of the key point; shared on clone because it is 166.5 KiB and immutable.
-    table: Arc<Table>,
+    Table(Arc<Table>),
+    /// The point alone, for a key that verifies one signature: a table would cost far more to
+    /// build than it saves in that one verify.
+    Once(Affine),
 }
 
 impl core::fmt::Debug for P256Key {
@@ -55,6 +64,23 @@ impl P256Key {
     /// Both slices must be exactly 32 bytes (RFC 7518 fixes the length for P-256). Builds the per-key
     /// table (and, on first use, the shared generator table).
     pub fn from_affine(x: &[u8], y: &[u8]) -> Option<P256Key> {
+        let point = Self::validated(x, y)?;
+        // Warm the shared table here so the first verification does not pay for it.
+        let _ = g_table();
+        Some(P256Key {
+            point: Point::Table(Arc::new(Table::new(&point, KEY_WINDOW))),
+        })
+    }
+
+    /// [`P256Key::from_affine`] for a key that verifies one signature (a DPoP proof's `jwk`):
+    /// no per-key table; its verify multiplies the point directly.
+    pub fn from_affine_for_one_use(x: &[u8], y: &[u8]) -> Option<P256Key> {
+        Some(P256Key {
+            point: Point::Once(Self::validated(x, y)?),
+        })
+    }
+
+    fn validated(x: &[u8], y: &[u8]) -> Option<Affine> {
         let x: &[u8; 32] = x.try_into().ok()?;
         let y: &[u8; 32] = y.try_into().ok()?;
         let point = Affine {
@@ -63,14 +89,7 @@ impl P256Key {
         };
         // The identity has no affine form, and P-256 has cofactor 1, so an on-curve affine point is a
         // valid element of the prime-order group.
-        if !point.is_on_curve() {
-            return None;
-        }
-        // Warm the shared table here so the first verification does not pay for it.
-        let _ = g_table();
-        Some(P256Key {
-            table: Arc::new(Table::new(&point, KEY_WINDOW)),
-        })
+        point.is_on_curve().then_some(point)
     }
 
     /// sig: raw r||s, must be exactly 64 bytes (else false); message: the bytes to hash with SHA-256.
@@ -92,9 +111,15 @@ impl P256Key {
         let u1 = e.mul(&w);
         let u2 = r.mul(&w);
 
-        let mut acc = Jacobian::IDENTITY;
+        let mut acc = match &self.point {
+            Point::Table(table) => {
+                let mut acc = Jacobian::IDENTITY;
+                table.accumulate(&mut acc, &u2.0);
+                acc
+            }
+            Point::Once(point) => mul_once(point, &u2.0),
+        };
         g_table().accumulate(&mut acc, &u1.0);
-        self.table.accumulate(&mut acc, &u2.0);
         if acc.is_identity() {
             return false;
         }

@@ -9,6 +9,7 @@
 mod keys;
 mod output;
 mod request_mode;
+mod target;
 mod token_mode;
 mod validate;
 
@@ -22,13 +23,18 @@ use request_mode::request_verdict;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use target::{load_cert, split_url, Target};
 use token_mode::token_verdict;
 
 /// `jwtgate check` flags.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("request").args(["path", "url"])))]
 #[command(after_help = "\
 Modes:
   --config F --path P   the filter's whole verdict for that request (exit 0: it goes upstream)
+  --config F --url U    the same, with the request's scheme and authority from U
+  --dpop PROOF          the token under the DPoP scheme with this proof, for --method and --url
+  --client-cert FILE    the client certificate, for certificate-bound tokens
   --config F            the token validated for --provider (or the config's only provider)
   --jwks F              the token validated with these keys; iss and aud are not checked
   --signature-only      the JWS layer only (RFC 7515): algorithm, key, signature; any payload
@@ -50,7 +56,7 @@ pub struct CheckArgs {
         long,
         value_name = "NAME",
         requires = "config",
-        conflicts_with = "path"
+        conflicts_with = "request"
     )]
     provider: Option<String>,
     /// The request's :path, query included: gives the verdict for that request.
@@ -61,9 +67,23 @@ pub struct CheckArgs {
         conflicts_with = "signature_only"
     )]
     path: Option<String>,
-    /// The request's :method [default: GET].
-    #[arg(long, value_name = "METHOD", requires = "path")]
+    /// The request's :method [default: GET] (with --dpop, what the proof's htm must name).
+    #[arg(long, value_name = "METHOD")]
     method: Option<String>,
+    /// The request's URL, scheme://authority/path?query: with --config it gives the verdict for
+    /// that request (like --path, with :scheme and :authority); with --dpop, the URI the
+    /// proof's htu must name.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["path", "authority", "signature_only"])]
+    url: Option<String>,
+    /// A DPoP proof (RFC 9449): TOKEN is presented as `Authorization: DPoP TOKEN` with this
+    /// `DPoP` header (needs --url or --path).
+    #[arg(long, value_name = "PROOF", conflicts_with = "signature_only")]
+    dpop: Option<String>,
+    /// The TLS client certificate, PEM or DER, for certificate-bound tokens (cnf.x5t#S256):
+    /// the connection's certificate, and the Hash= of x-forwarded-client-cert for a provider
+    /// that reads that header (unless --header gives one).
+    #[arg(long, value_name = "FILE", conflicts_with = "signature_only")]
+    client_cert: Option<PathBuf>,
     /// The request's :authority (the realm of WWW-Authenticate) [default: the host header, else
     /// localhost].
     #[arg(long, value_name = "HOST", requires = "path")]
@@ -74,18 +94,18 @@ pub struct CheckArgs {
         long = "header",
         short = 'H',
         value_name = "NAME:VALUE",
-        requires = "path"
+        requires = "request"
     )]
     headers: Vec<String>,
     /// The request carries no TOKEN (only what --header and --path give).
-    #[arg(long, requires = "path", conflicts_with = "token")]
+    #[arg(long, requires = "request", conflicts_with = "token")]
     no_token: bool,
     /// Where TOKEN goes: `bearer` (`authorization: Bearer TOKEN`, the default), `header:NAME`
     /// (the whole value), `param:NAME` (a query parameter), `cookie:NAME`.
     #[arg(
         long,
         value_name = "WHERE",
-        requires = "path",
+        requires = "request",
         conflicts_with = "no_token"
     )]
     token_in: Option<String>,
@@ -134,12 +154,24 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, UsageError> {
     let cfg = a.config.as_deref().map(load_config).transpose()?;
     let files = jwks_files(&a.jwks, cfg.as_ref())?;
     let token = read_token(a.token.as_deref())?;
-    match (&cfg, &a.path) {
-        (Some(cfg), Some(path)) => request_verdict(&a, cfg, &files, path, token, now),
+    let url = a.url.as_deref().map(split_url).transpose()?;
+    let cert = a.client_cert.as_deref().map(load_cert).transpose()?;
+    let target = Target { url, cert };
+    let path = a
+        .path
+        .clone()
+        .or_else(|| target.url.as_ref().map(|u| u.path.clone()));
+    match (&cfg, path) {
+        (Some(cfg), Some(path)) => request_verdict(&a, cfg, &files, &path, &target, token, now),
         _ => {
             let token = token
                 .ok_or_else(|| UsageError("no token given (use - for standard input)".into()))?;
-            token_verdict(&a, cfg.as_ref(), &files, &token, now)
+            if a.dpop.is_some() && target.url.is_none() {
+                return Err(UsageError(
+                    "--dpop needs --url (the URI the proof's htu names)".into(),
+                ));
+            }
+            token_verdict(&a, cfg.as_ref(), &files, &token, &target, now)
         }
     }
 }

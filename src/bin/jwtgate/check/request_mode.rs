@@ -3,11 +3,12 @@
 
 use super::keys::{cli_keys, JwksFiles};
 use super::output::View;
+use super::target::{hex, Target};
 use super::CheckArgs;
 use crate::out;
 use crate::UsageError;
 use jwtgate::cache::TokenCache;
-use jwtgate::config::{Config, Requirement};
+use jwtgate::config::{Config, MtlsPolicy, Requirement, DPOP_SCHEME};
 use jwtgate::gate::{self, Decision, Escapes, Route, Start};
 use jwtgate::outcome;
 use jwtgate::verifier::Denial;
@@ -73,10 +74,14 @@ fn placement(arg: Option<&str>) -> Result<Placement, UsageError> {
 
 /// The request headers as a host hands them over: pseudo-headers first, then `--header`s in
 /// order, then the token where `--token-in` says (`authorization: Bearer TOKEN` by default),
-/// unless the request already carries it.
+/// unless the request already carries it (under the DPoP scheme with `--dpop`, whose proof goes
+/// in a `dpop` header; `--client-cert` as an `x-forwarded-client-cert` `Hash=` for a provider
+/// that reads that header).
 fn request_headers(
     a: &CheckArgs,
+    cfg: &Config,
     path: &str,
+    target: &Target,
     token: Option<&str>,
 ) -> Result<Vec<(String, String)>, UsageError> {
     let mut user: Vec<(String, String)> = a
@@ -92,6 +97,9 @@ fn request_headers(
             let carried = path.contains(t) || user.iter().any(|(_, v)| v.contains(t));
             if !carried {
                 match place {
+                    Placement::Bearer if a.dpop.is_some() => {
+                        extra = Some(("authorization".to_owned(), format!("{DPOP_SCHEME}{t}")))
+                    }
                     Placement::Bearer => {
                         extra = Some(("authorization".to_owned(), format!("Bearer {t}")))
                     }
@@ -123,8 +131,28 @@ fn request_headers(
     }
     let method = a.method.clone().unwrap_or_else(|| "GET".into());
     let mut headers = vec![(":method".to_owned(), method), (":path".to_owned(), path)];
-    if !user
+    if let Some(u) = &target.url {
+        headers.push((":scheme".to_owned(), u.scheme.clone()));
+        headers.push((":authority".to_owned(), u.authority.clone()));
+    }
+    if let Some(proof) = &a.dpop {
+        user.push(("dpop".to_owned(), proof.clone()));
+    }
+    let forwarded_cert = cfg
+        .providers
         .iter()
+        .any(|p| p.mtls == Some(MtlsPolicy::ForwardedHeader));
+    if let (Some(d), true) = (&target.cert, forwarded_cert) {
+        if !user
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(jwtgate::mtls::XFCC))
+        {
+            user.push((jwtgate::mtls::XFCC.to_owned(), format!("Hash={}", hex(d))));
+        }
+    }
+    if !headers
+        .iter()
+        .chain(user.iter())
         .any(|(n, _)| n.eq_ignore_ascii_case(":authority"))
     {
         let host = user
@@ -148,18 +176,22 @@ pub(super) fn request_verdict(
     cfg: &Config,
     files: &JwksFiles,
     path: &str,
+    target: &Target,
     token: Option<String>,
     now: i64,
 ) -> Result<ExitCode, UsageError> {
     let keys = cli_keys(cfg, files)?;
-    let headers = request_headers(a, path, token.as_deref())?;
+    let headers = request_headers(a, cfg, path, target, token.as_deref())?;
     let mut cache = TokenCache::new(cfg.providers.len(), cfg.token_cache_size);
     // The route is the gate's own: the rule shown is the one the verdict came from (matched on
     // the normalized path, without the query), never one worked out again here.
     let (route, start) = gate::prepare_routed(cfg, &headers, Escapes::Kept);
     let decision = match start {
         Start::Done(d) => d,
-        Start::Check(prep) => gate::decide(cfg, &prep, &keys, &mut cache, now),
+        Start::Check(mut prep) => {
+            prep.set_peer_certificate(target.cert);
+            gate::decide(cfg, &prep, &keys, &mut cache, now)
+        }
     };
     let authority = headers
         .iter()

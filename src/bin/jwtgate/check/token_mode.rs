@@ -3,12 +3,15 @@
 
 use super::keys::{load_jwks, JwksFiles};
 use super::output::report_token;
+use super::target::{hex, Target};
 use super::CheckArgs;
 use crate::out;
 use crate::UsageError;
 use jwtgate::authenticator::{self, Auth, KeyState};
 use jwtgate::cache::TokenCache;
-use jwtgate::config::{Config, JwksSource, Provider, Revocation, TokenSources};
+use jwtgate::config::{
+    Config, DpopPolicy, JwksSource, MtlsPolicy, Provider, Revocation, TokenSources, DPOP_SCHEME,
+};
 use jwtgate::keys::KeySet;
 use jwtgate::token::{self, Alg};
 use jwtgate::Reason;
@@ -35,6 +38,8 @@ fn implicit_provider(token: &str, keys: Rc<KeySet>) -> Provider {
         revocation: None,
         issuer_template: None,
         claims_to_metadata: Vec::new(),
+        dpop: None,
+        mtls: None,
     }
 }
 
@@ -66,6 +71,7 @@ pub(super) fn token_verdict(
     cfg: Option<&Config>,
     files: &JwksFiles,
     token: &str,
+    target: &Target,
     now: i64,
 ) -> Result<ExitCode, UsageError> {
     let implicit;
@@ -120,7 +126,15 @@ pub(super) fn token_verdict(
                 .as_deref()
                 .ok_or_else(|| UsageError("--jwks FILE or --config FILE is required".into()))?;
             let keys = load_jwks(f)?.set;
-            implicit = implicit_provider(token, keys.clone());
+            let mut p = implicit_provider(token, keys.clone());
+            // Without a config, what is given is what is checked, with the contract's defaults.
+            if a.dpop.is_some() {
+                p.dpop = Some(DpopPolicy::default());
+            }
+            if target.cert.is_some() {
+                p.mtls = Some(MtlsPolicy::Connection);
+            }
+            implicit = p;
             (&implicit, 0, 8192, keys)
         }
     };
@@ -133,9 +147,46 @@ pub(super) fn token_verdict(
             },
         }
     } else {
-        full_check(provider, index, &keys, token, max_size, now, cfg.is_none())
+        match full_check(provider, index, &keys, token, max_size, now, cfg.is_none()) {
+            Verdict::Valid { claims } => {
+                let ev = token_evidence(a, token, target);
+                match jwtgate::binding::check(provider, &claims, token, Some(&ev), now) {
+                    Ok(_) => Verdict::Valid { claims },
+                    Err(reason) => Verdict::Invalid {
+                        reason,
+                        kid: token::parse(token).ok().and_then(|t| t.header.kid),
+                    },
+                }
+            }
+            other => other,
+        }
     };
     report_token(a, cfg.map(|_| provider.name.as_str()), verdict)
+}
+
+/// The request a lone token is checked in: `--dpop`, `--method`, `--url`, `--client-cert`.
+fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::binding::Evidence {
+    let mut headers: Vec<(String, String)> = vec![(
+        ":method".into(),
+        a.method.clone().unwrap_or_else(|| "GET".into()),
+    )];
+    let (authority, path) = match &target.url {
+        Some(u) => {
+            headers.push((":scheme".into(), u.scheme.clone()));
+            (u.authority.as_str(), u.path.as_str())
+        }
+        None => ("", "/"),
+    };
+    if let Some(proof) = &a.dpop {
+        headers.push(("authorization".into(), format!("{DPOP_SCHEME}{token}")));
+        headers.push(("dpop".into(), proof.clone()));
+    }
+    if let Some(d) = &target.cert {
+        headers.push((jwtgate::mtls::XFCC.into(), format!("Hash={}", hex(d))));
+    }
+    let mut ev = jwtgate::binding::Evidence::read(&headers, authority, path);
+    ev.set_peer_certificate(target.cert);
+    ev
 }
 
 fn full_check(

@@ -151,6 +151,14 @@ fn convert(o: &Objects, notes: &mut Notes) -> Result<PluginConfig, UsageError> {
     notes.add(
         "selectors, targetRefs and namespaces are ignored: every policy is merged into one config",
     );
+    if !providers.is_empty() {
+        // Istio has no proof-of-possession settings: nothing to map, and a bound token keeps
+        // failing token_bound until the provider is given `dpop` or `mtls`.
+        notes.add(
+            "dpop and mtls are left out (Istio has neither): a DPoP- or certificate-bound token \
+             (cnf claim) fails token_bound until its provider has a dpop or mtls field",
+        );
+    }
     Ok(PluginConfig {
         providers: providers.into_iter().map(|p| p.out).collect(),
         rules,
