@@ -11,21 +11,9 @@ use jwtgate::gate::{self, Decision, Start};
 use jwtgate::jwks_cache::store::MemoryStore;
 use jwtgate::jwks_cache::{Answer, KeyCache, RequestView};
 use jwtgate::verifier::Need;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const NOW_MS: u64 = NOW as u64 * 1000;
-
-fn remote_config() -> Config {
-    let mut v = base_config();
-    let p = v["providers"][0].as_object_mut().unwrap();
-    p.remove("local_jwks");
-    p.insert(
-        "remote_jwks".into(),
-        json!({"cluster": "idp", "uri": "http://idp/jwks", "timeout_ms": 1000,
-               "cache_duration_s": 60, "min_refetch_interval_s": 30}),
-    );
-    parse_config(&v)
-}
 
 /// One VM: its key cache, token cache, and the callouts it has out.
 struct Vm {

@@ -19,18 +19,6 @@ const NOW_MS: u64 = NOW as u64 * 1000;
 const ENVOY: HostCaps = HostCaps::ENVOY;
 const NGINX: HostCaps = HostCaps::PORTABLE;
 
-fn remote_config() -> Config {
-    let mut v = base_config();
-    let p = v["providers"][0].as_object_mut().unwrap();
-    p.remove("local_jwks");
-    p.insert(
-        "remote_jwks".into(),
-        json!({"cluster": "idp", "uri": "http://idp/jwks", "timeout_ms": 1000,
-               "cache_duration_s": 60, "min_refetch_interval_s": 30}),
-    );
-    parse_config(&v)
-}
-
 /// The host side: a clock, shared data, callouts (taken with increasing tokens, or refused).
 struct TestHost {
     now_ms: u64,
@@ -463,14 +451,8 @@ fn envoy_a_request_waiting_again_after_its_own_answer_is_counted_once() {
 #[test]
 fn envoy_a_woken_request_never_makes_a_callout_from_the_root() {
     // A long wait, so that a retry falls due while the request still waits.
-    let mut v = base_config();
-    let p = v["providers"][0].as_object_mut().unwrap();
-    p.remove("local_jwks");
-    p.insert(
-        "remote_jwks".into(),
-        json!({"cluster": "idp", "uri": "http://idp/jwks", "timeout_ms": 60000}),
-    );
-    let mut vm: Vm<u32> = Vm::new(Rc::new(parse_config(&v)), 7);
+    let cfg = remote_config_with(json!({"timeout_ms": 60000}));
+    let mut vm: Vm<u32> = Vm::new(Rc::new(cfg), 7);
     let mut h = TestHost::new(ENVOY);
     h.refuse = true;
     let t = es_token(&claims());

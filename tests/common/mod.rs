@@ -240,6 +240,26 @@ pub fn base_config() -> Value {
     json!({ "providers": [provider("corp")] })
 }
 
+/// The base config with its provider's keys fetched from `http://idp/jwks` (cluster `idp`):
+/// a 1 s wait for keys, a 60 s refresh, one unknown-`kid` refetch per 30 s.
+pub fn remote_config() -> Config {
+    remote_config_with(json!({"timeout_ms": 1000, "cache_duration_s": 60,
+                              "min_refetch_interval_s": 30}))
+}
+
+/// As [`remote_config`], with `remote_jwks` fields of its own (beside cluster and uri).
+pub fn remote_config_with(fields: Value) -> Config {
+    let mut v = base_config();
+    let p = v["providers"][0].as_object_mut().unwrap();
+    p.remove("local_jwks");
+    let mut remote = json!({"cluster": "idp", "uri": "http://idp/jwks"});
+    if let (Some(r), Some(f)) = (remote.as_object_mut(), fields.as_object()) {
+        r.extend(f.clone());
+    }
+    p.insert("remote_jwks".into(), remote);
+    parse_config(&v)
+}
+
 pub fn parse_config(v: &Value) -> Config {
     match config::parse(v.to_string().as_bytes()) {
         Ok(c) => c,
