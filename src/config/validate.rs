@@ -100,23 +100,14 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         return err(format!("{at}.issuer"), "must not be empty");
     }
     let issuer_template = issuer_template(at, &p.issuer, p.tenants)?;
-    let discovery = p.discovery.unwrap_or(bounds::DISCOVERY);
-    if issuer_template.is_some() && discovery {
-        return err(
-            format!("{at}.discovery"),
-            "cannot be used with an issuer holding {tid} (there is no one discovery document)",
-        );
-    }
-    let discovery = match discovery {
-        true => Some(discovery_endpoint(&format!("{at}.discovery"), &p.issuer)?),
-        false => None,
-    };
-    if discovery.is_some() && p.remote_jwks.is_none() {
-        return err(
-            format!("{at}.remote_jwks"),
-            "is required with discovery: true (its cluster carries the discovery callout)",
-        );
-    }
+    let jwks = jwks_source(
+        at,
+        &p.issuer,
+        issuer_template.is_some(),
+        p.discovery,
+        p.remote_jwks,
+        p.local_jwks,
+    )?;
     let revocation = match p.revocation {
         None => None,
         Some(r) => Some(revocation(&format!("{at}.revocation"), r)?),
@@ -126,18 +117,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         Some(a) => Some(non_empty_strings(&format!("{at}.audiences"), a)?),
     };
     let algorithms = algorithms(&format!("{at}.algorithms"), p.algorithms)?;
-    let jwks = match (p.remote_jwks, p.local_jwks) {
-        (Some(r), None) => JwksSource::Remote(remote(&format!("{at}.remote_jwks"), r, discovery)?),
-        (None, Some(l)) => JwksSource::Local(local(&format!("{at}.local_jwks.inline"), l)?),
-        (Some(_), Some(_)) => {
-            return err(
-                at,
-                "set exactly one of remote_jwks and local_jwks, not both",
-            )
-        }
-        (None, None) => return err(at, "one of remote_jwks or local_jwks is required"),
-    };
-    let sources = sources(at, p.from_headers, p.from_params, p.from_cookies)?;
+    let mut sources = sources(at, p.from_headers, p.from_params, p.from_cookies)?;
     let clock_skew_s = bounds::CLOCK_SKEW_S.read(format!("{at}.clock_skew_s"), p.clock_skew_s)?;
     if let Some(m) = p.max_lifetime_s {
         bounds::MAX_LIFETIME_S.check(format!("{at}.max_lifetime_s"), m)?;
@@ -151,19 +131,7 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
                 .collect(),
         ),
     };
-    let mut claim_to_headers = Vec::new();
-    for (j, c) in p
-        .claim_to_headers
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let cat = format!("{at}.claim_to_headers[{j}]");
-        claim_to_headers.push(ClaimHeader {
-            claim: claim_path(&format!("{cat}.claim"), &c.claim)?,
-            header: header_name(&format!("{cat}.header"), c.header)?,
-        });
-    }
+    let claim_to_headers = claim_to_headers(at, p.claim_to_headers.unwrap_or_default())?;
     let forward_payload_header = match p.forward_payload_header {
         None => None,
         Some(h) => Some(header_name(&format!("{at}.forward_payload_header"), h)?),
@@ -176,21 +144,8 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         None => None,
         Some(m) => Some(mtls(&format!("{at}.mtls.client_cert_header"), m)?),
     };
-    let mut sources = sources;
     if dpop.is_some() {
-        // A DPoP-bound token comes as `Authorization: DPoP <token>` (RFC 9449 §7.1).
-        let dpop_source = HeaderSource {
-            name: "authorization".to_owned(),
-            value_prefix: Some(DPOP_SCHEME.to_owned()),
-        };
-        if !sources.headers.iter().any(|h| {
-            h.name == dpop_source.name
-                && h.value_prefix
-                    .as_deref()
-                    .is_some_and(|v| v.eq_ignore_ascii_case(DPOP_SCHEME))
-        }) {
-            sources.headers.push(dpop_source);
-        }
+        add_dpop_source(&mut sources);
     }
     let claims_to_metadata = claims_to_metadata(at, p.claims_to_metadata.unwrap_or_default())?;
     Ok(Provider {
@@ -213,6 +168,81 @@ fn provider(at: &str, p: RawProvider) -> R<Provider> {
         dpop,
         mtls,
     })
+}
+
+/// Where a provider's keys come from: `remote_jwks` (at its `uri`, or named by the issuer's
+/// discovery document) or `local_jwks`, exactly one.
+fn jwks_source(
+    at: &str,
+    issuer: &str,
+    templated: bool,
+    discovery: Option<bool>,
+    remote_jwks: Option<RawRemoteJwks>,
+    local_jwks: Option<RawLocalJwks>,
+) -> R<JwksSource> {
+    let discovery = discovery.unwrap_or(bounds::DISCOVERY);
+    if templated && discovery {
+        return err(
+            format!("{at}.discovery"),
+            "cannot be used with an issuer holding {tid} (there is no one discovery document)",
+        );
+    }
+    let discovery = match discovery {
+        true => Some(discovery_endpoint(&format!("{at}.discovery"), issuer)?),
+        false => None,
+    };
+    if discovery.is_some() && remote_jwks.is_none() {
+        return err(
+            format!("{at}.remote_jwks"),
+            "is required with discovery: true (its cluster carries the discovery callout)",
+        );
+    }
+    match (remote_jwks, local_jwks) {
+        (Some(r), None) => Ok(JwksSource::Remote(remote(
+            &format!("{at}.remote_jwks"),
+            r,
+            discovery,
+        )?)),
+        (None, Some(l)) => Ok(JwksSource::Local(local(
+            &format!("{at}.local_jwks.inline"),
+            l,
+        )?)),
+        (Some(_), Some(_)) => err(
+            at,
+            "set exactly one of remote_jwks and local_jwks, not both",
+        ),
+        (None, None) => err(at, "one of remote_jwks or local_jwks is required"),
+    }
+}
+
+/// `claim_to_headers` of a provider.
+fn claim_to_headers(at: &str, list: Vec<RawClaimHeader>) -> R<Vec<ClaimHeader>> {
+    let mut out = Vec::with_capacity(list.len());
+    for (j, c) in list.into_iter().enumerate() {
+        let cat = format!("{at}.claim_to_headers[{j}]");
+        out.push(ClaimHeader {
+            claim: claim_path(&format!("{cat}.claim"), &c.claim)?,
+            header: header_name(&format!("{cat}.header"), c.header)?,
+        });
+    }
+    Ok(out)
+}
+
+/// A DPoP-bound token comes as `Authorization: DPoP <token>` (RFC 9449 §7.1): that source is
+/// added to a `dpop` provider's unless it is there.
+fn add_dpop_source(sources: &mut TokenSources) {
+    let present = sources.headers.iter().any(|h| {
+        h.name == "authorization"
+            && h.value_prefix
+                .as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case(DPOP_SCHEME))
+    });
+    if !present {
+        sources.headers.push(HeaderSource {
+            name: "authorization".to_owned(),
+            value_prefix: Some(DPOP_SCHEME.to_owned()),
+        });
+    }
 }
 
 /// The placeholder a multi-tenant issuer holds.
