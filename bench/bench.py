@@ -12,7 +12,8 @@ bench/results.png and the raw numbers in bench/results.json.
 Environment: BENCH_DURATION (s per point, default 8), BENCH_WARMUP (s, default 2),
 BENCH_REPEAT (runs per point, median reported, default 3), BENCH_POOL (distinct tokens, default
 12000), BENCH_CONNECTIONS (default 4), BENCH_WORKLOADS (e.g. "repeated-ES256,distinct-RS256"),
-BENCH_TARGETS (e.g. "bde"), BENCH_REPORT_ONLY (re-render from bench/results.json), BENCH_SOAK (seconds: run only the memory soak, writes bench/SOAK.md),
+BENCH_TARGETS (e.g. "bde"), BENCH_STARTUP_ONLY (only the time to the first verified 200, into
+the report from bench/results.json), BENCH_REPORT_ONLY (re-render from bench/results.json), BENCH_SOAK (seconds: run only the memory soak, writes bench/SOAK.md),
 BENCH_VERIFY_ITERS (verify microbenchmark iterations, default 100), BENCH_SPLIT (0: skip the CPU
 split by region and part), BENCH_DPOP (0: skip the DPoP comparison), BENCH_DPOP_ONLY (run only the
 DPoP comparison and re-render the report from bench/results.json with it), BENCH_DPOP_POOL
@@ -248,6 +249,22 @@ class Envoy:
                 out[name.strip()] = int(value)
         return out
 
+    def settled_stats(self, needles: tuple[str, ...], timeout: float = 5.0) -> dict[str, int]:
+        """Counters whose name contains one of `needles`, once jwtgate's VMs have sent every count:
+        a VM sends its requests' counts with its tick and holds the gauge
+        `jwtgate.vms_with_unsent_counts` at 1 until then (src/host/metrics.rs). The snapshot is the
+        one after the gauge read 0: Envoy reads one stat after another, so a snapshot showing the
+        gauge at 0 could hold a counter read just before the flush that zeroed it."""
+        deadline = time.monotonic() + timeout
+        while self.stats("vms_with_unsent_counts").get("wasmcustom.jwtgate.vms_with_unsent_counts", 0) != 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        counters: dict[str, int] = {}
+        for needle in needles:
+            counters.update(self.stats(needle))
+        return counters
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -400,10 +417,7 @@ def measure(settings: Settings, workdir: Path, workload: str, target: str, filte
         cpu1 = cpu_seconds(envoy.proc.pid)
         # After a distinct-token run the token cache is full (the pool is larger than it).
         result["rss_kib"] = rss_kib(envoy.proc.pid)
-        time.sleep(0.3)  # let jwtgate's batched counters flush on its tick
-        counters = {}
-        for needle in ("jwt_authn", "jwtgate", "floor"):
-            counters.update(envoy.stats(needle))
+        counters = envoy.settled_stats(("jwt_authn", "jwtgate", "floor"))
         result["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / max(result["requests"], 1)
         result["counters"] = {k: v for k, v in counters.items() if v}
         return result
@@ -532,10 +546,40 @@ class _JwksHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+STARTUP_REPS = 5
+
+
+def _first_verified_200(envoy: "Envoy", token: str, label: str) -> dict[str, float]:
+    """Polls one fresh Envoy until it is ready (admin `/ready`) and then until a valid token gets
+    200: ms to each event from the process start, and the RSS (KiB) at the first 200."""
+    deadline = envoy.started + 30
+    ready_ms = None
+    while time.monotonic() < deadline:
+        if envoy.proc.poll() is not None:
+            raise RuntimeError(f"startup {label}: envoy exited; log:\n{envoy.log_tail()}")
+        try:
+            if ready_ms is None:
+                if envoy.admin("/ready")[0] == 200:
+                    ready_ms = (time.monotonic() - envoy.started) * 1000
+            elif http_get(envoy.url, {"Authorization": f"Bearer {token}"}, timeout=2)[0] == 200:
+                return {"ready_ms": ready_ms, "ms": (time.monotonic() - envoy.started) * 1000,
+                        "rss_kib": rss_kib(envoy.proc.pid)}
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"startup {label}: no 200 in 30 s; log:\n{envoy.log_tail()}")
+
+
 def run_startup(settings: Settings, workdir: Path) -> list[dict[str, Any]]:
     """Milliseconds from starting Envoy to the first 200 for a valid token, with the keys fetched
     from a JWKS server on loopback: process start, module compile, first JWKS fetch, key tables.
-    jwtgate (d) against native jwt_authn with remote_jwks (b), each algorithm, median of 5."""
+    Native jwt_authn with remote_jwks (b), jwtgate (d), the floor (e: a module of ~120 KB that
+    needs no keys, so its first 200 is Envoy's start with a small module compiled) and, with
+    BENCH_BASELINE_WASM, that build of jwtgate (f). Each time is split at Envoy's readiness
+    (admin `/ready`: V8 compiles the module before it) and the RSS at the first 200 is kept.
+    STARTUP_REPS fresh starts per target, the targets interleaved within each repetition (a
+    neighbour's load then falls on all of them alike); medians."""
+    targets = ["b", "d", "e"] + (["f"] if settings.baseline_wasm is not None else [])
     out: list[dict[str, Any]] = []
     for alg in ("ES256", "RS256"):
         key = SigningKey.generate(alg)
@@ -544,35 +588,31 @@ def run_startup(settings: Settings, workdir: Path) -> list[dict[str, Any]]:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
+        runs: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
         try:
-            for target in ("b", "d"):
-                times: list[float] = []
-                for rep in range(5):
+            for rep in range(STARTUP_REPS):
+                for target in targets:
                     envoy = Envoy(settings, workdir, f"startup-{alg}-{target}-{rep}",
-                                  envoy_config.remote_filters(target, port, settings.jwtgate_wasm),
+                                  envoy_config.remote_filters(target, port, settings.jwtgate_wasm,
+                                                              settings.floor_wasm, settings.baseline_wasm),
                                   [envoy_config.jwks_cluster(port)])
                     try:
-                        deadline = envoy.started + 30
-                        while time.monotonic() < deadline:
-                            if envoy.proc.poll() is not None:
-                                raise RuntimeError(f"envoy exited; log:\n{envoy.log_tail()}")
-                            try:
-                                if http_get(envoy.url, {"Authorization": f"Bearer {token}"}, timeout=2)[0] == 200:
-                                    times.append((time.monotonic() - envoy.started) * 1000)
-                                    break
-                            except OSError:
-                                pass
-                            time.sleep(0.002)
-                        else:
-                            raise RuntimeError(f"startup {alg}/{target}: no 200 in 30 s; log:\n{envoy.log_tail()}")
+                        runs[target].append(_first_verified_200(envoy, token, f"{alg}/{target}"))
                     finally:
                         envoy.stop()
-                out.append({"alg": alg, "target": target, "ms": statistics.median(times), "runs": times})
-                print(f"  startup {alg} ({target}) {envoy_config.TARGETS[target]:18s} first verified 200 after "
-                      f"{statistics.median(times):6.0f} ms (runs: {', '.join(f'{t:.0f}' for t in times)})",
-                      flush=True)
         finally:
             server.shutdown()
+        for target in targets:
+            rs = runs[target]
+            row = {"alg": alg, "target": target, "ms": statistics.median(r["ms"] for r in rs),
+                   "ready_ms": statistics.median(r["ready_ms"] for r in rs),
+                   "rss_kib": int(statistics.median(r["rss_kib"] for r in rs)),
+                   "runs": [r["ms"] for r in rs]}
+            out.append(row)
+            print(f"  startup {alg} ({target}) {envoy_config.TARGETS[target]:18s} ready after "
+                  f"{row['ready_ms']:5.0f} ms, first verified 200 after {row['ms']:5.0f} ms, RSS "
+                  f"{row['rss_kib'] / 1024:5.1f} MiB (runs: {', '.join(f'{t:.0f}' for t in row['runs'])})",
+                  flush=True)
     return out
 
 
@@ -841,6 +881,13 @@ def main() -> None:
                   f"{settings.repeat} runs per point)", flush=True)
             saved = json.loads(raw.read_text())
             saved["micro"]["dpop"] = run_dpop(settings, workdir)
+            raw.write_text(json.dumps(saved, indent=1) + "\n")
+            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+            return
+        if os.environ.get("BENCH_STARTUP_ONLY"):
+            print("startup only: Envoy start to the first verified 200, keys fetched from loopback", flush=True)
+            saved = json.loads(raw.read_text())
+            saved["micro"]["startup"] = run_startup(settings, workdir)
             raw.write_text(json.dumps(saved, indent=1) + "\n")
             write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
             return

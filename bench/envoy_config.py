@@ -187,9 +187,15 @@ def jwks_cluster(port: int) -> dict[str, Any]:
     }
 
 
-def remote_filters(target: str, jwks_port: int, jwtgate_wasm: Path) -> list[dict[str, Any]]:
-    """jwtgate (d) or native jwt_authn (b) fetching the JWKS from 127.0.0.1:`jwks_port`."""
+def remote_filters(target: str, jwks_port: int, jwtgate_wasm: Path, floor_wasm: Path | None = None,
+                   baseline_wasm: Path | None = None) -> list[dict[str, Any]]:
+    """jwtgate (d, or the baseline build f) or native jwt_authn (b) fetching the JWKS from
+    127.0.0.1:`jwks_port`; the floor (e) needs no keys."""
     uri = f"http://127.0.0.1:{jwks_port}/jwks.json"
+    if target == "e" and floor_wasm is not None:
+        return [_wasm_filter("floor", floor_wasm, "{}")]
+    if target == "f" and baseline_wasm is not None:
+        target, jwtgate_wasm = "d", baseline_wasm
     if target == "d":
         cfg = {
             "providers": [
