@@ -421,7 +421,15 @@ pub fn define_counter(name: &str) -> R<u32> {
     Ok(id)
 }
 
-/// Adds to a counter.
+/// Defines a gauge.
+pub fn define_gauge(name: &str) -> R<u32> {
+    let mut id = 0u32;
+    // SAFETY: pointer and length of a live &str; out-pointer to a local. Kind 1 is a gauge.
+    check(unsafe { proxy_define_metric(1, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds to a counter or (by a negative `by`) takes from a gauge.
 pub fn increment(id: u32, by: i64) -> R<()> {
     // SAFETY: no pointers.
     check(unsafe { proxy_increment_metric(id, by) })

@@ -108,7 +108,8 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
     vm.metrics.add(Event::CacheHit, hits);
     vm.metrics.add(Event::CacheMiss, misses);
     vm.count_signatures();
-    vm.metrics.flush();
+    // Sent with the next tick (see metrics.rs).
+    vm.metrics.defer();
 }
 
 fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {

@@ -78,6 +78,16 @@ impl Root {
 }
 
 impl Context for Root {
+    /// The VM is going away (a new configuration, a drain): counts not yet sent go now.
+    fn on_done(&mut self) -> bool {
+        if let Some(vm) = &self.vm {
+            if let Ok(mut v) = vm.try_borrow_mut() {
+                v.metrics.flush();
+            }
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token: u32,

@@ -483,15 +483,30 @@ class Envoy:
                 out[s["name"]] = s["value"]
         return out
 
-    def jwtgate_stats(self) -> dict[str, int]:
-        """The plugin's own metrics, keyed without Envoy's prefix.
+    def jwtgate_stats(self, timeout: float = 5.0) -> dict[str, int]:
+        """The plugin's own metrics, keyed without Envoy's prefix, once every request counted so
+        far is in them.
 
         Envoy 1.40 lists counters defined with proxy_define_metric as `wasmcustom.<name>`
         (Prometheus: `<name>` with dots as underscores). `wasm.jwtgate.vm_reload*` are
         Envoy's stats of the plugin named jwtgate, not the plugin's.
+
+        A VM sends its requests' counts with its next tick (src/host/metrics.rs) and holds the
+        gauge `jwtgate.vms_with_unsent_counts` at 1 meanwhile: this waits for a snapshot in which
+        that gauge is 0 (or absent: nothing was ever held back), then returns the next one: Envoy
+        reads a snapshot's stats one after another, so a flush between its read of a counter and
+        its read of the gauge would show the gauge at 0 beside the counter's old value. After
+        `timeout` a snapshot is returned as it is (a VM torn down with unsent counts keeps its 1).
         """
         prefix = "wasmcustom."
-        return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix + "jwtgate.")}
+
+        def own() -> dict[str, int]:
+            return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix + "jwtgate.")}
+
+        deadline = time.monotonic() + timeout
+        while own().get(UNSENT_GAUGE, 0) != 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return own()
 
     def counter(self, name: str) -> int:
         """Value of the plugin metric `name` (e.g. 'jwtgate.allowed'); 0 if absent."""
@@ -504,6 +519,10 @@ class Envoy:
             if v >= at_least or time.monotonic() > deadline:
                 return v
             time.sleep(0.1)
+
+
+# The gauge of VMs holding counts not yet sent to the host (src/host/metrics.rs).
+UNSENT_GAUGE = "jwtgate.vms_with_unsent_counts"
 
 
 def www_auth_params(value: str) -> dict[str, str]:

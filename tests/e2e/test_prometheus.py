@@ -60,12 +60,16 @@ def value(samples: dict, name: str, **labels) -> float | None:
 
 
 def wait_scrape(env, expected: dict, timeout: float = 10.0) -> dict:
-    """Scrape until every (name, labels) in `expected` has its value; the last scrape either way."""
+    """Scrape until every (name, labels) in `expected` has its value in a scrape taken after one in
+    which no VM held counts it had not sent (the gauge of src/host/metrics.rs at 0 or absent: the
+    next scrape, as in Envoy.jwtgate_stats); the last scrape either way."""
     deadline = time.monotonic() + timeout
+    settled = False
     while True:
         samples = scrape(env)
-        if all(value(samples, n, **dict(l)) == v for (n, l), v in expected.items()):
+        if settled and all(value(samples, n, **dict(l)) == v for (n, l), v in expected.items()):
             return samples
+        settled = not value(samples, "jwtgate_vms_with_unsent_counts")
         if time.monotonic() > deadline:
             return samples
         time.sleep(0.1)
