@@ -2,9 +2,10 @@
 //! request's counts go to the host with the root's next tick (at most [`super::root`]'s period
 //! later), the root's own (fetches) at once: each counter that moved is one host call, and three
 //! of them per request were ~3% of a cache hit's cost in Envoy. So that a reader can tell when
-//! the counts are complete, the gauge `jwtgate.vms_with_unsent_counts` is 1 for each VM holding
-//! counts not yet sent: raised (one host call) by the first count after a flush, lowered after
-//! the flush has sent every counter.
+//! the counts are complete, on Envoy the gauge `jwtgate.vms_with_unsent_counts` is 1 for each VM
+//! holding counts not yet sent: raised (one host call) by the first count after a flush, lowered
+//! after the flush has sent every counter. Not on ngx_wasm_module: adding to a gauge traps the VM
+//! there ("metric not a counter"), and nginx has no reader of these counts to tell anyway.
 
 use super::abi;
 use crate::config::Config;
@@ -187,10 +188,11 @@ impl Metrics {
         }
     }
 
-    /// Keeps the counts of a request for the next flush, and tells the host (the gauge) that
-    /// this VM holds counts it has not sent, unless it already said so.
-    pub fn defer(&mut self) {
-        if self.dirty.is_empty() || self.raised {
+    /// Keeps the counts of a request for the next flush and, where `gauges_add` (the host adds
+    /// to a gauge without trapping: Envoy), tells the host that this VM holds counts it has not
+    /// sent, unless it already said so.
+    pub fn defer(&mut self, gauges_add: bool) {
+        if !gauges_add || self.dirty.is_empty() || self.raised {
             return;
         }
         if self.unsent.is_none() {
