@@ -279,6 +279,12 @@ impl<T: Content> Doc<T> {
             && (self.lease.held(now_ms) || self.refetch_window_open(&self.lease, now_ms))
     }
 
+    /// True when the rate limit lets an unknown-`kid` refetch start now (as of the lease
+    /// last read).
+    pub fn refetch_window_open_now(&self, now_ms: u64) -> bool {
+        self.refetch_window_open(&self.lease, now_ms)
+    }
+
     /// The rate limit: `min_refetch_interval_s` since the last answered refetch.
     fn refetch_window_open(&self, lease: &Lease, now_ms: u64) -> bool {
         match self.policy.min_refetch_ms {
