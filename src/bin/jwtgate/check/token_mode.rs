@@ -7,14 +7,14 @@ use super::target::{hex, Target};
 use super::CheckArgs;
 use crate::out;
 use crate::UsageError;
-use jwtgate::authenticator::{self, Auth, KeyState};
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{
     Config, DpopPolicy, JwksSource, MtlsPolicy, Provider, Revocation, TokenSources, DPOP_SCHEME,
 };
-use jwtgate::keys::KeySet;
 use jwtgate::token::{self, Alg};
+use jwtgate::KeySet;
 use jwtgate::Reason;
+use jwtgate::TokenCache;
+use jwtgate::{Auth, KeyState};
 use serde_json::{Map, Value};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -139,7 +139,7 @@ pub(super) fn token_verdict(
         }
     };
     let verdict = if a.signature_only {
-        match authenticator::check_signature(&provider.algorithms, &keys, token, max_size) {
+        match jwtgate::check_signature(&provider.algorithms, &keys, token, max_size) {
             Ok((header, payload)) => Verdict::Signed { header, payload },
             Err(f) => Verdict::Invalid {
                 reason: f.reason,
@@ -150,7 +150,7 @@ pub(super) fn token_verdict(
         match full_check(provider, index, &keys, token, max_size, now, cfg.is_none()) {
             Verdict::Valid { claims } => {
                 let ev = token_evidence(a, token, target);
-                match jwtgate::binding::check(provider, &claims, token, Some(&ev), now) {
+                match jwtgate::check_binding(provider, &claims, token, Some(&ev), now) {
                     Ok(_) => Verdict::Valid { claims },
                     Err(reason) => Verdict::Invalid {
                         reason,
@@ -165,7 +165,7 @@ pub(super) fn token_verdict(
 }
 
 /// The request a lone token is checked in: `--dpop`, `--method`, `--url`, `--client-cert`.
-fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::binding::Evidence {
+fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::Evidence {
     let mut headers: Vec<(String, String)> = vec![(
         ":method".into(),
         a.method.clone().unwrap_or_else(|| "GET".into()),
@@ -182,9 +182,9 @@ fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::bindi
         headers.push(("dpop".into(), proof.clone()));
     }
     if let Some(d) = &target.cert {
-        headers.push((jwtgate::mtls::XFCC.into(), format!("Hash={}", hex(d))));
+        headers.push((jwtgate::XFCC.into(), format!("Hash={}", hex(d))));
     }
-    let mut ev = jwtgate::binding::Evidence::read(&headers, authority, path);
+    let mut ev = jwtgate::Evidence::read(&headers, authority, path);
     ev.set_peer_certificate(target.cert);
     ev
 }
@@ -208,7 +208,7 @@ fn full_check(
         },
     };
     let mut cache = TokenCache::new(index + 1, 0);
-    match authenticator::authenticate(provider, index, token, state, max_size, now, &mut cache) {
+    match jwtgate::authenticate(provider, index, token, state, max_size, now, &mut cache) {
         Auth::Valid(v) => Verdict::Valid {
             claims: v.claims.clone(),
         },
@@ -220,11 +220,7 @@ fn full_check(
                 Ok(t) => {
                     let mut patched = t.claims.clone();
                     patched.insert("iss".into(), Value::String(provider.issuer.clone()));
-                    match jwtgate::claims::check_identity(
-                        provider,
-                        &patched,
-                        t.header.typ.as_deref(),
-                    ) {
+                    match jwtgate::check_identity(provider, &patched, t.header.typ.as_deref()) {
                         Ok(()) => Verdict::Valid { claims: t.claims },
                         Err(reason) => Verdict::Invalid { reason, kid: f.kid },
                     }
