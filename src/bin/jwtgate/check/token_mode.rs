@@ -77,48 +77,12 @@ pub(super) fn token_verdict(
     let implicit;
     let (provider, index, max_size, keys) = match cfg {
         Some(cfg) => {
-            let index = match &a.provider {
-                Some(name) => cfg
-                    .providers
-                    .iter()
-                    .position(|p| &p.name == name)
-                    .ok_or_else(|| {
-                        UsageError(format!("no provider named {name:?} in the config"))
-                    })?,
-                None if cfg.providers.len() == 1 => 0,
-                None => {
-                    return Err(UsageError(
-                        "the config has several providers: choose one with --provider, \
-                         or give the request with --path"
-                            .into(),
-                    ))
-                }
-            };
+            let index = provider_index(a, cfg)?;
             let p = cfg
                 .providers
                 .get(index)
                 .ok_or_else(|| UsageError("no provider".into()))?;
-            let keys = match &p.jwks {
-                JwksSource::Local(k) => {
-                    if files.all.is_some() {
-                        out::warn(&format!(
-                            "jwtgate: provider {:?} has local_jwks: --jwks is not used for it",
-                            p.name
-                        ));
-                    }
-                    k.clone()
-                }
-                JwksSource::Remote(_) => match files.for_provider(&p.name) {
-                    Some(f) => load_jwks(f)?.set,
-                    None => {
-                        return Err(UsageError(format!(
-                            "--jwks FILE is required (provider {:?} has remote keys)",
-                            p.name
-                        )))
-                    }
-                },
-            };
-            (p, index, cfg.max_token_size, keys)
+            (p, index, cfg.max_token_size, provider_keys(p, files)?)
         }
         None => {
             let f = files
@@ -162,6 +126,45 @@ pub(super) fn token_verdict(
         }
     };
     report_token(a, cfg.map(|_| provider.name.as_str()), verdict)
+}
+
+/// The provider a lone token is checked against: `--provider`, or the config's only one.
+fn provider_index(a: &CheckArgs, cfg: &Config) -> Result<usize, UsageError> {
+    match &a.provider {
+        Some(name) => cfg
+            .providers
+            .iter()
+            .position(|p| &p.name == name)
+            .ok_or_else(|| UsageError(format!("no provider named {name:?} in the config"))),
+        None if cfg.providers.len() == 1 => Ok(0),
+        None => Err(UsageError(
+            "the config has several providers: choose one with --provider, \
+             or give the request with --path"
+                .into(),
+        )),
+    }
+}
+
+/// A configured provider's keys: its `local_jwks`, or the `--jwks` file given for it.
+fn provider_keys(p: &Provider, files: &JwksFiles) -> Result<Rc<KeySet>, UsageError> {
+    match &p.jwks {
+        JwksSource::Local(k) => {
+            if files.all.is_some() {
+                out::warn(&format!(
+                    "jwtgate: provider {:?} has local_jwks: --jwks is not used for it",
+                    p.name
+                ));
+            }
+            Ok(k.clone())
+        }
+        JwksSource::Remote(_) => match files.for_provider(&p.name) {
+            Some(f) => Ok(load_jwks(f)?.set),
+            None => Err(UsageError(format!(
+                "--jwks FILE is required (provider {:?} has remote keys)",
+                p.name
+            ))),
+        },
+    }
 }
 
 /// The request a lone token is checked in: `--dpop`, `--method`, `--url`, `--client-cert`.
