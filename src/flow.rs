@@ -21,7 +21,7 @@ pub struct HostCaps {
     /// It can answer or resume a paused request from the root context (Envoy). Without it a
     /// paused request is decided only in its own callbacks (its own callouts' answers): one
     /// callout at a time, at most [`MAX_ROUNDS`] of them, and at most
-    /// [`crate::jwks_cache::MAX_COLD_FETCHES`] of a provider in flight per VM (beyond it a
+    /// `MAX_COLD_FETCHES` (`src/jwks_cache/mod.rs`) of a provider in flight per VM (beyond it a
     /// request is answered 503 with `Retry-After: 1` rather than fetching).
     pub resume_from_root: bool,
     /// It really removes a request header (Envoy). Elsewhere a header to remove is blanked,
@@ -140,7 +140,7 @@ pub enum StepEvent {
     /// An unknown-`kid` refetch of this provider was made.
     Refetch(usize),
     /// A request was answered 503 without a fetch of its own: this provider had
-    /// [`crate::jwks_cache::MAX_COLD_FETCHES`] callouts in flight in the VM.
+    /// `MAX_COLD_FETCHES` (`src/jwks_cache/mod.rs`) callouts in flight in the VM.
     AtFetchBound(usize),
 }
 
