@@ -71,6 +71,15 @@ def assert_cold_start_bounded_on_ngx(results, sub, retry, jwks_server, workers):
     return refused, fetches
 
 
+def warm(results, again):
+    """A warm-up burst of cold requests: on nginx those beyond a worker's MAX_COLD_FETCHES get 503
+    `jwks_unavailable` with `Retry-After: 1` and are retried once (`again(i)`); elsewhere as is."""
+    if not ON_NGX:
+        return results
+    return [again(i) if not isinstance(r, Exception) and r.status == 503 and r.header("retry-after") == "1"
+            else r for i, r in enumerate(results)]
+
+
 def tok(key, **kw):
     kw.setdefault("aud", "api")
     return mint(key, iss=CORP_ISS, **kw)
@@ -238,7 +247,8 @@ def test_concurrent_unknown_kids_on_every_worker_refetch_once_per_window(envoy_f
     env = envoy_factory(single_remote_config(jwks_server, min_refetch_interval_s=30), idp=jwks_server,
                         concurrency=2)
     gw = Gateway(env)
-    assert summarize(parallel(10, lambda i: gw.get("/r", token=tok(key)))) == {"200": 10}
+    results = parallel(10, lambda i: gw.get("/r", token=tok(key)))
+    assert summarize(warm(results, lambda i: gw.get("/r", token=tok(key)))) == {"200": 10}
     before = _quiet(jwks_server)
     jwks_server.set_delay(0.3)  # a refetch stays in flight while the others arrive
     strangers = [EcKey(f"crl-unknown-{i}") for i in range(6)]
@@ -440,7 +450,7 @@ def test_periodic_refresh_is_one_fetch_per_period_across_workers(envoy_factory, 
     env = envoy_factory(single_remote_config(jwks_server, cache_duration_s=2), idp=jwks_server, concurrency=2)
     gw = Gateway(env)
     results = parallel(10, lambda i: gw.get("/l", token=tok(key)))
-    assert summarize(results) == {"200": 10}
+    assert summarize(warm(results, lambda i: gw.get("/l", token=tok(key)))) == {"200": 10}
     # the refreshes after the cold start (on ngx the cold requests may each have fetched)
     cold = jwks_server.count(JWKS_PATH)
     assert jwks_server.wait_for_count(cold + 3, JWKS_PATH, timeout=12), f"fetches: {jwks_server.count(JWKS_PATH)}"
