@@ -12,7 +12,7 @@ pub mod record;
 pub mod store;
 pub mod waiters;
 
-pub use doc::{Answer, Begin, Callout, FetchError, Finished, Freshness, Policy};
+pub use doc::{Answer, Begin, Callout, Finished};
 pub use provider::{DocId, ProviderKeys, RequestView};
 pub use store::{SharedStore, StoreError};
 
@@ -88,7 +88,7 @@ impl<T> KeyCache<T> {
 
     /// Before a request is decided: adopts what other VMs published for `providers` since
     /// this VM last looked, so that no VM verifies with keys another has already replaced
-    /// (a removed key stops verifying everywhere at once; see [`doc::Doc::catch_up`]). True
+    /// (a removed key stops verifying everywhere at once; see `Doc::catch_up`). True
     /// when something changed.
     pub fn catch_up(
         &mut self,
