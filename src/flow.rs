@@ -33,6 +33,9 @@ pub struct HostCaps {
     /// sha256_peer_certificate_digest`, Envoy). Elsewhere the certificate itself is read
     /// (`ngx.ssl_client_raw_cert`, nginx) and hashed.
     pub peer_certificate_digest: bool,
+    /// It sends a local reply's repeated header names as they are (Envoy). Elsewhere the last
+    /// value of a name replaces the others, so values of one name are joined first.
+    pub repeats_reply_headers: bool,
 }
 
 impl HostCaps {
@@ -42,6 +45,7 @@ impl HostCaps {
         removes_headers: true,
         filter_state: true,
         peer_certificate_digest: true,
+        repeats_reply_headers: true,
     };
     /// Any host not positively identified as Envoy (nginx with ngx_wasm_module, Kong):
     /// nothing beyond the ABI is assumed.
@@ -50,6 +54,7 @@ impl HostCaps {
         removes_headers: false,
         filter_state: false,
         peer_certificate_digest: false,
+        repeats_reply_headers: false,
     };
 }
 
