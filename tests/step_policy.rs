@@ -759,3 +759,63 @@ fn envoy_has_no_fetch_bound_one_fetch_and_every_request_waits() {
         .iter()
         .any(|e| matches!(e, StepEvent::AtFetchBound(_))));
 }
+
+#[test]
+fn nginx_two_unknown_kids_refetch_one_provider_per_round_without_spending_the_others_window() {
+    let cfg = Rc::new(two_provider_config());
+    let mut vm: Vm<u32> = Vm::new(cfg.clone(), 7);
+    let mut h = TestHost::new(NGINX);
+    let prepared = |kid: &str, key: Signer| {
+        let one = jwt(key, &header(key, Some(kid)), &claims());
+        let two = jwt(
+            key,
+            &header(key, Some(kid)),
+            &claims_with(json!({"iss": "https://two.test/"})),
+        );
+        let headers = common::request("/", &[("x-one", one.as_str()), ("x-two", two.as_str())]);
+        let mut r = RequestState::new(2);
+        match gate::prepare(&cfg, &headers) {
+            Start::Check(p) => r.prepared = Some(p),
+            Start::Done(d) => panic!("{d:?}"),
+        }
+        r
+    };
+    // Both providers' keys arrive: kid "a".
+    let mut warm = prepared("a", ec_a());
+    let old = jwks(&[ec_a().jwk(Some("a"))]);
+    for _ in 0..3 {
+        if let Next::Apply(d) = step(&mut vm, 1, &mut warm, NGINX, &mut h) {
+            assert!(matches!(d, Decision::Forward(..)), "{d:?}");
+            break;
+        }
+        for t in answer_all(&mut vm, &mut h, &old) {
+            warm.answered(t, NGINX);
+        }
+    }
+    assert!(warm.finished, "warm-up was not decided");
+
+    // Both rotate to kid "b": the request refetches one provider, then the other, then passes.
+    h.now_ms += 2000;
+    let new = jwks(&[ec_a().jwk(Some("a")), ec_b().jwk(Some("b"))]);
+    let mut r = prepared("b", ec_b());
+    let mut refetched = Vec::new();
+    let mut verdict = None;
+    for _ in 0..3 {
+        let n = step(&mut vm, 2, &mut r, NGINX, &mut h);
+        if let Next::Apply(_) = n {
+            verdict = Some(n);
+            break;
+        }
+        refetched.extend(h.out.iter().map(|(_, f)| f.provider));
+        for t in answer_all(&mut vm, &mut h, &new) {
+            r.answered(t, NGINX);
+        }
+    }
+    assert_eq!(
+        refetched,
+        vec![0, 1],
+        "one refetch per provider, one per round"
+    );
+    let verdict = verdict.expect("no verdict after both refetches");
+    assert!(forwarded(&verdict), "{verdict:?}");
+}

@@ -163,6 +163,12 @@ impl<T> KeyCache<T> {
         let mut plan = Plan::default();
         let mut waiting = false;
         for need in needs {
+            if !shared && !plan.fetches.is_empty() {
+                // A request that cannot be woken makes one callout at a time: the next need
+                // is planned in its next round, so no other refetch window is claimed (and
+                // spent) for a callout that is not made now.
+                break;
+            }
             let (p, refetch) = match *need {
                 Need::Keys(p) => (p, false),
                 Need::Refetch(p) => (p, true),
