@@ -819,3 +819,33 @@ fn nginx_two_unknown_kids_refetch_one_provider_per_round_without_spending_the_ot
     let verdict = verdict.expect("no verdict after both refetches");
     assert!(forwarded(&verdict), "{verdict:?}");
 }
+
+#[test]
+fn nginx_clients_hanging_up_open_no_room_under_the_bound_until_their_fetches_time_out() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let t = es_token(&claims());
+    let burst = cold_burst(&mut vm, &mut h, &t, 1..MAX_COLD_FETCHES as u32 + 1);
+    assert_eq!(h.asked, MAX_COLD_FETCHES);
+    // Every client hangs up: the glue forgets their requests, but the host may still be
+    // fetching for them.
+    for (id, _, _) in &burst {
+        vm.keys.forget(&mut h.store, *id);
+    }
+    let mut r = request(&vm.cfg, &t);
+    let n = step(&mut vm, 50, &mut r, NGINX, &mut h);
+    assert!(retry_later_503(&n, false), "{n:?}");
+    assert_eq!(
+        h.asked, MAX_COLD_FETCHES,
+        "hanging up made room for more fetches"
+    );
+
+    // Once those callouts would have timed out, there is room again.
+    h.now_ms += 60_000;
+    h.out.clear();
+    flow::tick(&mut vm, &mut h);
+    let asked = h.asked;
+    let mut r = request(&vm.cfg, &t);
+    let n = step(&mut vm, 51, &mut r, NGINX, &mut h);
+    assert!(matches!(n, Next::Wait), "{n:?}");
+    assert_eq!(h.asked, asked + 1, "a fetch of its own");
+}

@@ -368,12 +368,12 @@ impl ProviderKeys {
         }
     }
 
-    /// This VM's callouts in flight for any of the provider's documents (the root's and its
-    /// requests').
+    /// This VM's callouts that may still be fetching any of the provider's documents (the
+    /// root's and its requests', including those of requests that went away).
     pub fn inflight(&self) -> usize {
-        self.jwks.as_ref().map_or(0, |d| d.inflight.len())
-            + self.discovery.as_ref().map_or(0, |d| d.inflight.len())
-            + self.revocation.as_ref().map_or(0, |d| d.inflight.len())
+        self.jwks.as_ref().map_or(0, |d| d.fetching())
+            + self.discovery.as_ref().map_or(0, |d| d.fetching())
+            + self.revocation.as_ref().map_or(0, |d| d.fetching())
     }
 
     /// True when an unknown-`kid` refetch of the JWKS would not be rate limited now (as of
