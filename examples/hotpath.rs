@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::gate::{self, Decision, Start};
+use jwtgate::TokenCache;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,9 +8,9 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::gate::{self, Decision, Start};
 use jwtgate::token;
+use jwtgate::TokenCache;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::hint::black_box;

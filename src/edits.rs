@@ -10,6 +10,7 @@
 
 use crate::gate::Mutations;
 use crate::path;
+use std::borrow::Cow;
 
 /// How the host takes a request header away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,27 @@ fn nginx_path(value: &str) -> String {
     // Decoded only where the result stays UTF-8; otherwise it goes as written.
     let decoded = String::from_utf8(path::percent_decode(raw, false));
     format!("{}?{query}", decoded.as_deref().unwrap_or(raw))
+}
+
+/// A local reply's headers as a host that keeps one value per name can send them: values of
+/// one name (in any case) joined with `", "` into the first one's place, in their order.
+/// ngx_wasm_module 0.6 sets each header of a local response over the last (measured: of the
+/// two `WWW-Authenticate` challenges of a DPoP provider only the second arrived). A list
+/// header's values may always be joined so (RFC 9110 §5.3); `WWW-Authenticate` is one.
+/// `repeats`: the host sends repeated names as they are (Envoy): nothing changes.
+pub fn reply_headers(headers: &[(String, String)], repeats: bool) -> Vec<(&str, Cow<'_, str>)> {
+    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, joined)) if !repeats => {
+                let v = joined.to_mut();
+                v.push_str(", ");
+                v.push_str(value);
+            }
+            _ => out.push((name.as_str(), Cow::Borrowed(value.as_str()))),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -164,6 +186,34 @@ mod tests {
             e,
             vec![Edit::Set(":path".into(), "/p/a%2Cb?x=1".into())],
             "Envoy: as is"
+        );
+    }
+
+    #[test]
+    fn a_host_keeping_one_value_per_name_gets_the_challenges_joined() {
+        let h: Vec<(String, String)> = [
+            ("content-type", "application/json"),
+            ("www-authenticate", "Bearer realm=\"a\""),
+            ("WWW-Authenticate", "DPoP realm=\"a\", algs=\"ES256\""),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let plain = |v: Vec<(&str, Cow<'_, str>)>| {
+            v.into_iter()
+                .map(|(n, v)| (n.to_owned(), v.into_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plain(reply_headers(&h, true)), h, "Envoy: as they are");
+        assert_eq!(
+            plain(reply_headers(&h, false)),
+            vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                (
+                    "www-authenticate".to_owned(),
+                    "Bearer realm=\"a\", DPoP realm=\"a\", algs=\"ES256\"".to_owned()
+                ),
+            ]
         );
     }
 }

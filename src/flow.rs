@@ -20,7 +20,9 @@ use std::rc::Rc;
 pub struct HostCaps {
     /// It can answer or resume a paused request from the root context (Envoy). Without it a
     /// paused request is decided only in its own callbacks (its own callouts' answers): one
-    /// callout at a time, at most [`MAX_ROUNDS`] of them.
+    /// callout at a time, at most [`MAX_ROUNDS`] of them, and at most
+    /// `MAX_COLD_FETCHES` (`src/jwks_cache/mod.rs`) of a provider in flight per VM (beyond it a
+    /// request is answered 503 with `Retry-After: 1` rather than fetching).
     pub resume_from_root: bool,
     /// It really removes a request header (Envoy). Elsewhere a header to remove is blanked,
     /// which nginx drops when it proxies.
@@ -31,6 +33,9 @@ pub struct HostCaps {
     /// sha256_peer_certificate_digest`, Envoy). Elsewhere the certificate itself is read
     /// (`ngx.ssl_client_raw_cert`, nginx) and hashed.
     pub peer_certificate_digest: bool,
+    /// It sends a local reply's repeated header names as they are (Envoy). Elsewhere the last
+    /// value of a name replaces the others, so values of one name are joined first.
+    pub repeats_reply_headers: bool,
 }
 
 impl HostCaps {
@@ -40,6 +45,7 @@ impl HostCaps {
         removes_headers: true,
         filter_state: true,
         peer_certificate_digest: true,
+        repeats_reply_headers: true,
     };
     /// Any host not positively identified as Envoy (nginx with ngx_wasm_module, Kong):
     /// nothing beyond the ABI is assumed.
@@ -48,6 +54,7 @@ impl HostCaps {
         removes_headers: false,
         filter_state: false,
         peer_certificate_digest: false,
+        repeats_reply_headers: false,
     };
 }
 
@@ -137,6 +144,9 @@ pub enum StepEvent {
     Paused,
     /// An unknown-`kid` refetch of this provider was made.
     Refetch(usize),
+    /// A request was answered 503 without a fetch of its own: this provider had
+    /// `MAX_COLD_FETCHES` (`src/jwks_cache/mod.rs`) callouts in flight in the VM.
+    AtFetchBound(usize),
 }
 
 /// The host side of a step.
@@ -258,7 +268,17 @@ pub fn step<T: Clone>(
             for f in &plan.fetches {
                 vm.keys.defer_to_root(host.store(), f, now_ms);
             }
-            let decision = retry_on_a_new_connection(req);
+            let decision = retry_later(req, true);
+            return finish(vm, id, req, decision);
+        }
+        if !caps.resume_from_root && plan.fetches.is_empty() && !plan.at_bound.is_empty() {
+            // Enough fetches of its keys are in flight in this VM already (MAX_COLD_FETCHES):
+            // it makes none, and its retry a second later finds what they publish.
+            for p in &plan.at_bound {
+                host.note(StepEvent::AtFetchBound(*p));
+            }
+            let close = host.connection_reused();
+            let decision = retry_later(req, close);
             return finish(vm, id, req, decision);
         }
         // A request on a host that cannot wake it makes one callout at a time: it must never
@@ -347,16 +367,18 @@ fn pause<T: Clone>(
     finish(vm, id, req, Decision::Reject(rejection, outcome))
 }
 
-/// 503 `jwks_unavailable` for a request that may not wait on its connection: `Retry-After: 1`
-/// and `Connection: close`, so that the client retries on a new connection once the root has
-/// fetched. A gRPC request gets its gRPC status and no `connection` header (HTTP/2 forbids it).
-fn retry_on_a_new_connection(req: &RequestState) -> Decision {
+/// 503 `jwks_unavailable` with `Retry-After: 1` for a request that may not wait for its keys
+/// now (hosts that cannot wake it): a fetch is in flight or the root makes one, and the retry
+/// finds the keys. `close` (a request that may not wait on its connection) adds `Connection:
+/// close`, so that the client retries on a new connection, where waiting is safe; a gRPC
+/// request gets its gRPC status and no `connection` header (HTTP/2 forbids it).
+fn retry_later(req: &RequestState, close: bool) -> Decision {
     let grpc = req.prepared.as_ref().is_some_and(Prepared::is_grpc);
     let (mut rejection, outcome) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, "");
     rejection
         .headers
         .push(("retry-after".to_owned(), "1".to_owned()));
-    if !grpc {
+    if close && !grpc {
         rejection
             .headers
             .push(("connection".to_owned(), "close".to_owned()));

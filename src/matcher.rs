@@ -39,7 +39,8 @@ pub fn rule_for(cfg: &Config, normalized: &str) -> Option<usize> {
     cfg.rules.iter().position(|r| matches(r, &form))
 }
 
-/// The requirement for a rule index from [`rule_for`].
+/// The requirement of rule `rule` (an index into `cfg.rules`, as the gate matched it), or the
+/// default requirement when no rule matched.
 pub fn requirement(cfg: &Config, rule: Option<usize>) -> &Requirement {
     rule.and_then(|i| cfg.rules.get(i))
         .map_or(&cfg.default_requirement, |r| &r.requires)

@@ -8,7 +8,7 @@ use common::*;
 use hmac::{Hmac, Mac};
 use jwtgate::config::Config;
 use jwtgate::gate::{Decision, Outcome};
-use jwtgate::keys::{KeySet, SkipReason};
+use jwtgate::{KeySet, SkipReason};
 use serde_json::{json, Value};
 
 fn cfg() -> Config {

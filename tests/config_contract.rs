@@ -548,7 +548,7 @@ fn token_cache_size_zero_verifies_every_request_again() {
     let cfg = parse_config(&v);
     assert_eq!(cfg.token_cache_size, 0);
     let keys = Keys::from_config(&cfg);
-    let mut cache = jwtgate::cache::TokenCache::new(1, cfg.token_cache_size);
+    let mut cache = jwtgate::TokenCache::new(1, cfg.token_cache_size);
     let t = es_token(&claims());
     for _ in 0..3 {
         let jwtgate::gate::Start::Check(prep) = jwtgate::gate::prepare(&cfg, &bearer(&t)) else {
@@ -568,9 +568,9 @@ fn size_limits_are_the_contracts() {
         1 << 20,
         "a list is limited like a JWKS"
     );
-    assert_eq!(jwtgate::keys::MAX_JWKS_BYTES, 1 << 20);
+    assert_eq!(jwtgate::MAX_JWKS_BYTES, 1 << 20);
     assert_eq!(
-        jwtgate::cache::MAX_CACHE_BYTES,
+        jwtgate::MAX_CACHE_BYTES,
         16 << 20,
         "16 MiB of tokens and claims per VM"
     );

@@ -10,7 +10,7 @@
 
 use jwtgate::config::StepUp;
 use jwtgate::outcome;
-use jwtgate::verifier::Denial;
+use jwtgate::Denial;
 use jwtgate::Reason;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

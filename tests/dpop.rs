@@ -7,11 +7,11 @@ mod common;
 
 use common::dpop::*;
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, DpopPolicy};
 use jwtgate::dpop::proof::{self, ProofError, Target};
 use jwtgate::gate::{self, Decision, Outcome, Start};
 use jwtgate::jwks_cache::store::MemoryStore;
+use jwtgate::TokenCache;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -281,7 +281,7 @@ fn rs256_matches_rustcrypto() {
 fn jwt_compact_adapter_validates_tokens() {
     use jwt_compact::alg::{Es256, Rsa};
     use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
-    use jwtgate::crypto::{FastEs256, FastRs256};
+    use jwtgate::{FastEs256, FastRs256};
 
     fn flipped(token: &str) -> String {
         let (head, sig) = token.rsplit_once('.').expect("three parts");

@@ -4,9 +4,9 @@ mod common;
 
 use common::*;
 use jwtgate::gate::{Decision, Outcome};
-use jwtgate::keys::KeySet;
 use jwtgate::matcher;
 use jwtgate::path;
+use jwtgate::KeySet;
 use serde_json::json;
 
 fn scoped_config() -> jwtgate::config::Config {

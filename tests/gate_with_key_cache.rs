@@ -5,12 +5,12 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::config::Config;
 use jwtgate::gate::{self, Decision, Start};
 use jwtgate::jwks_cache::store::MemoryStore;
 use jwtgate::jwks_cache::{Answer, KeyCache, RequestView};
-use jwtgate::verifier::Need;
+use jwtgate::Need;
+use jwtgate::TokenCache;
 use serde_json::Value;
 
 const NOW_MS: u64 = NOW as u64 * 1000;

@@ -9,8 +9,8 @@ use common::*;
 use jwtgate::config::{Config, JwksSource};
 use jwtgate::extract::{self, RequestParts, MAX_DISTINCT_TOKENS};
 use jwtgate::gate::{self, Decision, Outcome, Start};
-use jwtgate::keys::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES, MAX_KEYS, MAX_LISTED_SKIPS};
 use jwtgate::Reason;
+use jwtgate::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES, MAX_KEYS, MAX_LISTED_SKIPS};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -448,7 +448,7 @@ fn prepare_on_many_identity_header_spellings_is_bounded() {
 fn token_cache_stays_under_16_mib_with_large_tokens() {
     // 64 distinct valid tokens of ~512 KiB (max_token_size 1 MiB, token_cache_size 4096):
     // counted by entries alone that would be 32 MiB of tokens plus their claims.
-    use jwtgate::cache::{TokenCache, MAX_CACHE_BYTES};
+    use jwtgate::{TokenCache, MAX_CACHE_BYTES};
     let cfg = big_token_config();
     let keys = Keys::from_config(&cfg);
     let mut cache = TokenCache::new(cfg.providers.len(), cfg.token_cache_size);

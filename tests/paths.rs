@@ -5,9 +5,9 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, PathMatch, Requirement, Rule};
 use jwtgate::gate::{self, Decision, Escapes, Outcome, Start};
+use jwtgate::TokenCache;
 use jwtgate::{matcher, path};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;

@@ -5,11 +5,11 @@
 mod common;
 
 use common::*;
-use jwtgate::authenticator::{self, Auth, KeyState};
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, JwksSource};
 use jwtgate::gate::{Decision, Outcome};
-use jwtgate::keys::KeySet;
+use jwtgate::KeySet;
+use jwtgate::TokenCache;
+use jwtgate::{Auth, KeyState};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use serde_json::{json, Map, Value};
@@ -47,8 +47,7 @@ fn accepted(token: &str) -> bool {
         revoked: None,
     };
     let mut cache = TokenCache::new(1, 0);
-    let auth =
-        authenticator::authenticate(&cfg.providers[0], 0, token, state, 8192, NOW, &mut cache);
+    let auth = jwtgate::authenticate(&cfg.providers[0], 0, token, state, 8192, NOW, &mut cache);
     match auth {
         Auth::Valid(_) => true,
         Auth::Invalid(_) => false,

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::gate::{self, Decision, Outcome, Start};
+use jwtgate::TokenCache;
 use serde_json::{json, Value};
 
 fn cfg_with(patch_provider: Value) -> jwtgate::config::Config {
@@ -1126,7 +1126,7 @@ fn unknown_kid_waits_for_a_refetch_only_when_allowed_and_issuer_matches() {
     let t = jwt(ec_a(), &header(ec_a(), Some("rotated")), &claims());
     let d = run_with(&cfg, &bearer(&t), &keys, NOW);
     assert!(
-        matches!(&d, Decision::Wait(n) if n == &vec![jwtgate::verifier::Need::Refetch(0)]),
+        matches!(&d, Decision::Wait(n) if n == &vec![jwtgate::Need::Refetch(0)]),
         "{d:?}"
     );
     // A token for another issuer never triggers a fetch, and a kid this provider never had
@@ -1180,8 +1180,8 @@ fn two_providers_any_reports_the_issuers_own_verdict() {
 
 #[test]
 fn cached_tokens_still_expire() {
-    use jwtgate::cache::TokenCache;
     use jwtgate::gate::{decide, prepare, Start};
+    use jwtgate::TokenCache;
     let cfg = parse_config(&base_config());
     let keys = Keys::from_config(&cfg);
     let mut cache = TokenCache::new(1, 16);

@@ -5,12 +5,12 @@
 
 mod common;
 
-use jwtgate::authenticator::{self, Auth, KeyState};
-use jwtgate::cache::TokenCache;
 use jwtgate::config::Config;
-use jwtgate::keys::{Candidates, KeySet};
 use jwtgate::token::Alg;
 use jwtgate::Reason;
+use jwtgate::TokenCache;
+use jwtgate::{Auth, KeyState};
+use jwtgate::{Candidates, KeySet};
 use serde_json::{json, Value};
 
 use common::rfc::*;
@@ -42,7 +42,7 @@ fn authenticate(cfg: &Config, token: &str, now: i64) -> Auth {
         revoked: None,
     };
     let mut cache = TokenCache::new(1, 0);
-    authenticator::authenticate(&cfg.providers[0], 0, token, state, 8192, now, &mut cache)
+    jwtgate::authenticate(&cfg.providers[0], 0, token, state, 8192, now, &mut cache)
 }
 
 fn reason(a: &Auth) -> Option<Reason> {
@@ -55,8 +55,8 @@ fn reason(a: &Auth) -> Option<Reason> {
 
 fn check_example(token: &str, jwk: Value, alg: Alg) {
     let set = keyset(jwk.clone());
-    let (header, payload) = authenticator::check_signature(&[alg], &set, token, 8192)
-        .unwrap_or_else(|f| panic!("{f:?}"));
+    let (header, payload) =
+        jwtgate::check_signature(&[alg], &set, token, 8192).unwrap_or_else(|f| panic!("{f:?}"));
     let claims: Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(header.alg, alg.name());
     assert_eq!(claims["iss"], "joe");
@@ -79,7 +79,7 @@ fn check_example(token: &str, jwk: Value, alg: Alg) {
     let at = token.find('.').unwrap() + 5;
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(bytes).unwrap();
-    let r = authenticator::check_signature(&[alg], &set, &tampered, 8192);
+    let r = jwtgate::check_signature(&[alg], &set, &tampered, 8192);
     assert!(r.is_err(), "tampered example accepted");
 }
 
@@ -98,7 +98,7 @@ fn rfc7515_examples_refused_for_the_other_algorithm_or_key() {
     let rsa = keyset(a2_jwk());
     let ec = keyset(a3_jwk());
     let err = |t: &str, algs: &[Alg], set: &KeySet| {
-        authenticator::check_signature(algs, set, t, 8192)
+        jwtgate::check_signature(algs, set, t, 8192)
             .err()
             .map(|f| f.reason)
     };
@@ -130,7 +130,7 @@ fn rfc7515_a1_hs256_a4_es512_and_a5_unsecured_are_refused() {
         common::b64([7u8; 132])
     );
     for t in [&a1, &a4_like] {
-        let r = authenticator::check_signature(&both, &set, t, 8192);
+        let r = jwtgate::check_signature(&both, &set, t, 8192);
         assert_eq!(
             r.err().map(|f| f.reason),
             Some(Reason::AlgNotAllowed),
@@ -139,7 +139,7 @@ fn rfc7515_a1_hs256_a4_es512_and_a5_unsecured_are_refused() {
     }
     // A.5: `alg: none` with an empty signature; strict parsing refuses it before `alg`.
     let a5 = format!("eyJhbGciOiJub25lIn0.{RFC7515_PAYLOAD}.");
-    let r = authenticator::check_signature(&both, &set, &a5, 8192);
+    let r = jwtgate::check_signature(&both, &set, &a5, 8192);
     assert!(
         matches!(
             r.as_ref().err().map(|f| f.reason),
@@ -166,7 +166,7 @@ fn rfc7520_4_1_rs256_signature_verifies() {
     assert!(!keys[0].verify(format!("{input}x").as_bytes(), &sig));
     // The JWS layer verifies the text payload (RFC 7515 signs octets)...
     let token = format!("{input}.{R7520_41_SIG}");
-    let (_, payload) = authenticator::check_signature(&[Alg::Rs256], &set, &token, 8192)
+    let (_, payload) = jwtgate::check_signature(&[Alg::Rs256], &set, &token, 8192)
         .unwrap_or_else(|f| panic!("{f:?}"));
     assert!(String::from_utf8(payload)
         .unwrap()
@@ -194,7 +194,7 @@ fn rfc7520_4_3_es512_is_not_supported() {
         common::b64([1u8; 132])
     );
     let set = keyset(a3_jwk());
-    let r = authenticator::check_signature(&[Alg::Es256, Alg::Rs256], &set, &t, 8192);
+    let r = jwtgate::check_signature(&[Alg::Es256, Alg::Rs256], &set, &t, 8192);
     assert_eq!(r.err().map(|f| f.reason), Some(Reason::AlgNotAllowed));
     let p521 = json!({"keys": [{"kty": "EC", "crv": "P-521", "kid": R7520_KID,
         "x": "AHKZLLOsCOzz5cY97ewNUajB957y-C-U88c3v13nmGZx6sYl_oJXu9A5RkTKqjqvjyekWF-7ytDyRXYgCF5cj0Kt",

@@ -11,7 +11,7 @@ use jwtgate::flow::{self, HostCaps, Next, Origin, RequestState, StepEvent, StepH
 use jwtgate::gate::{self, Decision, Start};
 use jwtgate::jwks_cache::store::MemoryStore;
 use jwtgate::jwks_cache::waiters::MAX_WAITERS;
-use jwtgate::jwks_cache::{Answer, Fetch, SharedStore};
+use jwtgate::jwks_cache::{Answer, Fetch, SharedStore, MAX_COLD_FETCHES};
 use serde_json::{json, Value};
 use std::rc::Rc;
 
@@ -581,4 +581,271 @@ fn nginx_a_grpc_request_on_a_reused_connection_gets_no_connection_header() {
     assert_eq!(header_of(&n, "retry-after"), Some("1"), "{n:?}");
     assert_eq!(header_of(&n, "connection"), None, "HTTP/2 forbids it");
     assert!(header_of(&n, "grpc-status").is_some(), "{n:?}");
+}
+
+/// `n` cold requests of `t` on one VM, each stepped once: their results, in order.
+fn cold_burst(
+    vm: &mut Vm<u32>,
+    h: &mut TestHost,
+    t: &str,
+    ids: std::ops::Range<u32>,
+) -> Vec<(u32, RequestState, Next)> {
+    ids.map(|id| {
+        let mut r = request(&vm.cfg, t);
+        let n = step(vm, id, &mut r, NGINX, h);
+        (id, r, n)
+    })
+    .collect()
+}
+
+fn retry_later_503(n: &Next, close: bool) -> bool {
+    refused_with(n, 503, "jwks_unavailable")
+        && header_of(n, "retry-after") == Some("1")
+        && header_of(n, "connection") == if close { Some("close") } else { None }
+}
+
+#[test]
+fn nginx_a_cold_start_makes_at_most_max_cold_fetches_per_vm_the_rest_retry() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let t = es_token(&claims());
+    let n = MAX_COLD_FETCHES as u32;
+    let burst = cold_burst(&mut vm, &mut h, &t, 1..2 * n + 1);
+    let (waiting, refused): (Vec<_>, Vec<_>) = burst
+        .into_iter()
+        .partition(|(_, _, n)| matches!(n, Next::Wait));
+    assert_eq!(
+        waiting.len(),
+        MAX_COLD_FETCHES,
+        "the first ones fetch and wait"
+    );
+    assert_eq!(h.asked, MAX_COLD_FETCHES, "no more callouts than the bound");
+    for (id, r, n) in &refused {
+        assert!(retry_later_503(n, false), "request {id}: {n:?}");
+        assert!(r.finished && r.own_fetches.is_empty());
+    }
+    assert_eq!(
+        h.events
+            .iter()
+            .filter(|e| **e == StepEvent::AtFetchBound(0))
+            .count(),
+        refused.len(),
+        "each refusal counted"
+    );
+    assert_eq!(
+        h.paused(),
+        MAX_COLD_FETCHES,
+        "only the fetching ones paused"
+    );
+
+    // The first answer lands: the waiting request it belongs to passes, and a new request
+    // (the retry of a refused one) passes without a fetch, though the others are in flight.
+    let (tok, _) = h.out.remove(0);
+    let a = Answer::Response {
+        status: Some(200),
+        body: default_jwks().to_string().into_bytes(),
+        too_large: false,
+    };
+    vm.keys.answer(&mut h.store, tok, a, h.now_ms, 0.5);
+    let mut waiting = waiting;
+    let (id, r, _) = &mut waiting[0];
+    assert!(r.answered(tok, NGINX));
+    assert!(forwarded(&step(&mut vm, *id, r, NGINX, &mut h)));
+    let asked = h.asked;
+    for (id, _, _) in &refused {
+        let mut retry = request(&vm.cfg, &t);
+        let n = step(&mut vm, 100 + id, &mut retry, NGINX, &mut h);
+        assert!(forwarded(&n), "retry of {id}: {n:?}");
+    }
+    assert_eq!(h.asked, asked, "the retries fetch nothing");
+    // The others are decided on their own answers.
+    for t in answer_all(&mut vm, &mut h, &default_jwks()) {
+        let (id, r, _) = waiting
+            .iter_mut()
+            .find(|(_, r, _)| r.own_fetches.contains(&t))
+            .expect("an answer of a waiting request");
+        assert!(r.answered(t, NGINX));
+        assert!(forwarded(&step(&mut vm, *id, r, NGINX, &mut h)));
+    }
+}
+
+#[test]
+fn nginx_the_root_ticks_fetch_counts_toward_the_bound() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    assert!(flow::tick(&mut vm, &mut h).is_empty());
+    assert_eq!(h.asked, 1, "the root's cold fetch");
+    let t = es_token(&claims());
+    let burst = cold_burst(&mut vm, &mut h, &t, 1..MAX_COLD_FETCHES as u32 + 1);
+    let fetching = burst
+        .iter()
+        .filter(|(_, _, n)| matches!(n, Next::Wait))
+        .count();
+    assert_eq!(fetching, MAX_COLD_FETCHES - 1);
+    assert_eq!(h.asked, MAX_COLD_FETCHES);
+    let (_, _, last) = burst.last().expect("a burst");
+    assert!(retry_later_503(last, false), "{last:?}");
+}
+
+#[test]
+fn nginx_at_the_bound_a_reused_connection_also_gets_connection_close() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let t = es_token(&claims());
+    cold_burst(&mut vm, &mut h, &t, 1..MAX_COLD_FETCHES as u32 + 1);
+    h.reused = true;
+    let mut r = request(&vm.cfg, &t);
+    let n = step(&mut vm, 99, &mut r, NGINX, &mut h);
+    assert!(retry_later_503(&n, true), "{n:?}");
+    assert_eq!(h.asked, MAX_COLD_FETCHES);
+}
+
+#[test]
+fn nginx_at_the_bound_the_refetch_window_still_decides_first() {
+    // VM one has MAX_COLD_FETCHES cold fetches out when VM two's fetch publishes the keys.
+    let mut h = TestHost::new(NGINX);
+    let (mut one, mut two) = (vm(), Vm::new(Rc::new(remote_config()), 8));
+    let good = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
+    cold_burst(&mut one, &mut h, &good, 1..MAX_COLD_FETCHES as u32 + 1);
+    let mine = std::mem::take(&mut h.out);
+    let mut b = request(&two.cfg, &good);
+    step(&mut two, 1, &mut b, NGINX, &mut h);
+    for t in answer_all(&mut two, &mut h, &jwks(&[ec_a().jwk(Some("a"))])) {
+        b.answered(t, NGINX);
+    }
+    assert!(forwarded(&step(&mut two, 1, &mut b, NGINX, &mut h)));
+    h.out = mine;
+
+    // On VM one the keys are found in shared data; an unknown kid with the window open would
+    // refetch, but the bound is reached: 503, no callout, the window not spent.
+    let stranger = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
+    let asked = h.asked;
+    let mut c = request(&one.cfg, &stranger);
+    let n = step(&mut one, 10, &mut c, NGINX, &mut h);
+    assert!(retry_later_503(&n, false), "{n:?}");
+    assert_eq!(h.asked, asked);
+    // VM two refetches (the window was open): its claim spends the window in shared data
+    // before its callout, unseen by VM one until it reads the lease.
+    let mut d = request(&two.cfg, &stranger);
+    assert!(matches!(
+        step(&mut two, 2, &mut d, NGINX, &mut h),
+        Next::Wait
+    ));
+    assert_eq!(h.asked, asked + 1);
+    assert_eq!(
+        one.keys.providers[0].inflight(),
+        MAX_COLD_FETCHES,
+        "VM one still at its bound"
+    );
+    // With the window spent, another unknown kid on VM one is 401 at once, bound or not:
+    // the bound never turns the refetch limit's verdict into a retry.
+    let mut e = request(
+        &one.cfg,
+        &jwt(ec_b(), &header(ec_b(), Some("c")), &claims()),
+    );
+    let n = step(&mut one, 11, &mut e, NGINX, &mut h);
+    assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
+}
+
+#[test]
+fn envoy_has_no_fetch_bound_one_fetch_and_every_request_waits() {
+    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
+    let t = es_token(&claims());
+    for id in 1..=2 * MAX_COLD_FETCHES as u32 {
+        let mut r = request(&vm.cfg, &t);
+        let n = step(&mut vm, id, &mut r, ENVOY, &mut h);
+        assert!(matches!(n, Next::Wait), "request {id}: {n:?}");
+    }
+    assert_eq!(h.asked, 1);
+    assert!(!h
+        .events
+        .iter()
+        .any(|e| matches!(e, StepEvent::AtFetchBound(_))));
+}
+
+#[test]
+fn nginx_two_unknown_kids_refetch_one_provider_per_round_without_spending_the_others_window() {
+    let cfg = Rc::new(two_provider_config());
+    let mut vm: Vm<u32> = Vm::new(cfg.clone(), 7);
+    let mut h = TestHost::new(NGINX);
+    let prepared = |kid: &str, key: Signer| {
+        let one = jwt(key, &header(key, Some(kid)), &claims());
+        let two = jwt(
+            key,
+            &header(key, Some(kid)),
+            &claims_with(json!({"iss": "https://two.test/"})),
+        );
+        let headers = common::request("/", &[("x-one", one.as_str()), ("x-two", two.as_str())]);
+        let mut r = RequestState::new(2);
+        match gate::prepare(&cfg, &headers) {
+            Start::Check(p) => r.prepared = Some(p),
+            Start::Done(d) => panic!("{d:?}"),
+        }
+        r
+    };
+    // Both providers' keys arrive: kid "a".
+    let mut warm = prepared("a", ec_a());
+    let old = jwks(&[ec_a().jwk(Some("a"))]);
+    for _ in 0..3 {
+        if let Next::Apply(d) = step(&mut vm, 1, &mut warm, NGINX, &mut h) {
+            assert!(matches!(d, Decision::Forward(..)), "{d:?}");
+            break;
+        }
+        for t in answer_all(&mut vm, &mut h, &old) {
+            warm.answered(t, NGINX);
+        }
+    }
+    assert!(warm.finished, "warm-up was not decided");
+
+    // Both rotate to kid "b": the request refetches one provider, then the other, then passes.
+    h.now_ms += 2000;
+    let new = jwks(&[ec_a().jwk(Some("a")), ec_b().jwk(Some("b"))]);
+    let mut r = prepared("b", ec_b());
+    let mut refetched = Vec::new();
+    let mut verdict = None;
+    for _ in 0..3 {
+        let n = step(&mut vm, 2, &mut r, NGINX, &mut h);
+        if let Next::Apply(_) = n {
+            verdict = Some(n);
+            break;
+        }
+        refetched.extend(h.out.iter().map(|(_, f)| f.provider));
+        for t in answer_all(&mut vm, &mut h, &new) {
+            r.answered(t, NGINX);
+        }
+    }
+    assert_eq!(
+        refetched,
+        vec![0, 1],
+        "one refetch per provider, one per round"
+    );
+    let verdict = verdict.expect("no verdict after both refetches");
+    assert!(forwarded(&verdict), "{verdict:?}");
+}
+
+#[test]
+fn nginx_clients_hanging_up_open_no_room_under_the_bound_until_their_fetches_time_out() {
+    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let t = es_token(&claims());
+    let burst = cold_burst(&mut vm, &mut h, &t, 1..MAX_COLD_FETCHES as u32 + 1);
+    assert_eq!(h.asked, MAX_COLD_FETCHES);
+    // Every client hangs up: the glue forgets their requests, but the host may still be
+    // fetching for them.
+    for (id, _, _) in &burst {
+        vm.keys.forget(&mut h.store, *id);
+    }
+    let mut r = request(&vm.cfg, &t);
+    let n = step(&mut vm, 50, &mut r, NGINX, &mut h);
+    assert!(retry_later_503(&n, false), "{n:?}");
+    assert_eq!(
+        h.asked, MAX_COLD_FETCHES,
+        "hanging up made room for more fetches"
+    );
+
+    // Once those callouts would have timed out, there is room again.
+    h.now_ms += 60_000;
+    h.out.clear();
+    flow::tick(&mut vm, &mut h);
+    let asked = h.asked;
+    let mut r = request(&vm.cfg, &t);
+    let n = step(&mut vm, 51, &mut r, NGINX, &mut h);
+    assert!(matches!(n, Next::Wait), "{n:?}");
+    assert_eq!(h.asked, asked + 1, "a fetch of its own");
 }

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use jwtgate::cache::TokenCache;
 use jwtgate::gate::{self, Decision, Outcome, Start};
+use jwtgate::TokenCache;
 use serde_json::{json, Value};
 
 fn allowed(d: &Decision) -> bool {

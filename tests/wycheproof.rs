@@ -8,12 +8,12 @@
 
 mod common;
 
-use jwtgate::authenticator::{self, Auth, KeyState};
-use jwtgate::cache::TokenCache;
 use jwtgate::crypto::{bit_len, EcKey, RsaKey, MIN_RSA_BITS};
-use jwtgate::keys::{Candidates, KeySet};
 use jwtgate::token::Alg;
 use jwtgate::Reason;
+use jwtgate::TokenCache;
+use jwtgate::{Auth, KeyState};
+use jwtgate::{Candidates, KeySet};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -371,12 +371,8 @@ fn json_web_key_cases() {
             let jws_ok = jws_verdict(set, jws);
 
             // The authenticator's JWS layer and the full pipeline see the same token.
-            let sig_layer = authenticator::check_signature(
-                &provider.algorithms,
-                set.unwrap_or(&empty),
-                jws,
-                8192,
-            );
+            let sig_layer =
+                jwtgate::check_signature(&provider.algorithms, set.unwrap_or(&empty), jws, 8192);
             let mut cache = TokenCache::new(1, 16);
             let state = KeyState::Ready {
                 keys: set.unwrap_or(&empty),
@@ -385,7 +381,7 @@ fn json_web_key_cases() {
                 revoked: None,
             };
             let full =
-                authenticator::authenticate(provider, 0, jws, state, 8192, common::NOW, &mut cache);
+                jwtgate::authenticate(provider, 0, jws, state, 8192, common::NOW, &mut cache);
             let full_reason = match &full {
                 Auth::Invalid(f) => Some(f.reason),
                 Auth::Valid(_) => None,
@@ -423,7 +419,7 @@ fn json_web_key_cases() {
                     refetch_allowed: false,
                     revoked: None,
                 };
-                let full = authenticator::authenticate(
+                let full = jwtgate::authenticate(
                     provider,
                     0,
                     &as_jwt,

@@ -4,7 +4,7 @@
 //! request with local keys never waits.
 #![no_main]
 
-use jwtgate::cache::TokenCache;
+use jwtgate::TokenCache;
 use jwtgate::config;
 use jwtgate::gate::{self, Decision, Start};
 use jwtgate_fuzz::{LocalKeys, NOW};

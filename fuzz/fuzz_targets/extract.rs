@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
             headers: Vec::new(),
             ..src.clone()
         },
-        &RequestParts {
+        &RequestParts::<(String, String)> {
             headers: &[],
             query: q2,
         },

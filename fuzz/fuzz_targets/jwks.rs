@@ -4,7 +4,7 @@
 //! message (logged and shown in config errors) stays one bounded line.
 #![no_main]
 
-use jwtgate::keys::{Candidates, KeySet, MAX_KEYS};
+use jwtgate::{Candidates, KeySet, MAX_KEYS};
 use jwtgate::token::Alg;
 use libfuzzer_sys::fuzz_target;
 

@@ -15,10 +15,10 @@
 //! local keys never make a request wait; deciding again from the token cache gives the same result.
 #![no_main]
 
-use jwtgate::cache::TokenCache;
+use jwtgate::TokenCache;
 use jwtgate::extract::{self, RequestParts};
 use jwtgate::gate::{self, Decision, Mutations, Outcome, Start};
-use jwtgate::outcome::Rejection;
+use jwtgate::Rejection;
 use jwtgate_fuzz::*;
 use libfuzzer_sys::fuzz_target;
 use p256::ecdsa::signature::Verifier;

@@ -7,10 +7,10 @@ mod keys;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwtgate::authenticator::KeyState;
+use jwtgate::KeyState;
 use jwtgate::config::{self, Config, JwksSource};
-use jwtgate::keys::KeySet;
-use jwtgate::verifier::KeyLookup;
+use jwtgate::KeySet;
+use jwtgate::KeyLookup;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey};
 use serde_json::{json, Value};

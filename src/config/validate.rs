@@ -701,7 +701,7 @@ fn path_match(at: &str, m: RawMatch, escaped: EscapedSlashes) -> R<PathMatch> {
     }
 }
 
-fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Requirement> {
+fn requirement(at: &str, mut r: RawRequirement, providers: &[Provider]) -> R<Requirement> {
     let forms = [
         r.provider.is_some(),
         r.any.is_some(),
@@ -736,54 +736,8 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
             .map(|(i, x)| requirement(&format!("{at}.{field}[{i}]"), x, providers))
             .collect()
     };
-    if let Some(name) = r.provider {
-        let Some(provider) = providers.iter().position(|p| p.name == name) else {
-            return err(
-                format!("{at}.provider"),
-                format!("unknown provider {name:?}"),
-            );
-        };
-        let scopes = r.scopes.unwrap_or_default();
-        for (i, s) in scopes.iter().enumerate() {
-            if s.is_empty()
-                || s.chars()
-                    .any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\')
-            {
-                return err(
-                    format!("{at}.scopes[{i}]"),
-                    "must be a non-empty scope token",
-                );
-            }
-        }
-        let mut claims = Vec::new();
-        for (name, values) in r.claims.unwrap_or_default() {
-            let cat = child(&format!("{at}.claims"), &name);
-            if values.is_empty() {
-                return err(cat, "must list at least one accepted value");
-            }
-            if values
-                .iter()
-                .any(|v| v.is_object() || v.is_array() || v.is_null())
-            {
-                return err(cat, "accepted values must be strings, numbers or booleans");
-            }
-            claims.push(ClaimRequirement {
-                path: claim_path(&cat, &name)?,
-                values,
-            });
-        }
-        let clients = match r.clients {
-            None => Vec::new(),
-            Some(c) => non_empty_strings(&format!("{at}.clients"), c)?,
-        };
-        let step_up = step_up(at, r.acr_values, r.max_age_s)?;
-        return Ok(Requirement::Provider {
-            provider,
-            scopes,
-            claims,
-            clients,
-            step_up,
-        });
+    if let Some(name) = r.provider.take() {
+        return provider_requirement(at, &name, r, providers);
     }
     if let Some(v) = r.any {
         return Ok(Requirement::Any(list("any", v)?));
@@ -806,6 +760,76 @@ fn requirement(at: &str, r: RawRequirement, providers: &[Provider]) -> R<Require
         )?))),
         None => err(at, "empty requirement"),
     }
+}
+
+/// A requirement of one provider (`name`) with its scopes, claims, clients and step-up.
+fn provider_requirement(
+    at: &str,
+    name: &str,
+    r: RawRequirement,
+    providers: &[Provider],
+) -> R<Requirement> {
+    let Some(provider) = providers.iter().position(|p| p.name == name) else {
+        return err(
+            format!("{at}.provider"),
+            format!("unknown provider {name:?}"),
+        );
+    };
+    // Checked in the order of the reference, so a config with two faults names the first.
+    let scopes = scopes(at, r.scopes.unwrap_or_default())?;
+    let claims = claim_requirements(at, r.claims.unwrap_or_default())?;
+    let clients = match r.clients {
+        None => Vec::new(),
+        Some(c) => non_empty_strings(&format!("{at}.clients"), c)?,
+    };
+    Ok(Requirement::Provider {
+        provider,
+        scopes,
+        claims,
+        clients,
+        step_up: step_up(at, r.acr_values, r.max_age_s)?,
+    })
+}
+
+/// Required scopes: each a non-empty token that can sit in a `scope="…"` challenge.
+fn scopes(at: &str, scopes: Vec<String>) -> R<Vec<String>> {
+    for (i, s) in scopes.iter().enumerate() {
+        if s.is_empty()
+            || s.chars()
+                .any(|c| c.is_ascii_whitespace() || c == '"' || c == '\\')
+        {
+            return err(
+                format!("{at}.scopes[{i}]"),
+                "must be a non-empty scope token",
+            );
+        }
+    }
+    Ok(scopes)
+}
+
+/// Required claims: a path each, with at least one accepted scalar value.
+fn claim_requirements(
+    at: &str,
+    claims: impl IntoIterator<Item = (String, Vec<Value>)>,
+) -> R<Vec<ClaimRequirement>> {
+    let mut out = Vec::new();
+    for (name, values) in claims {
+        let cat = child(&format!("{at}.claims"), &name);
+        if values.is_empty() {
+            return err(cat, "must list at least one accepted value");
+        }
+        if values
+            .iter()
+            .any(|v| v.is_object() || v.is_array() || v.is_null())
+        {
+            return err(cat, "accepted values must be strings, numbers or booleans");
+        }
+        out.push(ClaimRequirement {
+            path: claim_path(&cat, &name)?,
+            values,
+        });
+    }
+    Ok(out)
 }
 
 /// `acr_values` and `max_age_s` of a requirement (RFC 9470); either alone is a step-up.

@@ -164,11 +164,9 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
             Step::Continue
         }
         Decision::Reject(r, outcome) => {
-            let headers: Vec<(&str, &str)> = r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let caps = vm.try_borrow().map_or(HostCaps::PORTABLE, |v| v.caps);
+            let joined = edits::reply_headers(&r.headers, caps.repeats_reply_headers);
+            let headers: Vec<(&str, &str)> = joined.iter().map(|(k, v)| (*k, v.as_ref())).collect();
             if abi::send_response(r.status, &headers, r.body.as_bytes()).is_err() {
                 internal_error();
             }

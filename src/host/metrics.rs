@@ -32,7 +32,7 @@ pub struct Metrics {
 const UNSENT: &str = "jwtgate.vms_with_unsent_counts";
 
 /// Counters per provider, in this order after the global ones.
-const PER_PROVIDER: [&str; 9] = [
+const PER_PROVIDER: [&str; 10] = [
     "allowed",
     "jwks_fetch_ok",
     "jwks_fetch_failed",
@@ -42,6 +42,7 @@ const PER_PROVIDER: [&str; 9] = [
     "discovery_fetch_failed",
     "revocation_fetch_ok",
     "revocation_fetch_failed",
+    "jwks_fetch_at_bound",
 ];
 
 /// Global counters, in this order at the start.
@@ -103,6 +104,8 @@ pub enum ProviderEvent {
     RevocationOk = 7,
     /// A revocation list fetch failed.
     RevocationFailed = 8,
+    /// A request got 503 without a fetch: the worker had `MAX_COLD_FETCHES` in flight.
+    AtFetchBound = 9,
 }
 
 impl Metrics {

@@ -78,6 +78,7 @@ impl StepHost for Host<'_> {
         match event {
             StepEvent::Paused => self.metrics.add(Event::Paused, 1),
             StepEvent::Refetch(p) => self.metrics.provider(p, ProviderEvent::Refetch),
+            StepEvent::AtFetchBound(p) => self.metrics.provider(p, ProviderEvent::AtFetchBound),
         }
     }
 }

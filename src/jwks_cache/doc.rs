@@ -182,6 +182,10 @@ pub struct Doc<T> {
     pub lease: Lease,
     /// This VM's callouts in flight.
     pub inflight: Vec<InFlight>,
+    /// When each callout of a request that went away (the client hung up) was made: the host
+    /// may still be fetching, so it counts toward the cold-fetch bound until it would have
+    /// timed out, and hanging up cannot open room for more fetches.
+    abandoned: Vec<u64>,
     pub(super) polls: u32,
     /// When a request last looked at the hint ([`Doc::catch_up`]).
     looked_ms: Option<u64>,
@@ -220,6 +224,7 @@ impl<T: Content> Doc<T> {
             events: 0,
             lease: Lease::default(),
             inflight: Vec::new(),
+            abandoned: Vec::new(),
             polls: 0,
             looked_ms: None,
             claim: None,
@@ -277,6 +282,12 @@ impl<T: Content> Doc<T> {
     pub fn refetch_possible(&self, now_ms: u64) -> bool {
         self.policy.min_refetch_ms.is_some()
             && (self.lease.held(now_ms) || self.refetch_window_open(&self.lease, now_ms))
+    }
+
+    /// True when the rate limit lets an unknown-`kid` refetch start now (as of the lease
+    /// last read).
+    pub fn refetch_window_open_now(&self, now_ms: u64) -> bool {
+        self.refetch_window_open(&self.lease, now_ms)
     }
 
     /// The rate limit: `min_refetch_interval_s` since the last answered refetch.
@@ -719,6 +730,7 @@ impl<T: Content> Doc<T> {
             .drain(..)
             .partition(|f| f.context == Some(context));
         self.inflight = kept;
+        self.abandoned.extend(gone.iter().map(|f| f.started_ms));
         if gone.iter().any(|f| f.leased) {
             self.release(store, owner, Lease::abandoned);
         }
@@ -733,6 +745,14 @@ impl<T: Content> Doc<T> {
         let limit = self.policy.timeout_ms.saturating_add(2000);
         self.inflight
             .retain(|f| now_ms < f.started_ms.saturating_add(limit));
+        self.abandoned
+            .retain(|started| now_ms < started.saturating_add(limit));
+    }
+
+    /// This VM's callouts that may still be fetching: in flight, or made by a request that
+    /// went away since.
+    pub fn fetching(&self) -> usize {
+        self.inflight.len() + self.abandoned.len()
     }
 }
 

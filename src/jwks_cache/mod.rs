@@ -12,7 +12,7 @@ pub mod record;
 pub mod store;
 pub mod waiters;
 
-pub use doc::{Answer, Begin, Callout, FetchError, Finished, Freshness, Policy};
+pub use doc::{Answer, Begin, Callout, Finished};
 pub use provider::{DocId, ProviderKeys, RequestView};
 pub use store::{SharedStore, StoreError};
 
@@ -21,6 +21,14 @@ use crate::config::Config;
 use crate::crypto::{self, SignatureBackend};
 use crate::verifier::{KeyLookup, Need};
 use waiters::Waiters;
+
+/// Most callouts of one provider one VM keeps in flight on a host that cannot wake a paused
+/// request (nginx): there each waiting request fetches for itself, so without a bound a cold
+/// start makes one fetch per request (100 concurrent requests, 100 fetches against a slow
+/// IdP). The root tick's own fetch counts. A request that would exceed it does not fetch: it
+/// is answered 503 `jwks_unavailable` with `Retry-After: 1`, and its retry finds the keys
+/// those fetches publish.
+pub const MAX_COLD_FETCHES: usize = 4;
 
 /// A callout the glue must make, then report with [`KeyCache::dispatched`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +61,10 @@ pub struct Plan {
     pub fetches: Vec<Fetch>,
     /// Decide again at once: what it waited for cannot come (refetch refused).
     pub decide_now: bool,
+    /// Providers whose documents this request may not fetch: [`MAX_COLD_FETCHES`] of their
+    /// callouts are in flight in this VM (hosts that cannot wake a request). Without a
+    /// fetch of its own it is answered 503 and retries.
+    pub at_bound: Vec<usize>,
 }
 
 /// The key state of every provider of one VM, and its paused requests (each with a `T`, what
@@ -88,7 +100,7 @@ impl<T> KeyCache<T> {
 
     /// Before a request is decided: adopts what other VMs published for `providers` since
     /// this VM last looked, so that no VM verifies with keys another has already replaced
-    /// (a removed key stops verifying everywhere at once; see [`doc::Doc::catch_up`]). True
+    /// (a removed key stops verifying everywhere at once; see `Doc::catch_up`). True
     /// when something changed.
     pub fn catch_up(
         &mut self,
@@ -151,6 +163,12 @@ impl<T> KeyCache<T> {
         let mut plan = Plan::default();
         let mut waiting = false;
         for need in needs {
+            if !shared && !plan.fetches.is_empty() {
+                // A request that cannot be woken makes one callout at a time: the next need
+                // is planned in its next round, so no other refetch window is claimed (and
+                // spent) for a callout that is not made now.
+                break;
+            }
             let (p, refetch) = match *need {
                 Need::Keys(p) => (p, false),
                 Need::Refetch(p) => (p, true),
@@ -167,9 +185,19 @@ impl<T> KeyCache<T> {
             // tick: never fetch what shared data already holds.
             if keys.sync(store) {
                 return Plan {
-                    fetches: Vec::new(),
                     decide_now: true,
+                    ..Plan::default()
                 };
+            }
+            if !shared && keys.inflight() >= MAX_COLD_FETCHES {
+                // A request's own fetch, with enough of them in flight here: no more. An
+                // unknown-`kid` refetch the window refuses is decided at once, as always.
+                if refetch && !keys.refetch_window_open(now_ms) {
+                    plan.decide_now = true;
+                } else if !keys.missing(now_ms, refetch).is_empty() {
+                    plan.at_bound.push(p);
+                }
+                continue;
             }
             // Documents in order: the first one that can be fetched (discovery before JWKS).
             for doc in keys.missing(now_ms, refetch) {
@@ -194,7 +222,7 @@ impl<T> KeyCache<T> {
                 }
             }
         }
-        if plan.fetches.is_empty() && !waiting {
+        if plan.fetches.is_empty() && !waiting && plan.at_bound.is_empty() {
             plan.decide_now = true;
         }
         plan

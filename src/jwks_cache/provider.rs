@@ -368,6 +368,22 @@ impl ProviderKeys {
         }
     }
 
+    /// This VM's callouts that may still be fetching any of the provider's documents (the
+    /// root's and its requests', including those of requests that went away).
+    pub fn inflight(&self) -> usize {
+        self.jwks.as_ref().map_or(0, |d| d.fetching())
+            + self.discovery.as_ref().map_or(0, |d| d.fetching())
+            + self.revocation.as_ref().map_or(0, |d| d.fetching())
+    }
+
+    /// True when an unknown-`kid` refetch of the JWKS would not be rate limited now (as of
+    /// the lease last read).
+    pub fn refetch_window_open(&self, now_ms: u64) -> bool {
+        self.jwks
+            .as_ref()
+            .is_some_and(|d| d.refetch_window_open_now(now_ms))
+    }
+
     /// The callout timeout (how long requests wait for this provider).
     pub fn timeout_ms(&self) -> u64 {
         self.jwks.as_ref().map_or(0, |d| d.policy.timeout_ms)

@@ -2,6 +2,7 @@
 //! in-memory store that has a host's semantics.
 
 use super::store::MemoryStore;
+use super::doc::FetchError;
 use super::*;
 use crate::authenticator::KeyState;
 use crate::config;

@@ -11,13 +11,13 @@ pub mod rfc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwtgate::authenticator::KeyState;
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{self, Config, JwksSource};
 use jwtgate::gate::{self, Decision, Mutations, Start};
-use jwtgate::keys::KeySet;
-use jwtgate::outcome::Rejection;
-use jwtgate::verifier::KeyLookup;
+use jwtgate::KeyLookup;
+use jwtgate::KeySet;
+use jwtgate::KeyState;
+use jwtgate::Rejection;
+use jwtgate::TokenCache;
 use p256::ecdsa::signature::Signer as _;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey};

@@ -1,11 +1,21 @@
-"""DPoP (RFC 9449) and certificate-bound tokens (RFC 8705) in real Envoy.
+"""DPoP (RFC 9449) and certificate-bound tokens (RFC 8705) in real Envoy, and in nginx +
+ngx_wasm_module (JWTGATE_HOST=ngx).
 
 Proofs come from a real DPoP client library (npm `dpop`, tests/e2e/dpop_client.py); the broken
 ones a test needs are that library's proofs re-signed (a private `d` in the jwk, HS256, a key
 other than the jwk's). A DPoP-bound token comes from the real OpenID provider (oidc-provider,
 which binds a token to the key of the proof its token request carries), or is minted here with
 `cnf.jkt` of the client's key. mTLS runs on a TLS listener with a CA and client certificates
-generated per test session.
+generated per test session (Envoy's DownstreamTlsContext; on nginx `listen ... ssl` with
+`ssl_verify_client`, the filter reading `$ssl_client_raw_cert`).
+
+Where nginx differs: its `:authority` is server_name:port (the filter takes the client's
+`Host`), its `:path` is decoded and normalized (the filter takes `$request_uri`, the request
+line as sent), a local reply keeps one value per header name (the filter joins the two
+challenges into one `WWW-Authenticate`), the `DPoP` header reaches the upstream only through
+`proxy_set_header DPoP $jwtgate_dpop` (the harness declares it; a test shows what happens
+without), and no nginx computes the SHA-256 an XFCC header needs (the XFCC test puts Envoy in
+front of nginx as the TLS terminator).
 """
 
 from __future__ import annotations
@@ -29,15 +39,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dpop_client import DpopClient
-from envoy import Response
+from envoy import Envoy, Response
 from helpers import Gateway, HOST, assert_401_invalid, parallel, summarize
 from hosts import ON_NGX
 from oidc_idp import CLIENTS, RESOURCE, TEST_UA, KeyPair, OidcProvider
 from tokens import EcKey, b64url, jwks, mint, split
-
-# Envoy only so far: no nginx with ngx_wasm_module was at hand to run these there (the replay
-# test reads Envoy's per-thread log, the mTLS tests build an Envoy TLS listener).
-pytestmark = pytest.mark.skipif(ON_NGX, reason="DPoP/mTLS e2e not yet run on nginx + ngx_wasm_module")
 
 ISS = "https://corp.example/"
 BASE = f"http://{HOST}"
@@ -75,6 +81,12 @@ def dpop_get(gw: Gateway, path: str, token: str, proofs: list[str], method: str 
 
 def challenge(resp: Response) -> list[str]:
     return resp.header_all("www-authenticate")
+
+
+def challenges(*values: str) -> list[str]:
+    """The `WWW-Authenticate` values a reply with these challenges carries: one each on Envoy;
+    on nginx one value, joined (a local reply there keeps one value per name)."""
+    return [", ".join(values)] if ON_NGX and values else list(values)
 
 
 def assert_proof_refused(resp: Response, reason: str, algs: str = "ES256 RS256") -> None:
@@ -179,7 +191,8 @@ def test_each_check_in_envoy(envoy_factory, client, issuer_key):
         f'DPoP realm="{HOST}", error="invalid_token", error_description="token_expired", algs="ES256 RS256"'], r
     # No token: both challenges.
     r = gw.get("/a")
-    assert r.status == 401 and challenge(r) == [f'Bearer realm="{HOST}"', f'DPoP realm="{HOST}", algs="ES256 RS256"'], r
+    assert r.status == 401 and challenge(r) == challenges(f'Bearer realm="{HOST}"',
+                                                          f'DPoP realm="{HOST}", algs="ES256 RS256"'), r
 
 
 def test_required_refuses_bearer_tokens(envoy_factory, client, issuer_key):
@@ -188,8 +201,8 @@ def test_required_refuses_bearer_tokens(envoy_factory, client, issuer_key):
     plain = mint(issuer_key, iss=ISS)
     r = gw.get("/a", token=plain)
     assert r.status == 401 and r.json()["reason"] == "dpop_required", r
-    assert challenge(r) == [f'Bearer realm="{HOST}", error="invalid_token", error_description="dpop_required"',
-                            f'DPoP realm="{HOST}", algs="ES256"'], r
+    assert challenge(r) == challenges(f'Bearer realm="{HOST}", error="invalid_token", error_description="dpop_required"',
+                                      f'DPoP realm="{HOST}", algs="ES256"'), r
     key = client.key("ES256")
     token = bound(issuer_key, key.jkt)
     assert dpop_get(gw, "/a", token, [client.proof(key, "GET", f"{BASE}/a", token)]).status == 200
@@ -198,7 +211,9 @@ def test_required_refuses_bearer_tokens(envoy_factory, client, issuer_key):
 # ------------------------------------------------------------------ replays across workers
 
 
-THREAD = re.compile(r"^\[[^\]]+\]\[(\d+)\]")
+# Which worker logged a line: Envoy's thread id (`[time][thread][level]…`), nginx's worker pid
+# (`date time [level] pid#tid: …`).
+WORKER = re.compile(r"^\S+ \S+ \[\w+\] (\d+)#") if ON_NGX else re.compile(r"^\[[^\]]+\]\[(\d+)\]")
 
 
 def test_replays_fail_on_every_worker(envoy_factory, client, issuer_key):
@@ -208,17 +223,24 @@ def test_replays_fail_on_every_worker(envoy_factory, client, issuer_key):
     token = bound(issuer_key, key.jkt)
     proof = client.proof(key, "GET", f"{BASE}/a", token)
     assert dpop_get(gw, "/a", token, [proof]).status == 200
-    # Each request on its own connection: the kernel spreads them over both workers.
-    replays = [dpop_get(gw, "/a", token, [proof]) for _ in range(40)]
-    assert summarize(replays) == {"401 dpop_replayed": 40}, summarize(replays)
 
     def refusing_threads() -> list[str]:
         return [m.group(1) for line in env.wasm_log_lines() if "reason=dpop_replayed" in line
-                for m in [THREAD.match(line)] if m]
+                for m in [WORKER.match(line)] if m]
 
-    deadline = time.monotonic() + 15  # Envoy flushes its log file in its own time
-    while len(refusing_threads()) < 40 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # Each replay on its own connection, 20 at a time: the kernel spreads concurrent
+    # connections over both workers (sequential ones may all land on one nginx worker). Send
+    # bursts until both workers have refused one, every one of them refused.
+    sent = 0
+    for _ in range(10):
+        replays = parallel(20, lambda i: dpop_get(gw, "/a", token, [proof]))
+        assert summarize(replays) == {"401 dpop_replayed": 20}, summarize(replays)
+        sent += 20
+        deadline = time.monotonic() + 15  # Envoy flushes its log file in its own time
+        while len(refusing_threads()) < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if len(set(refusing_threads())) >= 2:
+            break
     threads = set(refusing_threads())
     assert len(threads) == 2, f"replays refused on threads {threads}: both workers must refuse"
 
@@ -249,25 +271,27 @@ class Pki:
         self.server = self._leaf("server", server=True)
         self.client1 = self._leaf("client1")
         self.client2 = self._leaf("client2")
+        self.selfsigned = self._leaf("selfsigned", own_issuer=True)  # from no CA of the listener
 
     def _write(self, name: str, data: bytes) -> Path:
         p = self.dir / name
         p.write_bytes(data)
         return p
 
-    def _leaf(self, cn: str, server: bool = False) -> dict:
+    def _leaf(self, cn: str, server: bool = False, own_issuer: bool = False) -> dict:
         import ipaddress
         now = datetime.datetime.now(datetime.timezone.utc)
         key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
         b = (x509.CertificateBuilder()
-             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-             .issuer_name(self.ca.subject).public_key(key.public_key())
+             .subject_name(subject)
+             .issuer_name(subject if own_issuer else self.ca.subject).public_key(key.public_key())
              .serial_number(x509.random_serial_number())
              .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2)))
         if server:
             b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                                 critical=False)
-        cert = b.sign(self.ca_key, hashes.SHA256())
+        cert = b.sign(key if own_issuer else self.ca_key, hashes.SHA256())
         der = cert.public_bytes(serialization.Encoding.DER)
         return {
             "cert": self._write(f"{cn}.pem", cert.public_bytes(serialization.Encoding.PEM)),
@@ -286,13 +310,14 @@ def pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("pki"))
 
 
-def tls_get(port: int, pki: Pki, cert: dict | None, token: str, headers=(), path: str = "/a") -> Response:
+def tls_get(port: int, pki: Pki, cert: dict | None, token: str, headers=(), path: str = "/a",
+            scheme: str = "Bearer") -> Response:
     ctx = ssl.create_default_context(cafile=str(pki.ca_path))
     if cert is not None:
         ctx.load_cert_chain(str(cert["cert"]), str(cert["key"]))
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=15)
     try:
-        conn.request("GET", path, headers={"Host": HOST, "Authorization": f"Bearer {token}", **dict(headers)})
+        conn.request("GET", path, headers={"Host": HOST, "Authorization": f"{scheme} {token}", **dict(headers)})
         resp = conn.getresponse()
         return Response(resp.status, resp.getheaders(), resp.read())
     finally:
@@ -327,15 +352,162 @@ def test_certificate_bound_tokens_on_a_tls_listener(envoy_factory, pki, issuer_k
     assert_401_invalid(tls_get(env.port, pki, pki.client1, plain, path="/plain"), "token_bound", token=plain)
 
 
-def test_certificate_bound_tokens_through_envoys_xfcc(envoy_factory, pki, issuer_key):
+def test_certificate_bound_tokens_through_envoys_xfcc(envoy_factory, pki, issuer_key, tmp_path):
     # Envoy terminates TLS and sets x-forwarded-client-cert itself (SANITIZE_SET): whatever a
     # client sends in that header is replaced, or removed when it shows no certificate.
     hcm = {"forward_client_cert_details": "SANITIZE_SET", "set_current_client_cert_details": {"uri": True}}
-    env = envoy_factory(mtls_config(issuer_key, {"client_cert_header": "x-forwarded-client-cert"}),
-                        downstream_tls=pki.listener(), hcm_settings=hcm)
+    cfg = mtls_config(issuer_key, {"client_cert_header": "x-forwarded-client-cert"})
+    if ON_NGX:
+        # nginx has no SHA-256 of the client certificate to put in such a header: the TLS
+        # terminator in front is Envoy (without the filter), nginx behind it runs the filter.
+        ngx = envoy_factory(cfg)
+        env = Envoy(None, upstream_port=ngx.port, idp_port=9, downstream_tls=pki.listener(), hcm_settings=hcm,
+                    workdir=tmp_path / "terminator")
+        envoy_factory.started.append(env)  # stopped with the others
+        env.start()
+    else:
+        env = envoy_factory(cfg, downstream_tls=pki.listener(), hcm_settings=hcm)
     token = mint(issuer_key, iss=ISS, cnf={"x5t#S256": pki.client1["x5t"]})
     assert tls_get(env.port, pki, pki.client1, token).status == 200
     forged = [("x-forwarded-client-cert",
                "Hash=" + base64.urlsafe_b64decode(pki.client1["x5t"] + "=").hex())]
     for cert in (pki.client2, None):
         assert_401_invalid(tls_get(env.port, pki, cert, token, forged), "cert_mismatch", token=token)
+
+
+# ------------------------------------------------------------------ an attacker's spellings
+
+
+# Spellings of a target a client may send: dot segments, escapes of unreserved characters and of
+# `.`, doubled slashes, an escaped slash, a query, case. nginx decodes and normalizes the path
+# before the filter sees `:path`, so there the filter judges `$request_uri` (as sent).
+SPELLINGS = ["/a", "/a/../b", "/b/../a", "/./a", "/%61", "/a/%2e%2e/b", "/a/%2E%2E/b", "/a%2Fb",
+             "/a%2fb", "/a/b", "//a", "/a//b", "/A", "/a?x=1", "/a%3Fx", "/a;x", "/c/..%2Fa"]
+
+
+def test_a_proof_is_good_only_for_the_path_the_upstream_serves(envoy_factory, client, issuer_key):
+    """For every spelling and every htu: a request passes only if the upstream is asked for
+    exactly the proof's path; a proof for /a opens neither /b nor /a/b, however spelled."""
+    env = envoy_factory(config(issuer_key, {}))
+    gw = Gateway(env)
+    key = client.key("ES256")
+    token = bound(issuer_key, key.jkt)
+    passed = {}
+    for sent in SPELLINGS:
+        for htu_path in ("/a", "/b", "/a/b"):
+            r = dpop_get(gw, sent, token, [client.proof(key, "GET", f"{BASE}{htu_path}", token)])
+            if r.status == 200:
+                served = r.upstream()["path"].split("?")[0]
+                assert served == htu_path, f"proof for {htu_path} sent as {sent!r} reached {served!r}"
+                passed.setdefault(sent, []).append(htu_path)
+            else:
+                assert r.status in (400, 401), (sent, htu_path, r)
+                if r.status == 401:
+                    assert r.json()["reason"] == "dpop_proof_invalid", (sent, htu_path, r)
+    # What each spelling means (the same on both hosts).
+    assert passed == {"/a": ["/a"], "/a/../b": ["/b"], "/b/../a": ["/a"], "/./a": ["/a"], "/%61": ["/a"],
+                      "/a/%2e%2e/b": ["/b"], "/a/%2E%2E/b": ["/b"], "/a/b": ["/a/b"], "//a": ["/a"],
+                      "/a//b": ["/a/b"], "/a?x=1": ["/a"]}, passed
+
+
+def test_the_origin_is_the_clients_host_or_the_configured_one(envoy_factory, client, issuer_key):
+    # Without external_origin the origin is the scheme and the Host the client sent (nginx:
+    # the `host` header, not its own server_name:port in `:authority`).
+    key = client.key("ES256")
+    token = bound(issuer_key, key.jkt)
+    gw = Gateway(envoy_factory(config(issuer_key, {})))
+
+    def send(gw, host, htu):
+        proof = client.proof(key, "GET", htu, token)
+        return gw.get("/a", headers=[("Host", host), ("Authorization", f"DPoP {token}"), ("DPoP", proof)])
+
+    assert send(gw, "API.test", f"http://{HOST}/a").status == 200, "host compared in lowercase"
+    assert send(gw, f"{HOST}:80", f"http://{HOST}/a").status == 200, "default port"
+    assert send(gw, f"{HOST}:8080", f"http://{HOST}/a").status == 401
+    assert send(gw, "other.test", f"http://{HOST}/a").status == 401
+    assert send(gw, f"127.0.0.1:{gw.envoy.port}", f"http://{HOST}/a").status == 401
+    # A client may name another host: its proof must then name that host too. Pinning the
+    # origin (external_origin) makes the Host header irrelevant.
+    assert send(gw, "other.test", "http://other.test/a").status == 200
+    pinned = Gateway(envoy_factory(config(issuer_key, {"external_origin": "https://api.example.com"})))
+    assert send(pinned, "other.test", "https://api.example.com/a").status == 200
+    for host, htu in (("other.test", "http://other.test/a"), ("api.example.com", "http://api.example.com/a"),
+                      (HOST, f"http://{HOST}/a")):
+        r = send(pinned, host, htu)
+        assert r.status == 401 and r.json()["reason"] == "dpop_proof_invalid", (host, htu, r)
+
+
+# ------------------------------------------------------------------ where a host has no certificate
+
+
+def test_certificate_bound_tokens_fail_closed_without_tls(envoy_factory, issuer_key):
+    # A plain-HTTP listener has no client certificate to report (Envoy: the property is
+    # NotFound; nginx: `$ssl_client_raw_cert` is empty): every certificate-bound token fails
+    # cert_mismatch, whatever header a client adds; unbound tokens are unaffected.
+    env = envoy_factory(mtls_config(issuer_key, {"client_cert_header": None}))
+    gw = Gateway(env)
+    digest = hashlib.sha256(b"any certificate").digest()
+    token = mint(issuer_key, iss=ISS, cnf={"x5t#S256": b64url(digest)})
+    forged = [("x-forwarded-client-cert", f"Hash={digest.hex()}"), ("ssl-client-cert", "x")]
+    assert_401_invalid(gw.get("/a", token=token, headers=forged), "cert_mismatch", token=token)
+    assert gw.get("/a", token=mint(issuer_key, iss=ISS)).status == 200
+
+
+def test_dpop_over_tls_binds_the_scheme(envoy_factory, pki, client, issuer_key):
+    # `:scheme` is https on a TLS listener (nginx: `$scheme`): an http:// proof does not pass.
+    env = envoy_factory(config(issuer_key, {}), downstream_tls=pki.listener())
+    key = client.key("ES256")
+    token = bound(issuer_key, key.jkt)
+
+    def send(htu: str) -> Response:
+        return tls_get(env.port, pki, None, token, [("DPoP", client.proof(key, "GET", htu, token))], scheme="DPoP")
+
+    r = send(f"https://{HOST}/a")
+    assert r.status == 200 and "dpop" not in r.upstream()["headers"], r
+    assert_proof_refused(send(f"http://{HOST}/a"), "dpop_proof_invalid")
+    assert_proof_refused(send(f"https://{HOST}:80/a"), "dpop_proof_invalid")
+    assert send(f"https://{HOST}:443/a").status == 200
+
+
+# ------------------------------------------------------------------ nginx's own settings
+
+
+needs_nginx = pytest.mark.skipif(not ON_NGX, reason="nginx directives (ssl_verify_client, proxy_set_header)")
+
+
+@needs_nginx
+def test_nginx_ssl_verify_client_modes(envoy_factory, pki, issuer_key):
+    token = mint(issuer_key, iss=ISS, cnf={"x5t#S256": pki.client1["x5t"]})
+    # `on`: nginx itself refuses a connection without a certificate (400, the filter never runs).
+    env = envoy_factory(mtls_config(issuer_key, {}), downstream_tls=pki.listener(), verify_client="on")
+    assert tls_get(env.port, pki, pki.client1, token).status == 200
+    r = tls_get(env.port, pki, None, token)
+    assert r.status == 400 and b"No required SSL certificate" in r.body, r
+    # `optional`: a certificate of no trusted CA is nginx's 400 too.
+    env = envoy_factory(mtls_config(issuer_key, {}), downstream_tls=pki.listener(), verify_client="optional")
+    assert tls_get(env.port, pki, pki.selfsigned, token).status == 400
+    # `optional_no_ca`: nginx takes any certificate whose key the client holds (the handshake
+    # proves it), so the binding still holds: only the certificate the token names passes
+    # (RFC 8705 §2.2, self-signed certificates, works so).
+    env = envoy_factory(mtls_config(issuer_key, {}), downstream_tls=pki.listener(), verify_client="optional_no_ca")
+    assert_401_invalid(tls_get(env.port, pki, pki.selfsigned, token), "cert_mismatch", token=token)
+    assert tls_get(env.port, pki, pki.client1, token).status == 200
+    own = mint(issuer_key, iss=ISS, cnf={"x5t#S256": pki.selfsigned["x5t"]})
+    assert tls_get(env.port, pki, pki.selfsigned, own).status == 200
+    assert_401_invalid(tls_get(env.port, pki, pki.client2, own), "cert_mismatch", token=own)
+
+
+@needs_nginx
+def test_nginx_without_the_dpop_variable_blanks_the_proof(envoy_factory, client, issuer_key):
+    # An nginx.conf without `proxy_set_header DPoP $jwtgate_dpop;`: the filter cannot remove the
+    # header (ngx_wasm_module 0.6 only marks it), so it sets it empty in place: the proof does not
+    # reach the upstream, an empty `DPoP` header does. With the variable nothing arrives (the
+    # other tests); the token goes either way.
+    env = envoy_factory(config(issuer_key, {}), skip_variables=("dpop",))
+    gw = Gateway(env)
+    key = client.key("ES256")
+    token = bound(issuer_key, key.jkt)
+    proof = client.proof(key, "GET", f"{BASE}/a", token)
+    up = dpop_get(gw, "/a", token, [proof]).upstream()
+    assert up["headers"].get("dpop") == [""], up
+    assert proof not in json.dumps(up) and token not in json.dumps(up), up

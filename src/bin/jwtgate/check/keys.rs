@@ -4,11 +4,11 @@
 use super::read;
 use crate::out;
 use crate::UsageError;
-use jwtgate::authenticator::KeyState;
 use jwtgate::config::{Config, JwksSource, Revocation};
 use jwtgate::gate;
-use jwtgate::keys::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES};
-use jwtgate::verifier::KeyLookup;
+use jwtgate::KeyLookup;
+use jwtgate::KeyState;
+use jwtgate::{JwksError, KeySet, SkipReason, MAX_JWKS_BYTES};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

@@ -6,9 +6,9 @@ use crate::out;
 use crate::UsageError;
 use jwtgate::config::{ClaimRequirement, Config, PathMatch, Requirement, Rule};
 use jwtgate::gate::{self, Mutations, Outcome, Route};
-use jwtgate::outcome::Rejection;
 use jwtgate::token;
-use jwtgate::verifier::Denial;
+use jwtgate::Denial;
+use jwtgate::Rejection;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 

@@ -7,12 +7,11 @@ use super::target::{hex, Target};
 use super::CheckArgs;
 use crate::out;
 use crate::UsageError;
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{Config, MtlsPolicy, Requirement, DPOP_SCHEME};
 use jwtgate::gate::{self, Decision, Escapes, Route, Start};
-use jwtgate::outcome;
-use jwtgate::verifier::Denial;
+use jwtgate::Denial;
 use jwtgate::Reason;
+use jwtgate::TokenCache;
 use std::process::ExitCode;
 
 fn parse_header(arg: &str) -> Result<(String, String), UsageError> {
@@ -145,9 +144,9 @@ fn request_headers(
     if let (Some(d), true) = (&target.cert, forwarded_cert) {
         if !user
             .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(jwtgate::mtls::XFCC))
+            .any(|(n, _)| n.eq_ignore_ascii_case(jwtgate::XFCC))
         {
-            user.push((jwtgate::mtls::XFCC.to_owned(), format!("Hash={}", hex(d))));
+            user.push((jwtgate::XFCC.to_owned(), format!("Hash={}", hex(d))));
         }
     }
     if !headers
@@ -210,15 +209,15 @@ pub(super) fn request_verdict(
         Decision::Wait(_) => {
             let grpc = headers
                 .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && outcome::is_grpc(v));
+                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && jwtgate::is_grpc(v));
             let (r, o) = gate::refusal(Denial::of(Reason::JwksUnavailable), grpc, authority);
             (None, Some(r), o)
         }
     };
     let requirement = match route {
         Route::BeforeRules => &Requirement::None,
-        Route::Rule(i) => jwtgate::matcher::requirement(cfg, Some(i)),
-        Route::Default => jwtgate::matcher::requirement(cfg, None),
+        Route::Rule(i) => jwtgate::requirement(cfg, Some(i)),
+        Route::Default => jwtgate::requirement(cfg, None),
     };
     let view = View {
         cfg,

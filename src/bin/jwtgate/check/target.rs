@@ -15,7 +15,7 @@ pub(super) struct Url {
 /// What the request proves beside its token: `--url`, `--client-cert`.
 pub(super) struct Target {
     pub url: Option<Url>,
-    pub cert: Option<jwtgate::mtls::Digest32>,
+    pub cert: Option<jwtgate::Digest32>,
 }
 
 /// `--url`: `http(s)://authority[/path][?query]`, the fragment dropped.
@@ -45,9 +45,9 @@ pub(super) fn split_url(u: &str) -> Result<Url, UsageError> {
 }
 
 /// `--client-cert`: the SHA-256 of the certificate's DER (what `cnf.x5t#S256` names).
-pub(super) fn load_cert(path: &Path) -> Result<jwtgate::mtls::Digest32, UsageError> {
+pub(super) fn load_cert(path: &Path) -> Result<jwtgate::Digest32, UsageError> {
     let bytes = read(path)?;
-    jwtgate::mtls::digest_of_certificate(&bytes).ok_or_else(|| {
+    jwtgate::digest_of_certificate(&bytes).ok_or_else(|| {
         UsageError(format!(
             "{}: not a certificate (PEM \"BEGIN CERTIFICATE\" or DER)",
             path.display()

@@ -7,14 +7,14 @@ use super::target::{hex, Target};
 use super::CheckArgs;
 use crate::out;
 use crate::UsageError;
-use jwtgate::authenticator::{self, Auth, KeyState};
-use jwtgate::cache::TokenCache;
 use jwtgate::config::{
     Config, DpopPolicy, JwksSource, MtlsPolicy, Provider, Revocation, TokenSources, DPOP_SCHEME,
 };
-use jwtgate::keys::KeySet;
 use jwtgate::token::{self, Alg};
+use jwtgate::KeySet;
 use jwtgate::Reason;
+use jwtgate::TokenCache;
+use jwtgate::{Auth, KeyState};
 use serde_json::{Map, Value};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -77,48 +77,12 @@ pub(super) fn token_verdict(
     let implicit;
     let (provider, index, max_size, keys) = match cfg {
         Some(cfg) => {
-            let index = match &a.provider {
-                Some(name) => cfg
-                    .providers
-                    .iter()
-                    .position(|p| &p.name == name)
-                    .ok_or_else(|| {
-                        UsageError(format!("no provider named {name:?} in the config"))
-                    })?,
-                None if cfg.providers.len() == 1 => 0,
-                None => {
-                    return Err(UsageError(
-                        "the config has several providers: choose one with --provider, \
-                         or give the request with --path"
-                            .into(),
-                    ))
-                }
-            };
+            let index = provider_index(a, cfg)?;
             let p = cfg
                 .providers
                 .get(index)
                 .ok_or_else(|| UsageError("no provider".into()))?;
-            let keys = match &p.jwks {
-                JwksSource::Local(k) => {
-                    if files.all.is_some() {
-                        out::warn(&format!(
-                            "jwtgate: provider {:?} has local_jwks: --jwks is not used for it",
-                            p.name
-                        ));
-                    }
-                    k.clone()
-                }
-                JwksSource::Remote(_) => match files.for_provider(&p.name) {
-                    Some(f) => load_jwks(f)?.set,
-                    None => {
-                        return Err(UsageError(format!(
-                            "--jwks FILE is required (provider {:?} has remote keys)",
-                            p.name
-                        )))
-                    }
-                },
-            };
-            (p, index, cfg.max_token_size, keys)
+            (p, index, cfg.max_token_size, provider_keys(p, files)?)
         }
         None => {
             let f = files
@@ -139,7 +103,7 @@ pub(super) fn token_verdict(
         }
     };
     let verdict = if a.signature_only {
-        match authenticator::check_signature(&provider.algorithms, &keys, token, max_size) {
+        match jwtgate::check_signature(&provider.algorithms, &keys, token, max_size) {
             Ok((header, payload)) => Verdict::Signed { header, payload },
             Err(f) => Verdict::Invalid {
                 reason: f.reason,
@@ -150,7 +114,7 @@ pub(super) fn token_verdict(
         match full_check(provider, index, &keys, token, max_size, now, cfg.is_none()) {
             Verdict::Valid { claims } => {
                 let ev = token_evidence(a, token, target);
-                match jwtgate::binding::check(provider, &claims, token, Some(&ev), now) {
+                match jwtgate::check_binding(provider, &claims, token, Some(&ev), now) {
                     Ok(_) => Verdict::Valid { claims },
                     Err(reason) => Verdict::Invalid {
                         reason,
@@ -164,8 +128,47 @@ pub(super) fn token_verdict(
     report_token(a, cfg.map(|_| provider.name.as_str()), verdict)
 }
 
+/// The provider a lone token is checked against: `--provider`, or the config's only one.
+fn provider_index(a: &CheckArgs, cfg: &Config) -> Result<usize, UsageError> {
+    match &a.provider {
+        Some(name) => cfg
+            .providers
+            .iter()
+            .position(|p| &p.name == name)
+            .ok_or_else(|| UsageError(format!("no provider named {name:?} in the config"))),
+        None if cfg.providers.len() == 1 => Ok(0),
+        None => Err(UsageError(
+            "the config has several providers: choose one with --provider, \
+             or give the request with --path"
+                .into(),
+        )),
+    }
+}
+
+/// A configured provider's keys: its `local_jwks`, or the `--jwks` file given for it.
+fn provider_keys(p: &Provider, files: &JwksFiles) -> Result<Rc<KeySet>, UsageError> {
+    match &p.jwks {
+        JwksSource::Local(k) => {
+            if files.all.is_some() {
+                out::warn(&format!(
+                    "jwtgate: provider {:?} has local_jwks: --jwks is not used for it",
+                    p.name
+                ));
+            }
+            Ok(k.clone())
+        }
+        JwksSource::Remote(_) => match files.for_provider(&p.name) {
+            Some(f) => Ok(load_jwks(f)?.set),
+            None => Err(UsageError(format!(
+                "--jwks FILE is required (provider {:?} has remote keys)",
+                p.name
+            ))),
+        },
+    }
+}
+
 /// The request a lone token is checked in: `--dpop`, `--method`, `--url`, `--client-cert`.
-fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::binding::Evidence {
+fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::Evidence {
     let mut headers: Vec<(String, String)> = vec![(
         ":method".into(),
         a.method.clone().unwrap_or_else(|| "GET".into()),
@@ -182,9 +185,9 @@ fn token_evidence(a: &CheckArgs, token: &str, target: &Target) -> jwtgate::bindi
         headers.push(("dpop".into(), proof.clone()));
     }
     if let Some(d) = &target.cert {
-        headers.push((jwtgate::mtls::XFCC.into(), format!("Hash={}", hex(d))));
+        headers.push((jwtgate::XFCC.into(), format!("Hash={}", hex(d))));
     }
-    let mut ev = jwtgate::binding::Evidence::read(&headers, authority, path);
+    let mut ev = jwtgate::Evidence::read(&headers, authority, path);
     ev.set_peer_certificate(target.cert);
     ev
 }
@@ -208,7 +211,7 @@ fn full_check(
         },
     };
     let mut cache = TokenCache::new(index + 1, 0);
-    match authenticator::authenticate(provider, index, token, state, max_size, now, &mut cache) {
+    match jwtgate::authenticate(provider, index, token, state, max_size, now, &mut cache) {
         Auth::Valid(v) => Verdict::Valid {
             claims: v.claims.clone(),
         },
@@ -220,11 +223,7 @@ fn full_check(
                 Ok(t) => {
                     let mut patched = t.claims.clone();
                     patched.insert("iss".into(), Value::String(provider.issuer.clone()));
-                    match jwtgate::claims::check_identity(
-                        provider,
-                        &patched,
-                        t.header.typ.as_deref(),
-                    ) {
+                    match jwtgate::check_identity(provider, &patched, t.header.typ.as_deref()) {
                         Ok(()) => Verdict::Valid { claims: t.claims },
                         Err(reason) => Verdict::Invalid { reason, kid: f.kid },
                     }
