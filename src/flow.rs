@@ -10,7 +10,7 @@ use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::crypto::{self, SignatureBackend};
 use crate::gate::{self, Decision, Prepared};
-use crate::jwks_cache::{Fetch, KeyCache, RequestView, SharedStore};
+use crate::jwks_cache::{Fetch, KeyCache, Plan, RequestView, SharedStore};
 use crate::verifier::{Denial, Need};
 use crate::Reason;
 use std::rc::Rc;
@@ -211,23 +211,7 @@ pub fn step<T: Clone>(
             vm.keys
                 .catch_up(host.store(), prep.providers_with_tokens(), now_ms);
         }
-        let view = RequestView {
-            started_ms: req.started_ms,
-            refetched: &req.refetched,
-            no_wait: req.no_wait,
-            now_ms,
-        };
-        let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        // DPoP proofs are remembered in the host's shared data, seen by every worker.
-        let (store, signatures) = host.store_and_signatures();
-        let decision = gate::decide_with(
-            &vm.cfg,
-            prep,
-            &vm.keys.view(view).with_signatures(signatures),
-            &mut vm.cache,
-            now_s,
-            store,
-        );
+        let decision = decide(vm, req, prep, host, now_ms);
         let needs = match decision {
             Decision::Wait(needs) => needs,
             // Another VM may have fetched the kid since this VM's last tick (its refetch spent
@@ -257,51 +241,12 @@ pub fn step<T: Clone>(
             caps.resume_from_root,
             now_ms,
         );
-        if !caps.resume_from_root && !plan.fetches.is_empty() && host.connection_reused() {
-            // ngx_wasm_module 0.6 resumes a paused request on any write event of its connection
-            // and then skips the filter, so it goes upstream before its verdict; a connection
-            // that already sent a response delivers such an event as soon as the next request
-            // pauses (measured on nginx 1.27.4: the request was forwarded unauthenticated and
-            // the worker crashed when the callout answered; issue 24). Such a request must not
-            // wait: the root fetches in its place and the client retries on a new connection,
-            // where waiting is safe.
-            for f in &plan.fetches {
-                vm.keys.defer_to_root(host.store(), f, now_ms);
-            }
-            let decision = retry_later(req, true);
-            return finish(vm, id, req, decision);
-        }
-        if !caps.resume_from_root && plan.fetches.is_empty() && !plan.at_bound.is_empty() {
-            // Enough fetches of its keys are in flight in this VM already (MAX_COLD_FETCHES):
-            // it makes none, and its retry a second later finds what they publish.
-            for p in &plan.at_bound {
-                host.note(StepEvent::AtFetchBound(*p));
-            }
-            let close = host.connection_reused();
-            let decision = retry_later(req, close);
-            return finish(vm, id, req, decision);
-        }
-        // A request on a host that cannot wake it makes one callout at a time: it must never
-        // be let go while one of its callouts is outstanding.
-        let limit = if caps.resume_from_root {
-            plan.fetches.len()
-        } else {
-            1
-        };
-        let mut dispatched = false;
-        for f in plan.fetches.iter().take(limit) {
-            let token = host.dispatch(f);
-            let jitter = host.jitter();
-            vm.keys
-                .dispatched(host.store(), f, token, Some(id), now_ms, jitter);
-            if let Some(token) = token {
-                req.own_fetches.push(token);
-                dispatched = true;
-                if needs.contains(&Need::Refetch(f.provider)) {
-                    host.note(StepEvent::Refetch(f.provider));
-                }
+        if !caps.resume_from_root {
+            if let Some(decision) = cannot_wait(vm, req, &plan, host, now_ms) {
+                return finish(vm, id, req, decision);
             }
         }
+        let dispatched = dispatch(vm, id, req, &plan, &needs, caps, host, now_ms);
         if caps.resume_from_root {
             if plan.decide_now && !dispatched {
                 continue;
@@ -321,6 +266,103 @@ pub fn step<T: Clone>(
         req.no_wait = true;
     }
     Next::Internal
+}
+
+/// The gate's decision for the request with the keys as they are now.
+fn decide<T>(
+    vm: &mut Vm<T>,
+    req: &RequestState,
+    prep: &Prepared,
+    host: &mut impl StepHost,
+    now_ms: u64,
+) -> Decision {
+    let view = RequestView {
+        started_ms: req.started_ms,
+        refetched: &req.refetched,
+        no_wait: req.no_wait,
+        now_ms,
+    };
+    let now_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    // DPoP proofs are remembered in the host's shared data, seen by every worker.
+    let (store, signatures) = host.store_and_signatures();
+    gate::decide_with(
+        &vm.cfg,
+        prep,
+        &vm.keys.view(view).with_signatures(signatures),
+        &mut vm.cache,
+        now_s,
+        store,
+    )
+}
+
+/// On a host that cannot wake a request, the decision for one that must not wait for `plan`:
+/// 503 with `Retry-After`, the client to retry.
+fn cannot_wait<T>(
+    vm: &mut Vm<T>,
+    req: &mut RequestState,
+    plan: &Plan,
+    host: &mut impl StepHost,
+    now_ms: u64,
+) -> Option<Decision> {
+    if !plan.fetches.is_empty() && host.connection_reused() {
+        // ngx_wasm_module 0.6 resumes a paused request on any write event of its connection
+        // and then skips the filter, so it goes upstream before its verdict; a connection
+        // that already sent a response delivers such an event as soon as the next request
+        // pauses (measured on nginx 1.27.4: the request was forwarded unauthenticated and
+        // the worker crashed when the callout answered; issue 24). Such a request must not
+        // wait: the root fetches in its place and the client retries on a new connection,
+        // where waiting is safe.
+        for f in &plan.fetches {
+            vm.keys.defer_to_root(host.store(), f, now_ms);
+        }
+        return Some(retry_later(req, true));
+    }
+    if plan.fetches.is_empty() && !plan.at_bound.is_empty() {
+        // Enough fetches of its keys are in flight in this VM already (MAX_COLD_FETCHES):
+        // it makes none, and its retry a second later finds what they publish.
+        for p in &plan.at_bound {
+            host.note(StepEvent::AtFetchBound(*p));
+        }
+        let close = host.connection_reused();
+        return Some(retry_later(req, close));
+    }
+    None
+}
+
+/// Makes the callouts of `plan` for request `id`; true when at least one was made.
+#[allow(clippy::too_many_arguments)]
+fn dispatch<T>(
+    vm: &mut Vm<T>,
+    id: u32,
+    req: &mut RequestState,
+    plan: &Plan,
+    needs: &[Need],
+    caps: HostCaps,
+    host: &mut impl StepHost,
+    now_ms: u64,
+) -> bool {
+    // A request on a host that cannot wake it makes one callout at a time: it must never be
+    // let go while one of its callouts is outstanding.
+    let limit = if caps.resume_from_root {
+        plan.fetches.len()
+    } else {
+        1
+    };
+    let mut dispatched = false;
+    for f in plan.fetches.iter().take(limit) {
+        let token = host.dispatch(f);
+        let jitter = host.jitter();
+        vm.keys
+            .dispatched(host.store(), f, token, Some(id), now_ms, jitter);
+        if let Some(token) = token {
+            req.own_fetches.push(token);
+            dispatched = true;
+            if needs.contains(&Need::Refetch(f.provider)) {
+                host.note(StepEvent::Refetch(f.provider));
+            }
+        }
+    }
+    dispatched
 }
 
 /// The periodic step of a VM: learn of other VMs' fetches, make the due callouts (first
