@@ -36,6 +36,9 @@ pub struct HostCaps {
     /// It sends a local reply's repeated header names as they are (Envoy). Elsewhere the last
     /// value of a name replaces the others, so values of one name are joined first.
     pub repeats_reply_headers: bool,
+    /// It adds to a gauge (Envoy): the gauge of VMs with unsent counts is kept. ngx_wasm_module
+    /// traps the VM on it ("metric not a counter").
+    pub adds_to_gauges: bool,
 }
 
 impl HostCaps {
@@ -46,6 +49,7 @@ impl HostCaps {
         filter_state: true,
         peer_certificate_digest: true,
         repeats_reply_headers: true,
+        adds_to_gauges: true,
     };
     /// Any host not positively identified as Envoy (nginx with ngx_wasm_module, Kong):
     /// nothing beyond the ABI is assumed.
@@ -55,6 +59,7 @@ impl HostCaps {
         filter_state: false,
         peer_certificate_digest: false,
         repeats_reply_headers: false,
+        adds_to_gauges: false,
     };
 }
 

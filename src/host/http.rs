@@ -109,8 +109,8 @@ fn record(vm: &Rc<RefCell<VmState>>, outcome: &Outcome, status: Option<u32>) {
     vm.metrics.add(Event::CacheMiss, misses);
     vm.count_signatures();
     // Sent with the next tick (see metrics.rs).
-    let gauges_add = vm.caps == HostCaps::ENVOY;
-    vm.metrics.defer(gauges_add);
+    let adds_to_gauges = vm.caps.adds_to_gauges;
+    vm.metrics.defer(adds_to_gauges);
 }
 
 fn count(vm: &mut VmState, outcome: &Outcome, status: Option<u32>) {

@@ -191,11 +191,11 @@ impl Metrics {
         }
     }
 
-    /// Keeps the counts of a request for the next flush and, where `gauges_add` (the host adds
-    /// to a gauge without trapping: Envoy), tells the host that this VM holds counts it has not
-    /// sent, unless it already said so.
-    pub fn defer(&mut self, gauges_add: bool) {
-        if !gauges_add || self.dirty.is_empty() || self.raised {
+    /// Keeps the counts of a request for the next flush and, where the host `adds_to_gauges`
+    /// (`HostCaps`), tells it that this VM holds counts it has not sent, unless it already
+    /// said so.
+    pub fn defer(&mut self, adds_to_gauges: bool) {
+        if !adds_to_gauges || self.dirty.is_empty() || self.raised {
             return;
         }
         if self.unsent.is_none() {
