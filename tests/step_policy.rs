@@ -410,6 +410,17 @@ fn two_provider_config() -> Config {
     }))
 }
 
+/// A request of `two_provider_config` with token `one` in `x-one` and `two` in `x-two`.
+fn two_token_request(cfg: &Config, one: &str, two: &str) -> RequestState {
+    let headers = common::request("/", &[("x-one", one), ("x-two", two)]);
+    let mut r = RequestState::new(2);
+    match gate::prepare(cfg, &headers) {
+        Start::Check(p) => r.prepared = Some(p),
+        Start::Done(d) => panic!("{d:?}"),
+    }
+    r
+}
+
 #[test]
 fn callouts_per_step_one_at_a_time_on_nginx_all_at_once_on_envoy() {
     for (caps, expected) in [(NGINX, 1), (ENVOY, 2)] {
@@ -418,12 +429,7 @@ fn callouts_per_step_one_at_a_time_on_nginx_all_at_once_on_envoy() {
         let mut h = TestHost::new(caps);
         let one = es_token(&claims());
         let two = es_token(&claims_with(json!({"iss": "https://two.test/"})));
-        let headers = common::request("/", &[("x-one", one.as_str()), ("x-two", two.as_str())]);
-        let mut r = RequestState::new(2);
-        match gate::prepare(&cfg, &headers) {
-            Start::Check(p) => r.prepared = Some(p),
-            Start::Done(d) => panic!("{d:?}"),
-        }
+        let mut r = two_token_request(&cfg, &one, &two);
         assert!(matches!(step(&mut vm, 1, &mut r, caps, &mut h), Next::Wait));
         assert_eq!(h.asked, expected, "{caps:?}");
     }
@@ -772,13 +778,7 @@ fn nginx_two_unknown_kids_refetch_one_provider_per_round_without_spending_the_ot
             &header(key, Some(kid)),
             &claims_with(json!({"iss": "https://two.test/"})),
         );
-        let headers = common::request("/", &[("x-one", one.as_str()), ("x-two", two.as_str())]);
-        let mut r = RequestState::new(2);
-        match gate::prepare(&cfg, &headers) {
-            Start::Check(p) => r.prepared = Some(p),
-            Start::Done(d) => panic!("{d:?}"),
-        }
-        r
+        two_token_request(&cfg, &one, &two)
     };
     // Both providers' keys arrive: kid "a".
     let mut warm = prepared("a", ec_a());
