@@ -349,7 +349,7 @@ def _micro_markdown(micro: dict[str, Any]) -> list[str]:
     lines = [
         "## One verify: native vs. wasm",
         "",
-        "`bench/verify`: `jwtgate::crypto::EcKey::verify` / `RsaKey::verify` (the filter's backend, "
+        "`bench/verify`: `jwtgate::EcKey::verify` / `RsaKey::verify` (the filter's backend, "
         "whatever it is at the time of the run) on fixed vectors, median of 5 rounds of "
         f"{micro.get('iters', '?')} verifications, release builds (native x86-64 and wasm32-wasip1).",
         "",

@@ -6,7 +6,7 @@
 
 mod vectors;
 
-use jwtgate::crypto::{EcKey, RsaKey};
+use jwtgate::{EcKey, RsaKey};
 use std::hint::black_box;
 use std::time::Instant;
 
