@@ -1,8 +1,8 @@
 //! The fetch policy under the faults the trust issue lists, with two or more VMs sharing one
 //! in-memory store that has a host's semantics.
 
-use super::store::MemoryStore;
 use super::doc::FetchError;
+use super::store::MemoryStore;
 use super::*;
 use crate::authenticator::KeyState;
 use crate::config;

@@ -9,13 +9,15 @@ use super::p256_point::{mul_once, Affine, Jacobian, Table, G};
 use super::p256_scalar::{Scalar, N};
 use super::u256::{self, U256};
 
-/// Window width for the shared generator table: 37 windows x 64 points x 72 bytes
-/// (two 9-limb coordinates) = 166.5 KiB, built once per process.
-const G_WINDOW: usize = 7;
-/// Window width for per-key tables, the generator's: 37 windows x 64 points x 72 bytes
-/// = 166.5 KiB per key. A key verifies many tokens, so its table is worth building when the
-/// JWKS lands: against width 5 (58.5 KiB) it saves 15 of 89 additions, ~15% of a distinct-token
-/// verify in V8 (`examples/misspath.rs`).
+/// Window width for the shared generator table: 33 windows x 128 points x 72 bytes (two 9-limb
+/// coordinates) = 297 KiB, built once per VM. Against width 7 (166.5 KiB) it saves 4 of a verify's
+/// 74 additions; one table per VM, so the memory is paid once, not per key.
+const G_WINDOW: usize = 8;
+/// Window width for per-key tables: 37 windows x 64 points x 72 bytes = 166.5 KiB per key. A key
+/// verifies many tokens, so its table is worth building when the JWKS lands: against width 5
+/// (58.5 KiB) it saves 15 of 89 additions, ~15% of a distinct-token verify in V8
+/// (`examples/misspath.rs`). Width 8 would save 4 more additions for 297 KiB per key, which a
+/// deployment with many issuers' keys pays in every VM, so keys stay at 7.
 const KEY_WINDOW: usize = 7;
 
 /// p - n: an x coordinate in [n, p) reduces to x - n, so r also matches x = r + n when r < p - n.
