@@ -9,6 +9,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 /// The algorithms jwtgate can ever accept. The token's header never chooses beyond these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +61,8 @@ pub struct Unverified<'a> {
     pub signing_input: &'a [u8],
     /// The payload segment, still base64url (forwarded as-is on request).
     pub payload_b64: &'a str,
+    /// Where `payload_b64` sits in the token.
+    pub payload_at: Range<usize>,
     /// The decoded signature bytes.
     pub signature: Vec<u8>,
 }
@@ -82,6 +85,8 @@ pub struct Jws<'a> {
     pub signing_input: &'a [u8],
     /// The payload segment, still base64url.
     pub payload_b64: &'a str,
+    /// Where `payload_b64` sits in the token.
+    pub payload_at: Range<usize>,
     /// The decoded signature bytes.
     pub signature: Vec<u8>,
 }
@@ -110,6 +115,7 @@ pub fn parse_jws(token: &str) -> Result<Jws<'_>, Reason> {
         payload,
         signing_input,
         payload_b64: p,
+        payload_at: h.len() + 1..h.len() + 1 + p.len(),
         signature,
     })
 }
@@ -124,6 +130,7 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, Reason> {
         claims,
         signing_input: jws.signing_input,
         payload_b64: jws.payload_b64,
+        payload_at: jws.payload_at,
         signature: jws.signature,
     })
 }
@@ -246,6 +253,8 @@ mod tests {
         assert_eq!(u.header.kid.as_deref(), Some("k1"));
         assert_eq!(u.signature, vec![1, 2, 3]);
         assert!(t.starts_with(std::str::from_utf8(u.signing_input).unwrap()));
+        assert_eq!(&t[u.payload_at.clone()], u.payload_b64);
+        assert_eq!(u.payload_b64, enc(r#"{"sub":"a"}"#));
     }
 
     #[test]
