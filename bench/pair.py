@@ -13,7 +13,10 @@ FLOOR_WASM as for bench.py):
   .venv/bin/python bench/pair.py WORKLOAD TARGETS [REPS] [SECONDS]
 WORKLOAD: repeated-ES256, repeated-RS256, distinct-ES256 or distinct-RS256; TARGETS: keys of
 envoy_config.TARGETS, the last one the denominator (e.g. `df`: jwtgate against the baseline
-build; `dec`: jwtgate and the floor against native with its cache).
+build; `dec`: jwtgate and the floor against native with its cache; `dgeab` on distinct-RS256:
+jwtgate, the floor plus one host verify, the floor and no filter against native, the split of
+a miss). With more targets than a wrk core can drive, the fast ones are held back by their wrk:
+compare CPU µs/req then, not req/s.
 
 A distinct workload is bench.py's: a round-robin pool of BENCH_POOL (default 12,000) distinct
 tokens, larger than jwtgate's and native's token caches, so every request is a cache miss. The
