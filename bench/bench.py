@@ -136,7 +136,7 @@ class Settings:
                 "MISSPATH_WASM", REPO / "target/bench-misspath/wasm32-wasip1/release/examples/misspath.wasm"
             ),
             workloads=workloads,
-            targets=targets or [t for t in envoy_config.TARGETS if t != "f"],
+            targets=targets or [t for t in envoy_config.TARGETS if t not in ("f", "g")],
             soak=int(env_float("BENCH_SOAK", 0)) if os.environ.get("BENCH_SOAK") else 0,
             pin=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2,
             dpop=os.environ.get("BENCH_DPOP", "1") != "0",

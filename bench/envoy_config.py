@@ -8,6 +8,7 @@ difference comes from the filter.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ TARGETS = {
     # Another build of jwtgate (BENCH_BASELINE_WASM), measured interleaved with (d) so a change
     # is compared with what it replaces under the same load.
     "f": "jwtgate baseline",
+    # The floor plus one host `verify_signature` of the request's RS256 token (RS256 keys only):
+    # what a miss costs any filter that verifies through the host, before its own work.
+    "g": "floor + host verify (RS256)",
 }
 PROVIDER = "bench"
 NATIVE_CACHE_SIZE = 10000
@@ -119,7 +123,27 @@ def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Pa
         return [_wasm_filter("floor", floor_wasm, "{}")]
     if target == "f" and baseline_wasm is not None:
         return [_wasm_filter("jwtgate", baseline_wasm, jwtgate_config(jwks_json))]
+    if target == "g":
+        config = json.dumps({"verify_spki": rsa_spki(jwks_json).hex()}, separators=(",", ":"))
+        return [_wasm_filter("floor", floor_wasm, config)]
     raise ValueError(f"unknown target {target}")
+
+
+def rsa_spki(jwks_json: str) -> bytes:
+    """The DER SubjectPublicKeyInfo of the first key of `jwks_json`, which must be RSA."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    jwk = json.loads(jwks_json)["keys"][0]
+    if jwk.get("kty") != "RSA":
+        raise ValueError("target g (floor + host verify) takes an RSA key (an RS256 workload)")
+
+    def number(member: str) -> int:
+        text = jwk[member]
+        return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+    key = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def bootstrap(listen_port: int, admin_port: int, filters: list[dict[str, Any]],

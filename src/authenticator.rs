@@ -165,13 +165,14 @@ pub fn authenticate_using(
     if let Err(r) = verified_claims_ok {
         return fail(r, kid);
     }
-    let verified = Rc::new(Verified {
+    let verified = Rc::new(Verified::new(
+        token,
+        t.payload_at,
+        t.claims,
         dates,
-        payload_b64: t.payload_b64.to_owned(),
-        kid: t.header.kid,
-        claims: t.claims,
-    });
-    cache.insert(index, token, version, verified.clone());
+        t.header.kid,
+    ));
+    cache.insert(index, version, verified.clone());
     Auth::Valid(verified)
 }
 

@@ -70,13 +70,13 @@ fn same(a: &str, b: &str) -> bool {
     (&mut wa).zip(&mut wb).all(|(x, y)| word(x) == word(y)) && wa.remainder() == wb.remainder()
 }
 
-/// Slot indices of one provider's tokens, by [`hash_of`] the token (the slot holds it).
+/// Slot indices of one provider's tokens, by [`hash_of`] the token (the slot's value holds it).
 type TokenMap = HashTable<usize>;
 use std::rc::Rc;
 
+/// One cached token; its text (the key) is the value's own ([`Verified::token`]).
 struct Slot {
     provider: usize,
-    token: Box<str>,
     version: u64,
     value: Rc<Verified>,
     referenced: bool,
@@ -87,10 +87,10 @@ struct Slot {
 /// 8 KB tokens must not grow a worker by hundreds of MB.
 pub const MAX_CACHE_BYTES: usize = 16 << 20;
 
-/// What an entry costs: the token, its payload segment, and the parsed claims (estimated
-/// from the payload's size: a map costs more than its JSON text).
-fn entry_bytes(token: &str, v: &Verified) -> usize {
-    token.len() + v.payload_b64.len() * 3 + 256
+/// What an entry costs: the token, and the parsed claims (estimated from the payload's size: a
+/// map costs more than its JSON text).
+fn entry_bytes(v: &Verified) -> usize {
+    v.token().len() + v.payload_b64().len() * 3 + 256
 }
 
 /// A per-VM cache of verified tokens, at most `capacity` entries and [`MAX_CACHE_BYTES`].
@@ -160,7 +160,7 @@ impl TokenCache {
         self.index
             .get(provider)?
             .find(hash_of(token), |&i| {
-                slots.get(i).is_some_and(|s| same(&s.token, token))
+                slots.get(i).is_some_and(|s| same(s.value.token(), token))
             })
             .copied()
     }
@@ -183,16 +183,18 @@ impl TokenCache {
         out
     }
 
-    /// Remembers a verified token, evicting cold entries while over a limit.
-    pub fn insert(&mut self, provider: usize, token: &str, version: u64, value: Rc<Verified>) {
+    /// Remembers a verified token (keyed by its own text), evicting cold entries while over a
+    /// limit.
+    pub fn insert(&mut self, provider: usize, version: u64, value: Rc<Verified>) {
         if self.capacity == 0 || provider >= self.index.len() {
             return;
         }
-        let bytes = entry_bytes(token, &value);
+        let bytes = entry_bytes(&value);
+        let hash = hash_of(value.token());
         if bytes > self.max_bytes {
             return;
         }
-        if let Some(i) = self.find(provider, token) {
+        if let Some(i) = self.find(provider, value.token()) {
             if let Some(slot) = self.slots.get_mut(i) {
                 self.bytes = self.bytes - slot.bytes + bytes;
                 slot.version = version;
@@ -206,7 +208,6 @@ impl TokenCache {
         self.bytes += bytes;
         self.slots.push(Slot {
             provider,
-            token: token.into(),
             version,
             value,
             referenced: false,
@@ -215,8 +216,8 @@ impl TokenCache {
         let at = self.slots.len() - 1;
         let slots = &self.slots;
         if let Some(m) = self.index.get_mut(provider) {
-            m.insert_unique(hash_of(token), at, |&i| {
-                slots.get(i).map_or(0, |s| hash_of(&s.token))
+            m.insert_unique(hash, at, |&i| {
+                slots.get(i).map_or(0, |s| hash_of(s.value.token()))
             });
         }
         self.shrink_to_limits(Some(at));
@@ -248,14 +249,14 @@ impl TokenCache {
         let old = self.slots.swap_remove(i);
         self.bytes = self.bytes.saturating_sub(old.bytes);
         if let Some(m) = self.index.get_mut(old.provider) {
-            if let Ok(entry) = m.find_entry(hash_of(&old.token), |&j| j == i) {
+            if let Ok(entry) = m.find_entry(hash_of(old.value.token()), |&j| j == i) {
                 entry.remove();
             }
         }
         // The slot that was last now sits at `i`.
         if let Some(moved) = self.slots.get(i) {
             if let Some(m) = self.index.get_mut(moved.provider) {
-                if let Some(pos) = m.find_mut(hash_of(&moved.token), |&j| j == last) {
+                if let Some(pos) = m.find_mut(hash_of(moved.value.token()), |&j| j == last) {
                     *pos = i;
                 }
             }
@@ -282,20 +283,22 @@ mod tests {
     use super::*;
     use crate::claims::Dates;
 
-    fn v() -> Rc<Verified> {
-        Rc::new(Verified {
-            claims: Default::default(),
-            dates: Dates::default(),
-            payload_b64: String::new(),
-            kid: None,
-        })
+    /// A verified `token` with an empty payload.
+    fn v(token: &str) -> Rc<Verified> {
+        Rc::new(Verified::new(
+            token,
+            0..0,
+            Default::default(),
+            Dates::default(),
+            None,
+        ))
     }
 
     #[test]
     fn bounded_and_versioned() {
         let mut c = TokenCache::new(2, 3);
         for t in ["a", "b", "c", "d", "e"] {
-            c.insert(0, t, 1, v());
+            c.insert(0, 1, v(t));
         }
         assert_eq!(c.len(), 3);
         assert!(c.get(0, "e", 1).is_some());
@@ -309,41 +312,50 @@ mod tests {
     #[test]
     fn recently_used_entries_survive() {
         let mut c = TokenCache::new(1, 2);
-        c.insert(0, "hot", 1, v());
-        c.insert(0, "cold", 1, v());
+        c.insert(0, 1, v("hot"));
+        c.insert(0, 1, v("cold"));
         assert!(c.get(0, "hot", 1).is_some());
-        c.insert(0, "new", 1, v());
+        c.insert(0, 1, v("new"));
         assert!(c.get(0, "hot", 1).is_some());
         assert!(c.get(0, "cold", 1).is_none());
     }
 
-    fn v_sized(payload: usize) -> Rc<Verified> {
-        Rc::new(Verified {
-            claims: Default::default(),
-            dates: Dates::default(),
-            payload_b64: "p".repeat(payload),
-            kid: None,
-        })
+    /// A verified `token` followed by a payload segment of `payload` bytes.
+    fn v_sized(token: &str, payload: usize) -> Rc<Verified> {
+        let text = format!("{token}.{}", "p".repeat(payload));
+        Rc::new(Verified::new(
+            &text,
+            token.len() + 1..text.len(),
+            Default::default(),
+            Dates::default(),
+            None,
+        ))
     }
 
     #[test]
     fn bounded_in_bytes_too() {
         let mut c = TokenCache::with_byte_limit(1, 1000, 10_000);
+        let token = |i: usize| v_sized(&format!("t{i}"), 1000).token().to_owned();
         for i in 0..100 {
-            c.insert(0, &format!("t{i}"), 1, v_sized(1000));
+            c.insert(0, 1, v_sized(&format!("t{i}"), 1000));
             assert!(c.bytes() <= 10_000, "{i}: {}", c.bytes());
         }
         assert!(c.len() >= 2 && c.len() < 10, "{}", c.len());
-        assert!(c.get(0, "t99", 1).is_some(), "the newest stays");
+        assert!(c.get(0, &token(99), 1).is_some(), "the newest stays");
         // Every entry still found at its own index after removals.
+        let mut found = 0;
         for i in 0..100 {
-            if let Some(hit) = c.get(0, &format!("t{i}"), 1) {
-                assert_eq!(hit.payload_b64.len(), 1000);
+            if let Some(hit) = c.get(0, &token(i), 1) {
+                assert_eq!(hit.payload_b64().len(), 1000);
+                assert_eq!(hit.token(), token(i));
+                found += 1;
             }
         }
+        assert_eq!(found, c.len());
         // An entry larger than the whole budget is not cached.
-        c.insert(0, "huge", 1, v_sized(20_000));
-        assert!(c.get(0, "huge", 1).is_none());
+        let huge = v_sized("huge", 20_000);
+        c.insert(0, 1, huge.clone());
+        assert!(c.get(0, huge.token(), 1).is_none());
         assert_eq!(TokenCache::new(1, 1).max_bytes, MAX_CACHE_BYTES);
     }
 
@@ -351,7 +363,7 @@ mod tests {
     fn entry_count_bound_evicts_one_per_insert() {
         let mut c = TokenCache::new(1, 3);
         for t in ["a", "b", "c", "d"] {
-            c.insert(0, t, 1, v());
+            c.insert(0, 1, v(t));
         }
         assert_eq!(c.len(), 3);
         assert!(c.get(0, "d", 1).is_some());
@@ -387,7 +399,7 @@ mod tests {
         let tail = "x".repeat(40);
         let tok = |i: usize| format!("t{i}.{tail}");
         for i in 0..400 {
-            c.insert(i % 2, &tok(i), 1, v());
+            c.insert(i % 2, 1, v(&tok(i)));
             if i % 3 == 0 {
                 assert!(c.get(i % 2, &tok(i), 1).is_some());
             }
@@ -396,7 +408,7 @@ mod tests {
         let held: Vec<(usize, String)> = c
             .slots
             .iter()
-            .map(|s| (s.provider, s.token.to_string()))
+            .map(|s| (s.provider, s.value.token().to_owned()))
             .collect();
         for (p, t) in &held {
             assert!(c.get(*p, t, 1).is_some(), "{t} held but not found");
@@ -412,7 +424,7 @@ mod tests {
     #[test]
     fn zero_capacity_disables() {
         let mut c = TokenCache::new(1, 0);
-        c.insert(0, "a", 1, v());
+        c.insert(0, 1, v("a"));
         assert!(c.get(0, "a", 1).is_none());
     }
 }

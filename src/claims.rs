@@ -4,6 +4,7 @@
 use crate::config::{ClaimRequirement, IssuerTemplate, Provider, StepUp};
 use crate::Reason;
 use serde_json::{Map, Value};
+use std::ops::Range;
 
 /// A token whose signature and claims passed every check of its provider.
 #[derive(Debug)]
@@ -12,10 +13,41 @@ pub struct Verified {
     pub claims: Map<String, Value>,
     /// Its dates, already range-checked.
     pub dates: Dates,
-    /// The payload segment as received (for `forward_payload_header`).
-    pub payload_b64: String,
+    /// The token as received: the token cache's key, held once (here) per cached token.
+    token: Box<str>,
+    /// Where the payload segment sits in `token`.
+    payload: Range<usize>,
     /// The header's `kid`.
     pub kid: Option<String>,
+}
+
+impl Verified {
+    /// A verified `token` whose payload segment is `token[payload]`.
+    pub fn new(
+        token: &str,
+        payload: Range<usize>,
+        claims: Map<String, Value>,
+        dates: Dates,
+        kid: Option<String>,
+    ) -> Verified {
+        Verified {
+            claims,
+            dates,
+            token: token.into(),
+            payload,
+            kid,
+        }
+    }
+
+    /// The token as received.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The payload segment as received, still base64url (for `forward_payload_header`).
+    pub fn payload_b64(&self) -> &str {
+        self.token.get(self.payload.clone()).unwrap_or_default()
+    }
 }
 
 /// Largest NumericDate accepted (year 2286); anything larger is junk, not "never expires".

@@ -66,6 +66,10 @@ impl HostCaps {
 /// Own callouts one request may make on a host that cannot wake it (discovery, JWKS, list).
 pub const MAX_ROUNDS: u8 = 3;
 
+/// The flags of a request that refetched for no provider yet, for configurations of up to this
+/// many providers (a larger one has its flags made with the request).
+static NONE_REFETCHED: [bool; 16] = [false; 16];
+
 /// Passes of one step: each decides, waits, or rules something out (a refetch refused, the
 /// wait given up), so a few suffice.
 const MAX_PASSES: usize = 4;
@@ -86,8 +90,11 @@ pub struct RequestState {
     pub prepared: Option<Prepared>,
     /// Arrival time: the cold-start wait counts from here (0: not yet known).
     pub started_ms: u64,
-    /// Providers already refetched for (one refetch each at most).
+    /// Providers already refetched for (one refetch each at most); empty until the request
+    /// first plans a fetch (none refetched yet: the usual request never allocates it).
     pub refetched: Vec<bool>,
+    /// How many providers the configuration has (the length of `refetched` once made).
+    pub providers: usize,
     /// Callouts this request made itself whose answers it still expects.
     pub own_fetches: Vec<u32>,
     /// Own callouts answered so far.
@@ -102,10 +109,35 @@ pub struct RequestState {
 impl RequestState {
     /// A request of a configuration with `providers` providers.
     pub fn new(providers: usize) -> Self {
+        // Up to NONE_REFETCHED's length, the flags are made only when a fetch is planned.
+        let refetched = if providers > NONE_REFETCHED.len() {
+            vec![false; providers]
+        } else {
+            Vec::new()
+        };
         RequestState {
-            refetched: vec![false; providers],
+            refetched,
+            providers,
             ..RequestState::default()
         }
+    }
+
+    /// Which providers it refetched for, one flag each (all false before its first plan).
+    fn refetched(&self) -> &[bool] {
+        if self.refetched.is_empty() {
+            if let Some(none) = NONE_REFETCHED.get(..self.providers) {
+                return none;
+            }
+        }
+        &self.refetched
+    }
+
+    /// The flags to plan with: made now, at the length of the providers list.
+    fn refetched_mut(&mut self) -> &mut [bool] {
+        if self.refetched.len() < self.providers {
+            self.refetched.resize(self.providers, false);
+        }
+        &mut self.refetched
     }
 
     /// The answer to its own callout `token` arrived. True when the request still waits for
@@ -242,7 +274,7 @@ pub fn step<T: Clone>(
         let plan = vm.keys.plan(
             host.store(),
             &needs,
-            &mut req.refetched,
+            req.refetched_mut(),
             caps.resume_from_root,
             now_ms,
         );
@@ -283,7 +315,7 @@ fn decide<T>(
 ) -> Decision {
     let view = RequestView {
         started_ms: req.started_ms,
-        refetched: &req.refetched,
+        refetched: req.refetched(),
         no_wait: req.no_wait,
         now_ms,
     };
@@ -431,4 +463,29 @@ fn retry_later(req: &RequestState, close: bool) -> Decision {
             .push(("connection".to_owned(), "close".to_owned()));
     }
     Decision::Reject(rejection, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_refetched_for_no_provider_until_it_plans_and_allocates_nothing_before() {
+        for providers in [0, 1, 3, NONE_REFETCHED.len()] {
+            let mut r = RequestState::new(providers);
+            assert_eq!(r.refetched(), vec![false; providers].as_slice());
+            assert_eq!(r.refetched.capacity(), 0, "{providers} providers");
+            if let Some(last) = r.refetched_mut().last_mut() {
+                *last = true;
+            }
+            assert_eq!(r.refetched().len(), providers);
+            assert_eq!(r.refetched().last(), (providers > 0).then_some(&true));
+        }
+        // More providers than the shared flags cover: the request has its own from the start.
+        let r = RequestState::new(NONE_REFETCHED.len() + 3);
+        assert_eq!(
+            r.refetched(),
+            vec![false; NONE_REFETCHED.len() + 3].as_slice()
+        );
+    }
 }

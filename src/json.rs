@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// A JSON value whose objects were checked for duplicate keys while parsing.
-struct Strict(Value);
+pub(crate) struct Strict(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -162,10 +162,10 @@ pub fn claim_headers(p: &Provider, v: &claims::Verified) -> Vec<(String, String)
     }
     if let Some(h) = &p.forward_payload_header {
         // Re-encode from the verified bytes' segment: it is already base64url without padding.
-        let payload = if v.payload_b64.is_empty() {
+        let payload = if v.payload_b64().is_empty() {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v.claims).unwrap_or_default())
         } else {
-            v.payload_b64.clone()
+            v.payload_b64().to_owned()
         };
         out.push((h.clone(), payload));
     }

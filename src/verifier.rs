@@ -223,7 +223,9 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
     }
 
     fn provider(&mut self, provider: usize, c: Conditions<'_>) -> Eval {
-        let found = self.tokens.get(provider).map(Vec::as_slice).unwrap_or(&[]);
+        // Borrowed for 'a, not from `self`: the token is not copied per evaluation.
+        let tokens: &'a [Vec<Found>] = self.tokens;
+        let found = tokens.get(provider).map(Vec::as_slice).unwrap_or(&[]);
         let deny = |reason, kid| {
             Eval::Fail(Denial {
                 reason,
@@ -235,13 +237,13 @@ impl<'a, K: KeyLookup> Evaluator<'a, K> {
         };
         let token = match found {
             [] => return Eval::Missing,
-            [one] => one.token.clone(),
+            [one] => one.token.as_str(),
             _ => return deny(Reason::TokenMalformed, None),
         };
-        match self.authenticate(provider, &token) {
+        match self.authenticate(provider, token) {
             Auth::Valid(v) => {
                 // Proof of possession is authentication: before any authorization check.
-                if let Err(r) = self.binding(provider, &token, &v) {
+                if let Err(r) = self.binding(provider, token, &v) {
                     return deny(r, v.kid.clone());
                 }
                 // Order: which client (nothing the user does fixes a wrong one), then what the

@@ -3,18 +3,25 @@
 // call it, and prints µs per request and the host calls each request made. It measures the
 // module's own work on a request; Envoy's side of each host call is not in it.
 //
-// Usage: node --no-warnings node_host.mjs FILTER.wasm CONFIG.json HEADERS.json [N]
+// Usage: node --no-warnings node_host.mjs FILTER.wasm CONFIG.json HEADERS.json [N [TOKENS]]
 //   HEADERS.json: the request headers as [[name, value], ...] (what Envoy hands over).
+//   TOKENS: a file of tokens, one a line: each request then carries the next one round robin as
+//   `authorization: Bearer …` (a pool larger than the token cache: every request a miss), and
+//   the host offers `verify_signature` as Envoy does (Node's crypto; the time spent in it is
+//   left out of `module_ns_per_request`).
 // With `--cpu-prof` (and a .wasm built with CARGO_PROFILE_RELEASE_STRIP=false) the profile
 // names the module's functions.
 import { readFile } from 'node:fs/promises';
 import { argv } from 'node:process';
 import { WASI } from 'node:wasi';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 
-const [wasmPath, configPath, headersPath, nArg] = argv.slice(2);
+const [wasmPath, configPath, headersPath, nArg, tokensPath] = argv.slice(2);
 const n = Number(nArg || 200000);
 const config = await readFile(configPath);
-const headers = JSON.parse(await readFile(headersPath, 'utf8'));
+let headers = JSON.parse(await readFile(headersPath, 'utf8'));
+const tokens = tokensPath
+  ? (await readFile(tokensPath, 'utf8')).split('\n').filter((l) => l.length > 0) : [];
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -49,7 +56,48 @@ function serialize(pairs) {
   });
   return out;
 }
-const headerBytes = serialize(headers);
+let headerBytes = serialize(headers);
+// One header map per token of the pool, serialized before the clock starts.
+const withToken = (t) => headers.map(([k, v]) => [k, k === 'authorization' ? `Bearer ${t}` : v]);
+const pool = tokens.map((t) => { const h = withToken(t); return { headers: h, bytes: serialize(h) }; });
+let next = 0;
+function rotate() {
+  if (pool.length === 0) return;
+  const p = pool[next];
+  next = (next + 1) % pool.length;
+  headers = p.headers;
+  headerBytes = p.bytes;
+}
+
+// Envoy's `verify_signature` (VerifySignatureArguments in, VerifySignatureResult out), offered
+// only with a token pool. Keys are parsed once per distinct DER key here (Envoy parses per call).
+let hostNs = 0n;
+const keyObjects = new Map();
+function readVarint(b, at) {
+  let v = 0, shift = 0, byte;
+  do { byte = b[at.i++]; v += (byte & 0x7f) * 2 ** shift; shift += 7; } while (byte & 0x80);
+  return v;
+}
+function verifySignature(args) {
+  const f = {};
+  const at = { i: 0 };
+  while (at.i < args.length) {
+    const key = readVarint(args, at);
+    if ((key & 7) !== 2) return null;
+    const len = readVarint(args, at);
+    f[key >> 3] = args.subarray(at.i, at.i + len);
+    at.i += len;
+  }
+  if (dec.decode(f[1]) !== 'sha256') return null;
+  const id = Buffer.from(f[2]).toString('base64');
+  let key = keyObjects.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.from(f[2]), format: 'der', type: 'spki' });
+    keyObjects.set(id, key);
+  }
+  const ok = cryptoVerify('sha256', f[4], key, f[3]);
+  return ok ? new Uint8Array([0x08, 0x01]) : new Uint8Array(0);
+}
 const str = (p, l) => dec.decode(mem().subarray(p, p + l));
 const shared = new Map();
 let cas = 1;
@@ -92,9 +140,16 @@ const env = {
   proxy_send_local_response: () => { count('proxy_send_local_response'); return 0; },
   proxy_continue_stream: () => { count('proxy_continue_stream'); return 0; },
   proxy_set_effective_context: () => 0,
-  // No foreign functions here (Envoy answers NotFound for one it lacks): the module's own
-  // signature code runs, as on a host without `verify_signature`.
-  proxy_call_foreign_function: () => { count('proxy_call_foreign_function'); return 1; },
+  // Without a token pool no foreign functions (Envoy answers NotFound for one it lacks): the
+  // module's own signature code runs, as on a host without `verify_signature`.
+  proxy_call_foreign_function: (np, nl, ap, al, outP, outL) => {
+    count('proxy_call_foreign_function');
+    if (pool.length === 0 || str(np, nl) !== 'verify_signature') return 1;
+    const t0 = process.hrtime.bigint();
+    const answer = verifySignature(mem().slice(ap, ap + al));
+    hostNs += process.hrtime.bigint() - t0;
+    return answer ? give(answer, outP, outL) : 2;
+  },
 };
 const module = await WebAssembly.compile(await readFile(wasmPath));
 for (const imp of WebAssembly.Module.imports(module)) {
@@ -112,6 +167,7 @@ if (!x.proxy_on_vm_start(ROOT, 0)) throw new Error('vm start refused');
 if (!x.proxy_on_configure(ROOT, config.length)) throw new Error('configure refused');
 
 function request(id) {
+  rotate();
   x.proxy_on_context_create(id, ROOT);
   const action = x.proxy_on_request_headers(id, headers.length, 1);
   x.proxy_on_done(id);
@@ -123,8 +179,14 @@ function request(id) {
 let id = 2;
 for (let i = 0; i < 20000; i++) if (request(id++) !== 0) throw new Error('request paused or refused');
 calls.clear();
+hostNs = 0n;
 const t = process.hrtime.bigint();
 for (let i = 0; i < n; i++) request(id++);
 const ns = Number(process.hrtime.bigint() - t) / n;
 const perRequest = Object.fromEntries([...calls].map(([k, v]) => [k, +(v / n).toFixed(2)]));
-console.log(JSON.stringify({ ns_per_request: Math.round(ns), host_calls_per_request: perRequest }));
+const out = { ns_per_request: Math.round(ns), host_calls_per_request: perRequest };
+if (pool.length > 0) {
+  out.host_verify_ns_per_request = Math.round(Number(hostNs) / n);
+  out.module_ns_per_request = Math.round(ns - Number(hostNs) / n);
+}
+console.log(JSON.stringify(out));

@@ -3,7 +3,7 @@
 use super::abi::{self, Level, Map};
 use super::fetch;
 use super::metrics::{Event, ProviderEvent};
-use super::state::{Handle, VmState};
+use super::state::VmState;
 use super::step_host::Host;
 use super::store::HostStore;
 use crate::edits::{self, Edit, Removal};
@@ -26,25 +26,17 @@ pub enum Step {
     Waiting,
 }
 
-/// One HTTP request.
+/// One HTTP request. Its state is made in its headers callback and lives there; only a
+/// request that waits keeps it past that callback, in the VM (`VmState::paused`).
 pub struct Http {
     id: u32,
     vm: Option<Rc<RefCell<VmState>>>,
-    req: Handle,
 }
 
 impl Http {
     /// A context for request `id` in the VM `vm` (`None`: the plugin is not configured).
     pub fn new(id: u32, vm: Option<Rc<RefCell<VmState>>>) -> Http {
-        let providers = vm
-            .as_ref()
-            .and_then(|v| v.try_borrow().ok().map(|v| v.core.cfg.providers.len()))
-            .unwrap_or(0);
-        Http {
-            id,
-            vm,
-            req: Rc::new(RefCell::new(RequestState::new(providers))),
-        }
+        Http { id, vm }
     }
 }
 
@@ -177,18 +169,34 @@ fn apply(vm: &Rc<RefCell<VmState>>, decision: Decision) -> Step {
     }
 }
 
-/// Steps request `id` through the core ([`flow::step`]) and applies what it decided.
-pub fn step(vm: &Rc<RefCell<VmState>>, id: u32, req: &Handle, origin: Origin) -> Step {
+/// Steps the paused request `id` again (its callout answered, or the root woke it) and
+/// applies what the core decided.
+pub fn step(vm: &Rc<RefCell<VmState>>, id: u32, origin: Origin) -> Step {
+    let state = vm
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut v| v.paused.remove(id));
+    let Some(state) = state else {
+        internal_error();
+        return Step::Responded;
+    };
+    run(vm, id, state, origin)
+}
+
+/// Steps request `id`, whose state is `req`, through the core ([`flow::step`]) and applies
+/// what it decided. A request left waiting keeps its state in the VM until a later step.
+fn run(vm: &Rc<RefCell<VmState>>, id: u32, mut req: RequestState, origin: Origin) -> Step {
     let next = {
-        let (Ok(mut v), Ok(mut r)) = (vm.try_borrow_mut(), req.try_borrow_mut()) else {
+        let Ok(mut v) = vm.try_borrow_mut() else {
             internal_error();
             return Step::Responded;
         };
         let v = &mut *v;
         let mut host = Host::new(v.core.cfg.clone(), &mut v.metrics).with_signatures(&v.signatures);
-        let next = flow::step(&mut v.core, id, &mut r, req, origin, v.caps, &mut host);
+        let next = flow::step(&mut v.core, id, &mut req, &(), origin, v.caps, &mut host);
         if matches!(next, Next::Wait) {
             v.metrics.flush();
+            v.paused.insert(id, req);
         }
         next
     };
@@ -215,11 +223,13 @@ impl Context for Http {
         };
         let answer = fetch::read_answer(num_headers, body_size);
         let now_ms = abi::now_ms();
-        let caps = vm.try_borrow().map_or(HostCaps::PORTABLE, |v| v.caps);
-        let undecided = self
-            .req
-            .try_borrow_mut()
-            .is_ok_and(|mut r| r.answered(token, caps));
+        // Only a request that waits has a state; one already decided has nothing to do.
+        let undecided = vm.try_borrow_mut().is_ok_and(|mut v| {
+            let caps = v.caps;
+            v.paused
+                .get_mut(self.id)
+                .is_some_and(|r| r.answered(token, caps))
+        });
         if let Ok(mut v) = vm.try_borrow_mut() {
             fetch::complete(&mut v, token, answer, now_ms);
         }
@@ -227,7 +237,7 @@ impl Context for Http {
         // without a decision.
         // The core never leaves a request waiting that nothing will wake (on a host that
         // cannot resume from the root, only its own outstanding callout does).
-        if undecided && step(&vm, self.id, &self.req, Origin::Own) == Step::Continue {
+        if undecided && step(&vm, self.id, Origin::Own) == Step::Continue {
             let _ = abi::resume_request();
         }
     }
@@ -300,10 +310,9 @@ impl HttpContext for Http {
                 if prep.wants_peer_certificate(&cfg) {
                     prep.set_peer_certificate(peer_certificate(caps));
                 }
-                if let Ok(mut r) = self.req.try_borrow_mut() {
-                    r.prepared = Some(prep);
-                }
-                step(&vm, self.id, &self.req, Origin::Own)
+                let mut state = RequestState::new(cfg.providers.len());
+                state.prepared = Some(prep);
+                run(&vm, self.id, state, Origin::Own)
             }
         };
         match step {
@@ -320,6 +329,7 @@ impl Drop for Http {
                 // Unqueues it, and gives back the lease of a fetch it made and can no longer
                 // receive.
                 v.core.keys.forget(&mut HostStore, self.id);
+                v.paused.remove(self.id);
             }
         }
     }

@@ -66,11 +66,11 @@ impl Root {
             v.metrics.flush();
             wake
         };
-        for (ctx, req) in wake {
+        for (ctx, ()) in wake {
             if abi::set_effective_context(ctx).is_err() {
                 continue;
             }
-            if http::step(vm, ctx, &req, Origin::Root) == Step::Continue {
+            if http::step(vm, ctx, Origin::Root) == Step::Continue {
                 let _ = abi::resume_request();
             }
         }

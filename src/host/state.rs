@@ -5,17 +5,18 @@ use super::metrics::{Event, Metrics};
 use super::signatures::HostSignatures;
 use crate::config::Config;
 use crate::flow::{self, HostCaps, RequestState};
-use std::cell::RefCell;
 use std::rc::Rc;
-
-/// One request's state, shared by its HTTP context and (while it waits) the VM's registry of
-/// paused requests, through which the root decides it again.
-pub type Handle = Rc<RefCell<RequestState>>;
 
 /// Everything one VM holds.
 pub struct VmState {
-    /// Configuration, keys (with the paused requests) and verified tokens: the core's.
-    pub core: flow::Vm<Handle>,
+    /// Configuration, keys (with the registry of paused requests, by context id) and verified
+    /// tokens: the core's.
+    pub core: flow::Vm<()>,
+    /// The state of each request that waits, by context id: kept from the step that paused it
+    /// to the one that decides it (from its own callout's answer, or the root's tick on Envoy).
+    /// A request decided in its headers callback, the usual one, keeps nothing here: its state
+    /// lives on the stack of that callback.
+    pub paused: Paused,
     /// Counters waiting to be flushed to the host.
     pub metrics: Metrics,
     /// What this host can do: [`HostCaps::PORTABLE`] until the first request identifies it
@@ -34,6 +35,7 @@ impl VmState {
         VmState {
             metrics: Metrics::new(&cfg),
             core: flow::Vm::new(cfg, owner),
+            paused: Paused::default(),
             caps: HostCaps::PORTABLE,
             host_known: false,
             signatures: HostSignatures::default(),
@@ -65,5 +67,31 @@ impl VmState {
             );
         }
         self.caps
+    }
+}
+
+/// The states of the requests that wait, by context id: at most a registry's worth (1,024 on
+/// Envoy, a few per provider elsewhere), looked up only when one of them is stepped.
+#[derive(Default)]
+pub struct Paused(Vec<(u32, RequestState)>);
+
+impl Paused {
+    /// Keeps the state of request `id` (replacing any it had).
+    pub fn insert(&mut self, id: u32, state: RequestState) {
+        match self.0.iter_mut().find(|(c, _)| *c == id) {
+            Some(slot) => slot.1 = state,
+            None => self.0.push((id, state)),
+        }
+    }
+
+    /// The state of request `id`.
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut RequestState> {
+        self.0.iter_mut().find(|(c, _)| *c == id).map(|(_, s)| s)
+    }
+
+    /// Takes the state of request `id` out.
+    pub fn remove(&mut self, id: u32) -> Option<RequestState> {
+        let i = self.0.iter().position(|(c, _)| *c == id)?;
+        Some(self.0.swap_remove(i).1)
     }
 }
