@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dpop;
+pub mod flow_host;
 pub mod keys;
 pub mod rfc;
 
