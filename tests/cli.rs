@@ -229,28 +229,6 @@ fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
     run_bin(&refs(&args))
 }
 
-/// As `request`, with the keys of `jwks` (a file): `last` is the token or `--no-token`.
-fn request_with_keys(
-    cfg: &std::path::Path,
-    jwks: &std::path::Path,
-    path: &str,
-    last: &str,
-) -> Output {
-    run_bin(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--jwks",
-        jwks.to_str().unwrap(),
-        "--path",
-        path,
-        "--now",
-        NOW_S,
-        "--json",
-        last,
-    ])
-}
-
 /// As `request`, for the human output: `jwtgate check --config CFG --path PATH --now NOW TOKEN`.
 fn human_request(cfg: &std::path::Path, path: &str, token: &str) -> Output {
     run_bin(&[
@@ -1022,15 +1000,16 @@ fn from_istio_authorization_with_jwt() {
     // The converted config decides like Istio would, with keys for the remote provider.
     let f = temp_file("authz.json", cfg.to_string());
     let keys = jwks_file();
+    let keys = keys.to_str().unwrap();
     let claims_for = |groups: Value| {
         json!({"iss": "testing@secure.istio.io", "sub": "testing@secure.istio.io",
             "groups": groups, "exp": NOW + 60})
     };
     let ok = es_token(&claims_for(json!(["group1", "group2"])));
-    let o = request_with_keys(&f, &keys, "/headers", &ok);
+    let o = request(&f, "/headers", &["--jwks", keys, &ok]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let bad = es_token(&claims_for(json!(["group2"])));
-    let o = request_with_keys(&f, &keys, "/headers", &bad);
+    let o = request(&f, "/headers", &["--jwks", keys, &bad]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_out(&o)["reason"], json!("claim_mismatch"));
 }
@@ -1220,12 +1199,13 @@ fn from_istio_deny_without_principal_requires_a_token_on_its_paths() {
     // The verdicts: /headers without a token is 401, /ip without one passes, a bad token fails.
     let f = temp_file("deny.json", cfg.to_string());
     let keys = jwks_file();
-    let o = request_with_keys(&f, &keys, "/headers", "--no-token");
+    let keys = keys.to_str().unwrap();
+    let o = request(&f, "/headers", &["--jwks", keys, "--no-token"]);
     assert_eq!(json_out(&o)["status"], json!(401));
-    let o = request_with_keys(&f, &keys, "/ip", "--no-token");
+    let o = request(&f, "/ip", &["--jwks", keys, "--no-token"]);
     assert_eq!(o.status.code(), Some(0));
     let elsewhere = es_token(&json!({"iss": "elsewhere", "exp": NOW + 60}));
-    let o = request_with_keys(&f, &keys, "/ip", &elsewhere);
+    let o = request(&f, "/ip", &["--jwks", keys, &elsewhere]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_out(&o)["reason"], json!("wrong_issuer"));
 }
