@@ -215,6 +215,16 @@ fn admin_rules() -> Value {
 }
 
 fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
+    check_request(cfg, path, true, extra)
+}
+
+/// As `request`, for the human output: `jwtgate check --config CFG --path PATH --now NOW TOKEN`.
+fn human_request(cfg: &std::path::Path, path: &str, token: &str) -> Output {
+    check_request(cfg, path, false, &[token])
+}
+
+/// `jwtgate check --config CFG --path PATH --now NOW [--json] EXTRA...`.
+fn check_request(cfg: &std::path::Path, path: &str, json: bool, extra: &[&str]) -> Output {
     let mut args = owned(&[
         "check",
         "--config",
@@ -223,24 +233,12 @@ fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
         path,
         "--now",
         NOW_S,
-        "--json",
     ]);
+    if json {
+        args.push("--json".into());
+    }
     args.extend(owned(extra));
     run_bin(&refs(&args))
-}
-
-/// As `request`, for the human output: `jwtgate check --config CFG --path PATH --now NOW TOKEN`.
-fn human_request(cfg: &std::path::Path, path: &str, token: &str) -> Output {
-    run_bin(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--path",
-        path,
-        "--now",
-        NOW_S,
-        token,
-    ])
 }
 
 // ---------------------------------------------------------------------------------------------
