@@ -123,6 +123,12 @@ impl Vm {
         }
     }
 
+    /// Its first keys are in and left the unknown-kid refetch window unspent.
+    fn assert_first_keys_spent_no_window(&self, now: u64, why: &str) {
+        assert_eq!(self.jwks().lease.last_refetch_ms, 0, "{why}");
+        assert_eq!(self.state(now, false), "ready n=1 gen=1 refetch=true");
+    }
+
     fn jwks(&self) -> &doc::Doc<crate::keys::KeySet> {
         self.cache.providers[0].jwks.as_ref().unwrap()
     }
@@ -138,6 +144,18 @@ fn loaded(keys: &[&str], at_ms: u64) -> (MemoryStore, Vm) {
         .answer(&mut s, t[0], ok(jwks(keys)), at_ms, 0.5)
         .unwrap();
     (s, a)
+}
+
+/// An old publisher writes its record back: version 1, keys a and b, over whatever is there.
+fn write_back_version_1(s: &mut MemoryStore, names: &store::Names) {
+    let old = record::Record {
+        version: 1,
+        fetched_at_ms: 0,
+        refresh_at_ms: 95_000,
+        body: jwks(&[KEY_A, KEY_B]),
+    };
+    let cas = s.get(&names.record).unwrap().unwrap().1;
+    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
 }
 
 #[test]
@@ -312,15 +330,8 @@ fn versions_only_grow_and_removed_keys_never_come_back() {
     assert!(b.cache.sync(&mut s));
     assert_eq!(b.jwks().value().unwrap().len(), 1);
     // A stale record written back (an old publisher) must not be loaded.
-    let old = record::Record {
-        version: 1,
-        fetched_at_ms: 0,
-        refresh_at_ms: 95_000,
-        body: jwks(&[KEY_A, KEY_B]),
-    };
     let names = b.jwks().names.clone();
-    let cas = s.get(&names.record).unwrap().unwrap().1;
-    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    write_back_version_1(&mut s, &names);
     for now in [96_100, 96_200] {
         b.cache.sync(&mut s);
         assert_eq!(b.jwks().value().unwrap().len(), 1, "{now}");
@@ -695,12 +706,7 @@ fn a_cold_start_retry_is_no_refetch_and_spends_no_window() {
     a.cache
         .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 520, 0.5)
         .unwrap();
-    assert_eq!(
-        a.jwks().lease.last_refetch_ms,
-        0,
-        "a first fetch is not a refetch"
-    );
-    assert_eq!(a.state(600, false), "ready n=1 gen=1 refetch=true");
+    a.assert_first_keys_spent_no_window(600, "a first fetch is not a refetch");
 }
 
 #[test]
@@ -742,12 +748,7 @@ fn a_portable_hosts_first_fetch_spends_no_refetch_window() {
     a.cache
         .answer(&mut s, 5, ok(jwks(&[KEY_A])), 10, 0.5)
         .unwrap();
-    assert_eq!(
-        a.jwks().lease.last_refetch_ms,
-        0,
-        "a cold start is no refetch"
-    );
-    assert_eq!(a.state(20, false), "ready n=1 gen=1 refetch=true");
+    a.assert_first_keys_spent_no_window(20, "a cold start is no refetch");
 }
 
 #[test]
@@ -788,15 +789,8 @@ fn a_request_sees_a_set_another_vm_replaced_before_its_own_tick() {
         "an unknown provider is ignored"
     );
     // A stale record written back under a lower version is never taken by a request either.
-    let old = record::Record {
-        version: 1,
-        fetched_at_ms: 0,
-        refresh_at_ms: 95_000,
-        body: jwks(&[KEY_A, KEY_B]),
-    };
     let names = b.jwks().names.clone();
-    let cas = s.get(&names.record).unwrap().unwrap().1;
-    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    write_back_version_1(&mut s, &names);
     let cas = s.get(&names.hint).unwrap().unwrap().1;
     s.set(&names.hint, b"9", Some(cas)).unwrap();
     assert!(!b.cache.catch_up(&s, [0], 96_020));
