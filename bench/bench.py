@@ -295,22 +295,28 @@ def lua_repeated(token: str) -> str:
     return f'wrk.headers["Authorization"] = "Bearer {token}"\n' + LUA_DONE
 
 
-def lua_distinct(token_file: Path) -> str:
-    """A wrk script cycling round-robin through the tokens of `token_file` (one per line)."""
+def lua_lines_round_robin(lines_file: Path, header_of_line: str, offset_comment: str, prelude: str = "") -> str:
+    """A wrk script cycling round-robin through the lines of `lines_file` (one request each):
+    `header_of_line` is the Lua table of a request's headers, where `line` is the line; the
+    script's argument is where the round robin starts (`offset_comment` says why)."""
     return (
-        f"local path = {json.dumps(str(token_file))}\n"
+        f"local path = {json.dumps(str(lines_file))}\n"
+        + prelude
         + r"""
 local reqs = {}
 local n = 0
 local i = 0
 init = function(args)
-  -- args[1]: requests already sent from this pool (by the warm-up), so that the measured run
-  -- continues the round robin instead of replaying tokens the caches still hold.
+  -- args[1]: """
+        + offset_comment
+        + r"""
   local offset = tonumber(args[1]) or 0
   for line in io.lines(path) do
     if #line > 0 then
       n = n + 1
-      reqs[n] = wrk.format(nil, nil, {["Authorization"] = "Bearer " .. line})
+      reqs[n] = wrk.format(nil, nil, """
+        + header_of_line
+        + r""")
     end
   end
   if n > 0 then i = offset % n end
@@ -324,33 +330,24 @@ end
     )
 
 
+def lua_distinct(token_file: Path) -> str:
+    """A wrk script cycling round-robin through the tokens of `token_file` (one per line)."""
+    return lua_lines_round_robin(
+        token_file,
+        '{["Authorization"] = "Bearer " .. line}',
+        "requests already sent from this pool (by the warm-up), so that the measured run\n"
+        "  -- continues the round robin instead of replaying tokens the caches still hold.",
+    )
+
+
 def lua_dpop(token: str, proof_file: Path) -> str:
     """A wrk script sending `token` under the DPoP scheme with the next proof of `proof_file`
     (one per line) on every request: a repeated token, a fresh proof each time."""
-    return (
-        f"local path = {json.dumps(str(proof_file))}\n"
-        f"local auth = {json.dumps('DPoP ' + token)}\n"
-        + r"""
-local reqs = {}
-local n = 0
-local i = 0
-init = function(args)
-  -- args[1]: proofs already spent by the warm-up (a proof sent twice is a replay: 401).
-  local offset = tonumber(args[1]) or 0
-  for line in io.lines(path) do
-    if #line > 0 then
-      n = n + 1
-      reqs[n] = wrk.format(nil, nil, {["Authorization"] = auth, ["DPoP"] = line})
-    end
-  end
-  if n > 0 then i = offset % n end
-end
-request = function()
-  i = i % n + 1
-  return reqs[i]
-end
-"""
-        + LUA_DONE
+    return lua_lines_round_robin(
+        proof_file,
+        '{["Authorization"] = auth, ["DPoP"] = line}',
+        "proofs already spent by the warm-up (a proof sent twice is a replay: 401).",
+        prelude=f"local auth = {json.dumps('DPoP ' + token)}\n",
     )
 
 
@@ -876,20 +873,22 @@ def main() -> None:
             print(f"wrote {BENCH_DIR / 'SOAK.md'}")
             return
         raw = BENCH_DIR / "results.json"
+
+        def rerun_one(part: str, measure: Any) -> None:
+            """`micro[part]` of the saved results measured again (by `measure()`); re-rendered."""
+            saved = json.loads(raw.read_text())
+            saved["micro"][part] = measure()
+            raw.write_text(json.dumps(saved, indent=1) + "\n")
+            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+
         if os.environ.get("BENCH_DPOP_ONLY"):
             print(f"DPoP comparison only ({settings.warmup}s warm-up + {settings.duration}s, "
                   f"{settings.repeat} runs per point)", flush=True)
-            saved = json.loads(raw.read_text())
-            saved["micro"]["dpop"] = run_dpop(settings, workdir)
-            raw.write_text(json.dumps(saved, indent=1) + "\n")
-            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+            rerun_one("dpop", lambda: run_dpop(settings, workdir))
             return
         if os.environ.get("BENCH_STARTUP_ONLY"):
             print("startup only: Envoy start to the first verified 200, keys fetched from loopback", flush=True)
-            saved = json.loads(raw.read_text())
-            saved["micro"]["startup"] = run_startup(settings, workdir)
-            raw.write_text(json.dumps(saved, indent=1) + "\n")
-            write_report(saved["info"], [Point(**p) for p in saved["points"]], saved["micro"])
+            rerun_one("startup", lambda: run_startup(settings, workdir))
             return
         if os.environ.get("BENCH_REPORT_ONLY"):
             saved = json.loads(raw.read_text())

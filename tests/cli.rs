@@ -8,26 +8,13 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_jwtgate"))
 }
 
-/// A file of its own for each call: tests run in parallel and must never read another's
-/// half-written file.
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("jwtgate-cli-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
 fn jwks_file() -> PathBuf {
-    temp_file("jwks.json", &default_jwks().to_string())
+    temp_file("jwks.json", default_jwks().to_string())
 }
 
 fn check(args: &[&str]) -> Output {
@@ -134,7 +121,7 @@ fn signature_only_ignores_claims_but_not_the_jws_layer() {
 #[test]
 fn a_config_adds_its_provider_checks() {
     let jwks = jwks_file();
-    let cfg = temp_file("cfg.json", &base_config().to_string());
+    let cfg = temp_file("cfg.json", base_config().to_string());
     let wrong_aud = es_token(&claims_with(json!({"aud": "other"})));
     let args = |t: &str| -> Vec<String> {
         ["--config", cfg.to_str().unwrap(), "--now", NOW_S, t]
@@ -165,7 +152,7 @@ fn usage_and_config_errors_exit_2() {
 
 #[test]
 fn config_validate_names_the_field() {
-    let good = temp_file("good.json", &base_config().to_string());
+    let good = temp_file("good.json", base_config().to_string());
     let o = bin()
         .args(["config", "validate", good.to_str().unwrap()])
         .output()
@@ -173,7 +160,7 @@ fn config_validate_names_the_field() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let mut cfg = base_config();
     cfg["providers"][0]["algorithms"] = json!(["ES256", "HS256"]);
-    let bad = temp_file("bad-alg.json", &cfg.to_string());
+    let bad = temp_file("bad-alg.json", cfg.to_string());
     let o = bin()
         .args(["config", "validate", bad.to_str().unwrap()])
         .output()
@@ -215,7 +202,7 @@ fn rules_config(rules: Value) -> PathBuf {
     cfg["providers"][0]["from_params"] = json!(["access_token"]);
     cfg["providers"][0]["from_cookies"] = json!(["session"]);
     cfg["rules"] = rules;
-    temp_file("rules.json", &cfg.to_string())
+    temp_file("rules.json", cfg.to_string())
 }
 
 fn admin_rules() -> Value {
@@ -228,6 +215,16 @@ fn admin_rules() -> Value {
 }
 
 fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
+    check_request(cfg, path, true, extra)
+}
+
+/// As `request`, for the human output: `jwtgate check --config CFG --path PATH --now NOW TOKEN`.
+fn human_request(cfg: &std::path::Path, path: &str, token: &str) -> Output {
+    check_request(cfg, path, false, &[token])
+}
+
+/// `jwtgate check --config CFG --path PATH --now NOW [--json] EXTRA...`.
+fn check_request(cfg: &std::path::Path, path: &str, json: bool, extra: &[&str]) -> Output {
     let mut args = owned(&[
         "check",
         "--config",
@@ -236,8 +233,10 @@ fn request(cfg: &std::path::Path, path: &str, extra: &[&str]) -> Output {
         path,
         "--now",
         NOW_S,
-        "--json",
     ]);
+    if json {
+        args.push("--json".into());
+    }
     args.extend(owned(extra));
     run_bin(&refs(&args))
 }
@@ -491,7 +490,7 @@ fn remote_providers_take_their_keys_from_jwks_files() {
         }
     ]});
     cfg["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"any": [{"provider": "corp"}, {"provider": "partner"}]}}]);
-    let cfg = temp_file("remote.json", &cfg.to_string());
+    let cfg = temp_file("remote.json", cfg.to_string());
     let t = es_token(&claims());
     let keys_file = jwks_file();
 
@@ -521,7 +520,7 @@ fn remote_providers_take_their_keys_from_jwks_files() {
     // A JWKS file whose keys are all unusable: the filter keeps no keys either.
     let weak = temp_file(
         "weak.json",
-        &jwks(&[rsa_1024().jwk(Some("rsa-a"))]).to_string(),
+        jwks(&[rsa_1024().jwk(Some("rsa-a"))]).to_string(),
     );
     let o = request(&cfg, "/", &[&t, "--jwks", weak.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
@@ -553,16 +552,7 @@ fn remote_providers_take_their_keys_from_jwks_files() {
 fn human_output_starts_with_the_verdict() {
     let cfg = rules_config(admin_rules());
     let t = es_token(&claims());
-    let o = run_bin(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--path",
-        "/admin",
-        "--now",
-        NOW_S,
-        &t,
-    ]);
+    let o = human_request(&cfg, "/admin", &t);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
@@ -573,16 +563,7 @@ fn human_output_starts_with_the_verdict() {
         "{out}"
     );
     assert!(!out.contains(&t), "the token is never echoed");
-    let o = run_bin(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--path",
-        "/orders",
-        "--now",
-        NOW_S,
-        &t,
-    ]);
+    let o = human_request(&cfg, "/orders", &t);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
     assert_eq!(out.lines().next(), Some("forward: allowed (corp)"), "{out}");
@@ -594,7 +575,7 @@ fn human_output_starts_with_the_verdict() {
 fn report_mode_forwards_a_failure_and_says_so() {
     let mut cfg = base_config();
     cfg["mode"] = json!("report");
-    let cfg = temp_file("report.json", &cfg.to_string());
+    let cfg = temp_file("report.json", cfg.to_string());
     let expired = es_token(&claims_with(json!({"exp": NOW - 3600})));
     let o = request(&cfg, "/", &[&expired]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
@@ -684,7 +665,7 @@ fn without_a_config_iss_is_not_checked_even_when_absent() {
 
 #[test]
 fn a_single_jwk_file_is_a_set_of_one() {
-    let jwk = temp_file("one.json", &ec_a().jwk(Some("ec-a")).to_string());
+    let jwk = temp_file("one.json", ec_a().jwk(Some("ec-a")).to_string());
     let o = check(&[
         "--jwks",
         jwk.to_str().unwrap(),
@@ -752,7 +733,7 @@ fn a_closed_pipe_is_a_quiet_exit_not_a_panic() {
 // --signature-only: the JWS layer (RFC 7515) through the binary, with published vectors.
 
 fn sig_only(jwks: &Value, token: &str) -> Output {
-    let f = temp_file("sig-jwks.json", &jwks.to_string());
+    let f = temp_file("sig-jwks.json", jwks.to_string());
     check(&[
         "--jwks",
         f.to_str().unwrap(),
@@ -794,7 +775,7 @@ fn signature_only_verifies_the_rfc_7515_and_7520_examples() {
         assert_eq!(o.status.code(), Some(1), "{alg} tampered");
         assert_eq!(json_out(&o)["reason"], json!("bad_signature"));
         // The full validation of the same example (expired since 2011) is another question.
-        let f = temp_file("rfc.json", &jwks(&[jwk]).to_string());
+        let f = temp_file("rfc.json", jwks(&[jwk]).to_string());
         let o = check(&["--jwks", f.to_str().unwrap(), "--now", NOW_S, &token]);
         assert_eq!(stdout(&o).trim(), "invalid: token_expired", "{alg}");
         let then = (RFC7515_EXP - 60).to_string();
@@ -812,7 +793,7 @@ fn signature_only_verifies_the_rfc_7515_and_7520_examples() {
         .as_str()
         .unwrap()
         .starts_with("It\u{2019}s a dangerous business, Frodo, going out your door."));
-    let f = temp_file("r7520.json", &jwks(&[r7520_jwk()]).to_string());
+    let f = temp_file("r7520.json", jwks(&[r7520_jwk()]).to_string());
     let o = check(&[
         "--jwks",
         f.to_str().unwrap(),
@@ -915,22 +896,12 @@ fn signature_only_with_unusable_keys_is_invalid_unknown_kid() {
     assert!(stderr(&o).contains("rsa_modulus_too_small"));
 }
 
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("JWTGATE_TESTVECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/vectors/wycheproof"
-        )),
-    }
-}
-
 /// Every Wycheproof JWK case through `jwtgate check --signature-only`: a `valid` ES256/RS256
 /// JWS verifies (its payload "foo" is no JSON), every `invalid` one exits 1 (never 2: an
 /// unusable key set is a verdict), and HS* is refused for its algorithm.
 #[test]
 fn wycheproof_jwk_vectors_through_the_binary() {
-    let path = vectors_dir().join("json_web_key_test.json");
+    let path = wycheproof_dir().join("json_web_key_test.json");
     let doc: Value = serde_json::from_str(
         &std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (set JWTGATE_TESTVECTORS)", path.display())),
@@ -990,7 +961,7 @@ fn from_istio(files: &[&str]) -> (Value, String) {
     let o = run_bin(&args);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let cfg = json_out(&o);
-    let f = temp_file("istio.json", &cfg.to_string());
+    let f = temp_file("istio.json", cfg.to_string());
     let v = run_bin(&["config", "validate", f.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}\n{cfg:#}", stdout(&v));
     (cfg, stderr(&o))
@@ -1025,32 +996,18 @@ fn from_istio_authorization_with_jwt() {
     );
 
     // The converted config decides like Istio would, with keys for the remote provider.
-    let f = temp_file("authz.json", &cfg.to_string());
+    let f = temp_file("authz.json", cfg.to_string());
     let keys = jwks_file();
+    let keys = keys.to_str().unwrap();
     let claims_for = |groups: Value| {
         json!({"iss": "testing@secure.istio.io", "sub": "testing@secure.istio.io",
             "groups": groups, "exp": NOW + 60})
     };
-    let args = |t: &str| {
-        owned(&[
-            "check",
-            "--config",
-            f.to_str().unwrap(),
-            "--jwks",
-            keys.to_str().unwrap(),
-            "--path",
-            "/headers",
-            "--now",
-            NOW_S,
-            "--json",
-            t,
-        ])
-    };
     let ok = es_token(&claims_for(json!(["group1", "group2"])));
-    let o = run_bin(&refs(&args(&ok)));
+    let o = request(&f, "/headers", &["--jwks", keys, &ok]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let bad = es_token(&claims_for(json!(["group2"])));
-    let o = run_bin(&refs(&args(&bad)));
+    let o = request(&f, "/headers", &["--jwks", keys, &bad]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_out(&o)["reason"], json!("claim_mismatch"));
 }
@@ -1200,7 +1157,7 @@ fn token_in_places_the_token_where_the_provider_looks() {
 
     let mut c = base_config();
     c["providers"][0]["from_headers"] = json!([{"name": "x-jwt"}]);
-    let c = temp_file("xjwt.json", &c.to_string());
+    let c = temp_file("xjwt.json", c.to_string());
     let o = request(&c, "/", &["--token-in", "header:X-JWT", &t]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(json_out(&o)["remove_headers"], json!(["X-JWT"]));
@@ -1238,32 +1195,15 @@ fn from_istio_deny_without_principal_requires_a_token_on_its_paths() {
         ])
     );
     // The verdicts: /headers without a token is 401, /ip without one passes, a bad token fails.
-    let f = temp_file("deny.json", &cfg.to_string());
+    let f = temp_file("deny.json", cfg.to_string());
     let keys = jwks_file();
-    let base = |path: &str| {
-        owned(&[
-            "check",
-            "--config",
-            f.to_str().unwrap(),
-            "--jwks",
-            keys.to_str().unwrap(),
-            "--path",
-            path,
-            "--now",
-            NOW_S,
-            "--json",
-        ])
-    };
-    let mut a = base("/headers");
-    a.push("--no-token".into());
-    let o = run_bin(&refs(&a));
+    let keys = keys.to_str().unwrap();
+    let o = request(&f, "/headers", &["--jwks", keys, "--no-token"]);
     assert_eq!(json_out(&o)["status"], json!(401));
-    let mut a = base("/ip");
-    a.push("--no-token".into());
-    assert_eq!(run_bin(&refs(&a)).status.code(), Some(0));
-    let mut a = base("/ip");
-    a.push(es_token(&json!({"iss": "elsewhere", "exp": NOW + 60})));
-    let o = run_bin(&refs(&a));
+    let o = request(&f, "/ip", &["--jwks", keys, "--no-token"]);
+    assert_eq!(o.status.code(), Some(0));
+    let elsewhere = es_token(&json!({"iss": "elsewhere", "exp": NOW + 60}));
+    let o = request(&f, "/ip", &["--jwks", keys, &elsewhere]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_out(&o)["reason"], json!("wrong_issuer"));
 }
@@ -1295,7 +1235,7 @@ fn v12_config() -> PathBuf {
             "acr_values": ["urn:mfa"], "max_age_s": 300}},
         {"match": {"prefix": "/"}, "requires": {"provider": "corp"}}
     ]);
-    temp_file("v12.json", &cfg.to_string())
+    temp_file("v12.json", cfg.to_string())
 }
 
 #[test]
@@ -1333,16 +1273,7 @@ fn the_verdict_shows_step_up_clients_and_metadata() {
     let o = request(&cfg, "/mfa", &[&strong]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert_eq!(json_out(&o)["metadata"], json!([["sub", "user-1"]]));
-    let human = run_bin(&[
-        "check",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--path",
-        "/mfa",
-        "--now",
-        NOW_S,
-        &strong,
-    ]);
+    let human = human_request(&cfg, "/mfa", &strong);
     assert!(
         stdout(&human).contains("metadata: wasm.jwtgate.sub = user-1\n"),
         "{}",

@@ -10,18 +10,6 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "jwtgate-cli-dpop-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, contents).unwrap();
-    path
-}
-
 fn jwtgate(args: &[&str]) -> (Option<i32>, Value, String) {
     let o: Output = Command::new(env!("CARGO_BIN_EXE_jwtgate"))
         .args(args)
@@ -38,10 +26,16 @@ fn jwtgate(args: &[&str]) -> (Option<i32>, Value, String) {
 
 const NOW_S: &str = "1700000000";
 
+/// `jwtgate check ARGS --now NOW --json TOKEN`.
+fn check_at_now(args: &[&str], token: &str) -> (Option<i32>, Value, String) {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--now", NOW_S, "--json", token]);
+    jwtgate(&all)
+}
+
 fn dpop_config() -> PathBuf {
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
-    temp_file("cfg.json", v.to_string().as_bytes())
+    temp_file("cfg.json", with_dpop(json!({})).to_string().as_bytes())
 }
 
 #[test]
@@ -50,35 +44,18 @@ fn a_request_with_a_proof_gets_the_filters_verdict() {
     let cfg = cfg.to_str().unwrap();
     let token = bound_token(client());
     let proof = Proof::new(&token).text();
-    let args = |proof: &str, url: &str| {
-        vec![
-            "check".to_owned(),
-            "--config".into(),
-            cfg.into(),
-            "--url".into(),
-            url.into(),
-            "--dpop".into(),
-            proof.into(),
-            "--now".into(),
-            NOW_S.into(),
-            "--json".into(),
-            token.clone(),
-        ]
-    };
-    let run = |a: Vec<String>| jwtgate(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let (code, v, err) = run(args(&proof, HTU));
+    let run = |url: &str| check_at_now(&["--config", cfg, "--url", url, "--dpop", &proof], &token);
+    let (code, v, err) = run(HTU);
     assert_eq!(code, Some(0), "{v} {err}");
     assert_eq!(v["outcome"], json!("allowed"), "{v}");
     // Another URL than the proof's: the filter's 401 and its DPoP challenge.
-    let (code, v, _) = run(args(&proof, "https://api.example.com/other"));
+    let (code, v, _) = run("https://api.example.com/other");
     assert_eq!(code, Some(1));
     assert_eq!(v["reason"], json!("dpop_proof_invalid"), "{v}");
     assert!(v.to_string().contains("invalid_dpop_proof"), "{v}");
     // The token without its proof: as the filter, dpop_proof_missing under the DPoP scheme is
     // only for a DPoP request; as Bearer it is token_bound.
-    let (code, v, _) = jwtgate(&[
-        "check", "--config", cfg, "--url", HTU, "--now", NOW_S, "--json", &token,
-    ]);
+    let (code, v, _) = check_at_now(&["--config", cfg, "--url", HTU], &token);
     assert_eq!(code, Some(1));
     assert_eq!(v["reason"], json!("token_bound"), "{v}");
 }
@@ -89,15 +66,15 @@ fn a_lone_token_with_a_proof() {
     let jwks = jwks.to_str().unwrap();
     let token = bound_token(client());
     let post = Proof::for_request(&token, "POST", HTU).text();
-    let (code, v, err) = jwtgate(&[
-        "check", "--jwks", jwks, "--dpop", &post, "--method", "POST", "--url", HTU, "--now", NOW_S,
-        "--json", &token,
-    ]);
+    let (code, v, err) = check_at_now(
+        &[
+            "--jwks", jwks, "--dpop", &post, "--method", "POST", "--url", HTU,
+        ],
+        &token,
+    );
     assert_eq!(code, Some(0), "{v} {err}");
     assert_eq!(v["valid"], json!(true));
-    let (code, v, _) = jwtgate(&[
-        "check", "--jwks", jwks, "--dpop", &post, "--url", HTU, "--now", NOW_S, "--json", &token,
-    ]);
+    let (code, v, _) = check_at_now(&["--jwks", jwks, "--dpop", &post, "--url", HTU], &token);
     assert_eq!(code, Some(1));
     assert_eq!(
         v["reason"],
@@ -105,7 +82,7 @@ fn a_lone_token_with_a_proof() {
         "GET is not the proof's POST: {v}"
     );
     // Without a proof the bound token is not a Bearer token.
-    let (code, v, _) = jwtgate(&["check", "--jwks", jwks, "--now", NOW_S, "--json", &token]);
+    let (code, v, _) = check_at_now(&["--jwks", jwks], &token);
     assert_eq!((code, v["reason"].clone()), (Some(1), json!("token_bound")));
     // --dpop without --url cannot know the proof's htu.
     let (code, _, err) = jwtgate(&["check", "--jwks", jwks, "--dpop", &post, &token]);
@@ -124,31 +101,13 @@ fn a_client_certificate_pem_or_der() {
     let jwks = temp_file("jwks.json", default_jwks().to_string().as_bytes());
     let jwks = jwks.to_str().unwrap();
     for file in [temp_file("c.pem", pem.as_bytes()), temp_file("c.der", &der)] {
-        let (code, v, err) = jwtgate(&[
-            "check",
-            "--jwks",
-            jwks,
-            "--client-cert",
-            file.to_str().unwrap(),
-            "--now",
-            NOW_S,
-            "--json",
-            &token,
-        ]);
+        let cert = file.to_str().unwrap();
+        let (code, v, err) = check_at_now(&["--jwks", jwks, "--client-cert", cert], &token);
         assert_eq!(code, Some(0), "{v} {err}");
     }
     let other = temp_file("o.der", b"\x30\x03\x02\x01\x08");
-    let (code, v, _) = jwtgate(&[
-        "check",
-        "--jwks",
-        jwks,
-        "--client-cert",
-        other.to_str().unwrap(),
-        "--now",
-        NOW_S,
-        "--json",
-        &token,
-    ]);
+    let other = other.to_str().unwrap();
+    let (code, v, _) = check_at_now(&["--jwks", jwks, "--client-cert", other], &token);
     assert_eq!(
         (code, v["reason"].clone()),
         (Some(1), json!("cert_mismatch"))
@@ -161,32 +120,15 @@ fn a_client_certificate_pem_or_der() {
         let mut c = base_config();
         c["providers"][0]["mtls"] = mtls.clone();
         let cfg = temp_file("cfg.json", c.to_string().as_bytes());
+        let cfg = cfg.to_str().unwrap();
         let good = temp_file("c.der", &der);
-        let (code, v, err) = jwtgate(&[
-            "check",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--path",
-            "/x",
-            "--client-cert",
-            good.to_str().unwrap(),
-            "--now",
-            NOW_S,
-            "--json",
+        let good = good.to_str().unwrap();
+        let (code, v, err) = check_at_now(
+            &["--config", cfg, "--path", "/x", "--client-cert", good],
             &token,
-        ]);
+        );
         assert_eq!(code, Some(0), "{mtls}: {v} {err}");
-        let (code, v, _) = jwtgate(&[
-            "check",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--path",
-            "/x",
-            "--now",
-            NOW_S,
-            "--json",
-            &token,
-        ]);
+        let (code, v, _) = check_at_now(&["--config", cfg, "--path", "/x"], &token);
         assert_eq!(
             (code, v["reason"].clone()),
             (Some(1), json!("cert_mismatch")),

@@ -16,9 +16,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 fn dpop_config(dpop: Value) -> Config {
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = dpop;
-    parse_config(&v)
+    parse_config(&with_dpop(dpop))
 }
 
 fn cfg() -> Config {
@@ -58,6 +56,16 @@ fn decide(
     }
 }
 
+/// The decision with nothing seen before: a new replay memory and an empty token cache.
+fn decide_new(cfg: &Config, headers: &[(String, String)]) -> Decision {
+    decide(
+        cfg,
+        headers,
+        &mut MemoryStore::default(),
+        &mut TokenCache::new(1, 16),
+    )
+}
+
 fn allowed(d: &Decision) -> bool {
     matches!(d, Decision::Forward(_, Outcome::Allowed(_)))
 }
@@ -89,14 +97,13 @@ fn assert_proof_failure(d: &Decision, reason: &str) {
 /// The proof through the whole gate, and alone through the proof check (which names the one
 /// check that failed).
 fn fails_only(p: &Proof, token: &str, check: ProofError) {
+    text_fails_only(&p.text(), token, client(), check);
+}
+
+/// As `fails_only`, for a proof's text, with `token` bound to `bound`.
+fn text_fails_only(proof_text: &str, token: &str, bound: Signer, check: ProofError) {
     let cfg = cfg();
-    let proof_text = p.text();
-    let d = decide(
-        &cfg,
-        &get(token, &proof_text),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg, &get(token, proof_text));
     assert_proof_failure(&d, check.reason().as_str());
     let policy = cfg.providers[0].dpop.clone().unwrap();
     let target = Target {
@@ -104,7 +111,7 @@ fn fails_only(p: &Proof, token: &str, check: ProofError) {
         uri: Some(HTU),
     };
     assert_eq!(
-        proof::check(&proof_text, &policy, 60, target, token, &jkt(client()), NOW),
+        proof::check(proof_text, &policy, 60, target, token, &jkt(bound), NOW),
         Err(check),
         "{}",
         check
@@ -117,25 +124,12 @@ fn fails_only(p: &Proof, token: &str, check: ProofError) {
 fn the_base_proof_passes_every_check() {
     let token = bound_token(client());
     let p = Proof::new(&token);
-    let d = decide(
-        &cfg(),
-        &get(&token, &p.text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg(), &get(&token, &p.text()));
     assert!(allowed(&d), "{d:?}");
     // RS256 proofs too, with an RSA key bound.
     let rs_token_bound = bound_token(rsa_b());
-    let p = Proof::new(&rs_token_bound).signed_by(rsa_b());
-    let p = p
-        .header("alg", json!("RS256"))
-        .header("jwk", rsa_b().jwk(None));
-    let d = decide(
-        &cfg(),
-        &get(&rs_token_bound, &p.text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let p = Proof::new(&rs_token_bound).key(rsa_b());
+    let d = decide_new(&cfg(), &get(&rs_token_bound, &p.text()));
     assert!(allowed(&d), "{d:?}");
 }
 
@@ -150,27 +144,10 @@ fn shape() {
         format!("{good}.x"),
         format!("{}.{}.!!!", parts[0], parts[1]),
         // Claims that are not an object.
-        sign_raw(client(), &Proof::new(&token).header.to_string(), "[1]"),
+        Proof::new(&token).text_with_raw_claims("[1]"),
         "x".repeat(proof::MAX_PROOF_BYTES + 1),
     ] {
-        let p_text = bad;
-        let cfg = cfg();
-        let d = decide(
-            &cfg,
-            &get(&token, &p_text),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16),
-        );
-        assert_proof_failure(&d, "dpop_proof_invalid");
-        let policy = cfg.providers[0].dpop.clone().unwrap();
-        let target = Target {
-            method: "GET",
-            uri: Some(HTU),
-        };
-        assert_eq!(
-            proof::check(&p_text, &policy, 60, target, &token, &jkt(client()), NOW),
-            Err(ProofError::Shape)
-        );
+        text_fails_only(&bad, &token, client(), ProofError::Shape);
     }
 }
 
@@ -190,12 +167,7 @@ fn typ() {
     // The media type compares case-insensitively, with or without `application/`.
     for typ in ["DPoP+JWT", "application/dpop+jwt"] {
         let p = Proof::new(&token).header("typ", json!(typ));
-        let d = decide(
-            &cfg(),
-            &get(&token, &p.text()),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16),
-        );
+        let d = decide_new(&cfg(), &get(&token, &p.text()));
         assert!(allowed(&d), "{typ}");
     }
 }
@@ -205,46 +177,15 @@ fn alg_hs256_none_and_not_listed() {
     let token = bound_token(client());
     // HS256 over the same input, keyed with the public key's x (what a confused verifier
     // would use): the alg check refuses it before any key is looked at.
-    let p = Proof::new(&token).header("alg", json!("HS256"));
-    let input = format!(
-        "{}.{}",
-        b64(p.header.to_string()),
-        b64(p.claims.to_string())
-    );
-    use hmac::Mac;
-    let mut mac =
-        hmac::Hmac::<Sha256>::new_from_slice(client().jwk(None)["x"].as_str().unwrap().as_bytes())
-            .unwrap();
-    mac.update(input.as_bytes());
-    let hs = format!("{input}.{}", b64(mac.finalize().into_bytes()));
-    let cfg = cfg();
-    let d = decide(
-        &cfg,
-        &get(&token, &hs),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
-    assert_proof_failure(&d, "dpop_proof_invalid");
-    let policy = cfg.providers[0].dpop.clone().unwrap();
-    let target = Target {
-        method: "GET",
-        uri: Some(HTU),
-    };
-    assert_eq!(
-        proof::check(&hs, &policy, 60, target, &token, &jkt(client()), NOW),
-        Err(ProofError::Alg)
-    );
+    let x = client().jwk(None)["x"].as_str().unwrap().to_owned();
+    let hs = Proof::new(&token).hs256_text(x.as_bytes());
+    text_fails_only(&hs, &token, client(), ProofError::Alg);
     let p = Proof::new(&token).header("alg", json!("none"));
     fails_only(&p, &token, ProofError::Alg);
     // ES256 proofs where only RS256 is listed.
     let only_rs = dpop_config(json!({"algorithms": ["RS256"]}));
     let p = Proof::new(&token);
-    let d = decide(
-        &only_rs,
-        &get(&token, &p.text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&only_rs, &get(&token, &p.text()));
     assert_eq!(reason_of(&d), "dpop_proof_invalid");
     assert_eq!(
         challenges(&d),
@@ -278,10 +219,7 @@ fn jwk() {
         fails_only(&p, &token, ProofError::Jwk);
     }
     // An RSA key of 1024 bits, with a proof it really signed.
-    let p = Proof::new(&token)
-        .header("alg", json!("RS256"))
-        .header("jwk", rsa_1024().jwk(None))
-        .signed_by(rsa_1024());
+    let p = Proof::new(&token).key(rsa_1024());
     fails_only(&p, &token, ProofError::Jwk);
 }
 
@@ -290,24 +228,8 @@ fn signature_by_a_key_other_than_its_jwk() {
     let token = bound_token(client());
     let p = Proof::new(&token).signed_by(ec_a());
     fails_only(&p, &token, ProofError::Signature);
-    let p = Proof::new(&token);
-    let text = p.text();
-    // One character in the middle of the signature, changed for certain (the last character
-    // would be a coin toss: it carries only two bits of the 64 bytes).
-    let at = text.rfind('.').unwrap() + 20;
-    let was = &text[at..at + 1];
-    let tampered = format!(
-        "{}{}{}",
-        &text[..at],
-        if was == "A" { "B" } else { "A" },
-        &text[at + 1..]
-    );
-    let d = decide(
-        &cfg(),
-        &get(&token, &tampered),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let tampered = Proof::new(&token).text_with_tampered_signature();
+    let d = decide_new(&cfg(), &get(&token, &tampered));
     assert_eq!(reason_of(&d), "dpop_proof_invalid");
 }
 
@@ -340,11 +262,9 @@ fn htm() {
     }
     // A POST with a POST proof passes.
     let p = Proof::for_request(&token, "POST", HTU);
-    let d = decide(
+    let d = decide_new(
         &cfg(),
         &dpop_request("POST", "/orders", &token, &[&p.text()]),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
     );
     assert!(allowed(&d));
 }
@@ -376,50 +296,31 @@ fn htu() {
         "https://api.example.com/x/../orders",
     ] {
         let p = Proof::new(&token).claim("htu", json!(htu));
-        let d = decide(
-            &cfg(),
-            &get(&token, &p.text()),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16),
-        );
+        let d = decide_new(&cfg(), &get(&token, &p.text()));
         assert!(allowed(&d), "{htu}: {d:?}");
     }
     // The request side is normalized too, and its query ignored.
     for path in ["/orders?x=1", "/./orders", "//orders", "/%6Frders"] {
         let p = Proof::new(&token);
-        let d = decide(
-            &cfg(),
-            &dpop_request("GET", path, &token, &[&p.text()]),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16),
-        );
+        let d = decide_new(&cfg(), &dpop_request("GET", path, &token, &[&p.text()]));
         assert!(allowed(&d), "{path}: {d:?}");
     }
     // A proof for /a sent to /a/../b is a proof for /a, not for /b.
     let p = Proof::new(&token).claim("htu", json!("https://api.example.com/a"));
-    let d = decide(
+    let d = decide_new(
         &cfg(),
         &dpop_request("GET", "/a/../b", &token, &[&p.text()]),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
     );
     assert_proof_failure(&d, "dpop_proof_invalid");
-    let d = decide(
+    let d = decide_new(
         &cfg(),
         &dpop_request("GET", "/a/../a", &token, &[&p.text()]),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
     );
     assert!(allowed(&d));
     // The request's authority with its default port is the same origin.
     let mut h = get(&token, &Proof::new(&token).text());
     h[3].1 = "API.example.com:443".into();
-    assert!(allowed(&decide(
-        &cfg(),
-        &h,
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16)
-    )));
+    assert!(allowed(&decide_new(&cfg(), &h)));
 }
 
 #[test]
@@ -435,23 +336,10 @@ fn htu_with_external_origin() {
     );
     h[1].1 = "http".into();
     h[3].1 = "inner:8080".into();
-    assert!(allowed(&decide(
-        &cfg,
-        &h,
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16)
-    )));
+    assert!(allowed(&decide_new(&cfg, &h)));
     let mut h = get(&token, &Proof::new(&token).text());
     h[1].1 = "http".into();
-    assert_eq!(
-        reason_of(&decide(
-            &cfg,
-            &h,
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16)
-        )),
-        "dpop_proof_invalid"
-    );
+    assert_eq!(reason_of(&decide_new(&cfg, &h)), "dpop_proof_invalid");
 }
 
 #[test]
@@ -475,24 +363,14 @@ fn iat_window() {
     for iat in [NOW - 360, NOW + 60, NOW] {
         let p = Proof::new(&token).claim("iat", json!(iat));
         assert!(
-            allowed(&decide(
-                &cfg(),
-                &get(&token, &p.text()),
-                &mut MemoryStore::default(),
-                &mut TokenCache::new(1, 16)
-            )),
+            allowed(&decide_new(&cfg(), &get(&token, &p.text()))),
             "{iat}"
         );
     }
     let short = dpop_config(json!({"max_age_s": 10}));
     let p = Proof::new(&token).claim("iat", json!(NOW - 71));
     assert_eq!(
-        reason_of(&decide(
-            &short,
-            &get(&token, &p.text()),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16)
-        )),
+        reason_of(&decide_new(&short, &get(&token, &p.text()))),
         "dpop_proof_invalid"
     );
 }
@@ -515,29 +393,7 @@ fn key_mismatch() {
     // The token is bound to another key than the one that signed the (valid) proof.
     let token = bound_token(ec_a());
     let p = Proof::new(&token);
-    let d = decide(
-        &cfg(),
-        &get(&token, &p.text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
-    assert_proof_failure(&d, "dpop_key_mismatch");
-    let policy = cfg().providers[0].dpop.clone().unwrap();
-    assert_eq!(
-        proof::check(
-            &p.text(),
-            &policy,
-            60,
-            Target {
-                method: "GET",
-                uri: Some(HTU)
-            },
-            &token,
-            &jkt(ec_a()),
-            NOW
-        ),
-        Err(ProofError::KeyMismatch)
-    );
+    text_fails_only(&p.text(), &token, ec_a(), ProofError::KeyMismatch);
 }
 
 #[test]
@@ -566,19 +422,9 @@ fn thumbprint_is_rfc7638() {
 fn the_proof_header_must_be_there_once() {
     let token = bound_token(client());
     let cfg = cfg();
-    let d = decide(
-        &cfg,
-        &dpop_request("GET", "/orders", &token, &[]),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg, &dpop_request("GET", "/orders", &token, &[]));
     assert_proof_failure(&d, "dpop_proof_missing");
-    let d = decide(
-        &cfg,
-        &dpop_request("GET", "/orders", &token, &[""]),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg, &dpop_request("GET", "/orders", &token, &[""]));
     assert_proof_failure(&d, "dpop_proof_missing");
     let (a, b) = (Proof::new(&token).text(), Proof::new(&token).text());
     // Two headers, one header joined by a host, and the same proof twice: all refused.
@@ -588,12 +434,7 @@ fn the_proof_header_must_be_there_once() {
         vec![a.clone(), a.clone()],
     ] {
         let refs: Vec<&str> = proofs.iter().map(String::as_str).collect();
-        let d = decide(
-            &cfg,
-            &dpop_request("GET", "/orders", &token, &refs),
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16),
-        );
+        let d = decide_new(&cfg, &dpop_request("GET", "/orders", &token, &refs));
         assert_proof_failure(&d, "dpop_proof_invalid");
     }
 }
@@ -604,15 +445,7 @@ fn the_scheme_word_is_case_insensitive() {
     for scheme in ["dpop", "DPOP", "DPoP"] {
         let mut h = get(&token, &Proof::new(&token).text());
         h[4].1 = format!("{scheme} {token}");
-        assert!(
-            allowed(&decide(
-                &cfg(),
-                &h,
-                &mut MemoryStore::default(),
-                &mut TokenCache::new(1, 16)
-            )),
-            "{scheme}"
-        );
+        assert!(allowed(&decide_new(&cfg(), &h)), "{scheme}");
     }
 }
 
@@ -631,12 +464,7 @@ fn bound_tokens_are_not_bearer_tokens() {
     assert_eq!(reason_of(&run(&base, &h)), "token_missing");
     // A token without cnf.jkt under the DPoP scheme: token_bound, challenged in that scheme.
     let plain = es_token(&claims());
-    let d = decide(
-        &cfg(),
-        &get(&plain, &Proof::new(&plain).text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg(), &get(&plain, &Proof::new(&plain).text()));
     assert_eq!(
         challenges(&d),
         vec![format!("DPoP realm=\"{AUTHORITY}\", error=\"invalid_token\", error_description=\"token_bound\", algs=\"ES256 RS256\"")]
@@ -650,12 +478,7 @@ fn bound_tokens_are_not_bearer_tokens() {
     ] {
         let t = es_token(&claims_with(json!({"cnf": cnf})));
         assert_eq!(
-            reason_of(&decide(
-                &cfg(),
-                &get(&t, &Proof::new(&t).text()),
-                &mut MemoryStore::default(),
-                &mut TokenCache::new(1, 16)
-            )),
+            reason_of(&decide_new(&cfg(), &get(&t, &Proof::new(&t).text()))),
             "token_bound",
             "{cnf}"
         );
@@ -668,12 +491,7 @@ fn a_token_failing_its_own_checks_under_dpop_is_challenged_in_that_scheme() {
     let token = es_token(&claims_with(
         json!({"cnf": {"jkt": jkt(client())}, "exp": NOW - 100}),
     ));
-    let d = decide(
-        &cfg(),
-        &get(&token, &Proof::new(&token).text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg(), &get(&token, &Proof::new(&token).text()));
     assert_eq!(rejection(&d).status, 401);
     assert_eq!(
         challenges(&d),
@@ -683,20 +501,14 @@ fn a_token_failing_its_own_checks_under_dpop_is_challenged_in_that_scheme() {
 
 #[test]
 fn step_up_and_grpc_under_dpop_keep_their_challenge_in_that_scheme() {
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
+    let mut v = with_dpop(json!({}));
     v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {
         "provider": "corp", "acr_values": ["mfa"], "max_age_s": 60}}]);
     let step_up = parse_config(&v);
     let token = es_token(&claims_with(
         json!({"cnf": {"jkt": jkt(client())}, "acr": "pwd", "auth_time": NOW - 10}),
     ));
-    let d = decide(
-        &step_up,
-        &get(&token, &Proof::new(&token).text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&step_up, &get(&token, &Proof::new(&token).text()));
     assert_eq!(reason_of(&d), "acr_insufficient");
     assert_eq!(
         challenges(&d),
@@ -711,12 +523,7 @@ fn step_up_and_grpc_under_dpop_keep_their_challenge_in_that_scheme() {
     ));
     let mut h = get(&expired, &Proof::new(&expired).text());
     h.push(("content-type".to_owned(), "application/grpc".to_owned()));
-    let d = decide(
-        &cfg(),
-        &h,
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg(), &h);
     let r = rejection(&d);
     assert_eq!(r.status, 200);
     assert!(r
@@ -744,11 +551,9 @@ fn required() {
     );
     // Bound and proven still passes.
     let token = bound_token(client());
-    assert!(allowed(&decide(
+    assert!(allowed(&decide_new(
         &cfg,
-        &get(&token, &Proof::new(&token).text()),
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16)
+        &get(&token, &Proof::new(&token).text())
     )));
     // Not required: a plain Bearer token passes beside DPoP.
     assert!(allowed(&run(&dpop_config(json!({})), &bearer(&plain))));
@@ -795,19 +600,14 @@ fn replays_fail_and_a_waiting_request_consumes_nothing() {
     )));
 
     // Keys pending: the request waits, its proof is not spent.
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
-    let cfg = parse_config(&v);
+    let cfg = dpop_config(json!({}));
     let proof = Proof::new(&token).text();
     let mut seen = MemoryStore::default();
     let h = get(&token, &proof);
     let Start::Check(prep) = gate::prepare(&cfg, &h) else {
         panic!()
     };
-    let pending = Keys {
-        slots: vec![Slot::Pending],
-        refetch_allowed: false,
-    };
+    let pending = Keys::one(Slot::Pending);
     let d = gate::decide_with(
         &cfg,
         &prep,
@@ -889,79 +689,52 @@ fn forward_false_removes_the_proof_with_the_token() {
     h.push(("DPoP".to_owned(), "ignored-second-spelling".to_owned()));
     // Two spellings make two proofs: refused. One spelling, removed with the token:
     let h1 = get(&token, &Proof::new(&token).text());
-    let d = decide(
-        &cfg(),
-        &h1,
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&cfg(), &h1);
     let m = mutations(&d);
     assert!(m.remove.contains(&"authorization".to_owned()), "{m:?}");
     assert!(m.remove.contains(&"dpop".to_owned()), "{m:?}");
-    assert_eq!(
-        reason_of(&decide(
-            &cfg(),
-            &h,
-            &mut MemoryStore::default(),
-            &mut TokenCache::new(1, 16)
-        )),
-        "dpop_proof_invalid"
-    );
+    assert_eq!(reason_of(&decide_new(&cfg(), &h)), "dpop_proof_invalid");
     // forward: true keeps both.
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
+    let mut v = with_dpop(json!({}));
     v["providers"][0]["forward"] = json!(true);
-    let d = decide(
-        &parse_config(&v),
-        &h1,
-        &mut MemoryStore::default(),
-        &mut TokenCache::new(1, 16),
-    );
+    let d = decide_new(&parse_config(&v), &h1);
     assert!(mutations(&d).remove.is_empty());
+}
+
+/// The same proof sent twice under `cfg` (one replay memory): the first passes; the
+/// second's decision.
+fn replayed(cfg: &Config, token: &str, proof: &str) -> Decision {
+    let mut seen = MemoryStore::default();
+    assert!(allowed(&decide(
+        cfg,
+        &get(token, proof),
+        &mut seen,
+        &mut TokenCache::new(1, 16)
+    )));
+    decide(
+        cfg,
+        &get(token, proof),
+        &mut seen,
+        &mut TokenCache::new(1, 16),
+    )
 }
 
 #[test]
 fn report_mode_and_allow_missing_or_failed_pass_a_replay() {
     let token = bound_token(client());
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
+    let mut v = with_dpop(json!({}));
     v["mode"] = json!("report");
     let cfg = parse_config(&v);
     let proof = Proof::new(&token).text();
-    let mut seen = MemoryStore::default();
-    assert!(allowed(&decide(
-        &cfg,
-        &get(&token, &proof),
-        &mut seen,
-        &mut TokenCache::new(1, 16)
-    )));
-    let d = decide(
-        &cfg,
-        &get(&token, &proof),
-        &mut seen,
-        &mut TokenCache::new(1, 16),
-    );
+    let d = replayed(&cfg, &token, &proof);
     assert!(
         gate::denied_for(&d, jwtgate::Reason::DpopReplayed) && matches!(d, Decision::Forward(..))
     );
 
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
+    let mut v = with_dpop(json!({}));
     v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"allow_missing_or_failed": {"provider": "corp"}}}]);
     let cfg = parse_config(&v);
-    let mut seen = MemoryStore::default();
-    assert!(allowed(&decide(
-        &cfg,
-        &get(&token, &proof),
-        &mut seen,
-        &mut TokenCache::new(1, 16)
-    )));
-    let d = decide(
-        &cfg,
-        &get(&token, &proof),
-        &mut seen,
-        &mut TokenCache::new(1, 16),
-    );
+    let d = replayed(&cfg, &token, &proof);
     assert!(
         matches!(
             &d,
@@ -1076,8 +849,7 @@ fn certificate_bound_tokens_through_a_trusted_xfcc() {
 
 #[test]
 fn both_bindings_need_both_proofs() {
-    let mut v = base_config();
-    v["providers"][0]["dpop"] = json!({});
+    let mut v = with_dpop(json!({}));
     v["providers"][0]["mtls"] = json!({});
     let cfg = parse_config(&v);
     let token = es_token(&claims_with(

@@ -1,201 +1,122 @@
 //! The whole request path natively against the real key state: `gate` deciding with
 //! `jwks_cache::KeyCache` (freshness, refetch limit, key-set generations) over an in-memory
-//! shared store, the way the glue drives them — only the host is left out.
+//! shared store, driven by the core's own step policy (`flow::step`, `flow::tick`) on a host
+//! like Envoy, the way the glue drives them — only the host is left out (a test host,
+//! tests/common/flow_host.rs).
 
 mod common;
 
+use common::flow_host::*;
 use common::*;
-use jwtgate::config::Config;
-use jwtgate::gate::{self, Decision, Start};
-use jwtgate::jwks_cache::store::MemoryStore;
-use jwtgate::jwks_cache::{Answer, KeyCache, RequestView};
-use jwtgate::Need;
-use jwtgate::TokenCache;
-use serde_json::Value;
+use jwtgate::flow::{self, Next, Origin, RequestState, StepEvent, Vm};
+use jwtgate::gate::Decision;
 
-const NOW_MS: u64 = NOW as u64 * 1000;
-
-/// One VM: its key cache, token cache, and the callouts it has out.
-struct Vm {
-    cfg: Config,
-    keys: KeyCache,
-    cache: TokenCache,
-    out: Vec<u32>,
-    next: u32,
+/// A new request of `token`, stepped in its own callback at the host's clock.
+fn new_request(vm: &mut Vm<u32>, h: &mut TestHost, id: u32, token: &str) -> (RequestState, Next) {
+    let mut r = request_state(&vm.cfg, token);
+    let n = step(vm, id, &mut r, ENVOY, h);
+    (r, n)
 }
 
-impl Vm {
-    fn new() -> Vm {
-        Vm::with_owner(7)
-    }
-
-    /// Another VM (worker) beside the first, on the same shared store.
-    fn with_owner(owner: u64) -> Vm {
-        let cfg = remote_config();
-        Vm {
-            keys: KeyCache::new(&cfg, owner),
-            cache: TokenCache::new(1, 64),
-            cfg,
-            out: Vec::new(),
-            next: 0,
-        }
-    }
-
-    /// prepare + decide for `token` at `now_ms`; on Wait, make the fetches the plan asks for.
-    fn request(
-        &mut self,
-        s: &mut MemoryStore,
-        token: &str,
-        refetched: &mut [bool],
-        now_ms: u64,
-    ) -> Decision {
-        self.request_since(s, token, refetched, now_ms, now_ms)
-    }
-
-    /// As `request`, for a request that arrived at `started_ms` (it waits from then on).
-    fn request_since(
-        &mut self,
-        s: &mut MemoryStore,
-        token: &str,
-        refetched: &mut [bool],
-        started_ms: u64,
-        now_ms: u64,
-    ) -> Decision {
-        let prep = match gate::prepare(&self.cfg, &bearer(token)) {
-            Start::Check(p) => p,
-            Start::Done(d) => return d,
-        };
-        // As the glue does before deciding: adopt what another VM published since this
-        // VM's last tick.
-        self.keys.catch_up(s, prep.providers_with_tokens(), now_ms);
-        for _ in 0..3 {
-            let view = RequestView {
-                started_ms,
-                refetched,
-                no_wait: false,
-                now_ms,
-            };
-            let d = gate::decide(
-                &self.cfg,
-                &prep,
-                &self.keys.view(view),
-                &mut self.cache,
-                (now_ms / 1000) as i64,
-            );
-            let Decision::Wait(needs) = d else {
-                return d;
-            };
-            let plan = self.keys.plan(s, &needs, refetched, true, now_ms);
-            for f in &plan.fetches {
-                self.next += 1;
-                self.keys
-                    .dispatched(s, f, Some(self.next), Some(1), now_ms, 0.5);
-                self.out.push(self.next);
-            }
-            if !plan.decide_now {
-                return Decision::Wait(needs);
-            }
-        }
-        panic!("no decision");
-    }
-
-    fn answer(&mut self, s: &mut MemoryStore, jwks: &Value, now_ms: u64) {
-        for t in std::mem::take(&mut self.out) {
-            let a = Answer::Response {
-                status: Some(200),
-                body: jwks.to_string().into_bytes(),
-                too_large: false,
-            };
-            self.keys.answer(s, t, a, now_ms, 0.5).expect("our callout");
-        }
+/// A new request's decision, at the host's clock (it must not wait).
+fn decided(vm: &mut Vm<u32>, h: &mut TestHost, token: &str) -> Decision {
+    match new_request(vm, h, 0, token).1 {
+        Next::Apply(d) => d,
+        n => panic!("not decided: {n:?}"),
     }
 }
 
-fn waits_for(d: &Decision, need: Need) -> bool {
-    matches!(d, Decision::Wait(n) if n.contains(&need))
+/// The root's tick at the host's clock wakes paused request `id`, which is stepped again.
+fn woken(vm: &mut Vm<u32>, h: &mut TestHost, id: u32, r: &mut RequestState) -> Next {
+    let wake = flow::tick(vm, h);
+    assert!(
+        wake.iter().any(|(w, _)| *w == id),
+        "{id} not woken: {wake:?}"
+    );
+    flow::step(vm, id, r, &id, Origin::Root, ENVOY, h)
+}
+
+/// The request paused waiting for its provider's keys: a first fetch (`refetch` false) or an
+/// unknown-kid refetch (true) is out for it.
+fn waits_for_fetch(n: &Next, h: &TestHost, refetch: bool) -> bool {
+    matches!(n, Next::Wait)
+        && h.out
+            .iter()
+            .any(|(_, f)| f.provider == 0 && f.refetch == refetch)
 }
 
 #[test]
 fn cold_start_waits_then_decides_with_the_fetched_keys() {
-    let mut s = MemoryStore::default();
-    let mut vm = Vm::new();
+    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = es_token(&claims());
-    let d = vm.request(&mut s, &t, &mut [false], NOW_MS);
-    assert!(waits_for(&d, Need::Keys(0)), "{d:?}");
-    assert_eq!(vm.out.len(), 1, "one fetch");
-    vm.answer(&mut s, &default_jwks(), NOW_MS + 5);
-    assert!(matches!(
-        vm.request(&mut s, &t, &mut [false], NOW_MS + 10),
-        Decision::Forward(..)
-    ));
+    let (mut r, n) = new_request(&mut vm, &mut h, 1, &t);
+    assert!(waits_for_fetch(&n, &h, false), "{n:?}");
+    assert_eq!(h.out.len(), 1, "one fetch");
+    h.now_ms += 5;
+    answer_all(&mut vm, &mut h, &default_jwks());
+    h.now_ms += 5;
+    assert!(forwarded(&woken(&mut vm, &mut h, 1, &mut r)));
     // Past the wait, a cold start with nothing fetched is 503.
-    let mut other = Vm::new();
-    let mut empty = MemoryStore::default();
-    other.request(&mut empty, &t, &mut [false], NOW_MS);
-    let d = other.request_since(&mut empty, &t, &mut [false], NOW_MS, NOW_MS + 1001);
-    assert_eq!(rejection(&d).status, 503);
+    let (mut other, mut empty) = (vm_with_owner(8), TestHost::new(ENVOY));
+    let (mut r, _) = new_request(&mut other, &mut empty, 1, &t);
+    empty.now_ms += 1001;
+    let n = woken(&mut other, &mut empty, 1, &mut r);
+    assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
 }
 
 #[test]
 fn a_new_kid_refetches_once_and_a_cached_token_dies_with_its_key() {
-    let mut s = MemoryStore::default();
-    let mut vm = Vm::new();
+    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let old = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
-    vm.request(&mut s, &old, &mut [false], NOW_MS);
-    vm.answer(&mut s, &jwks(&[ec_a().jwk(Some("a"))]), NOW_MS);
+    new_request(&mut vm, &mut h, 1, &old);
+    answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
     assert!(matches!(
-        vm.request(&mut s, &old, &mut [false], NOW_MS),
+        decided(&mut vm, &mut h, &old),
         Decision::Forward(..)
     ));
     assert_eq!(vm.cache.len(), 1, "cached");
 
     // The IdP rotates: key b only. A token of b triggers one refetch and passes.
     let new = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
-    let mut refetched = [false];
-    let d = vm.request(&mut s, &new, &mut refetched, NOW_MS + 1000);
-    assert!(waits_for(&d, Need::Refetch(0)), "{d:?}");
-    vm.answer(&mut s, &jwks(&[ec_b().jwk(Some("b"))]), NOW_MS + 1010);
-    assert!(matches!(
-        vm.request(&mut s, &new, &mut refetched, NOW_MS + 1020),
-        Decision::Forward(..)
-    ));
+    h.now_ms = NOW_MS + 1000;
+    let (mut r, n) = new_request(&mut vm, &mut h, 2, &new);
+    assert!(waits_for_fetch(&n, &h, true), "{n:?}");
+    assert!(h.events.contains(&StepEvent::Refetch(0)));
+    h.now_ms = NOW_MS + 1010;
+    answer_all(&mut vm, &mut h, &jwks(&[ec_b().jwk(Some("b"))]));
+    h.now_ms = NOW_MS + 1020;
+    assert!(forwarded(&woken(&mut vm, &mut h, 2, &mut r)));
 
     // The old token, though cached, is now verified under another key set: unknown_kid.
-    let d = vm.request(&mut s, &old, &mut [false], NOW_MS + 1030);
-    assert_invalid_token(&d, "unknown_kid");
+    h.now_ms = NOW_MS + 1030;
+    assert_invalid_token(&decided(&mut vm, &mut h, &old), "unknown_kid");
 
     // A second unknown kid inside min_refetch_interval_s: no refetch, unknown_kid at once.
     let stranger = jwt(ec_a(), &header(ec_a(), Some("zz")), &claims());
-    let d = vm.request(&mut s, &stranger, &mut [false], NOW_MS + 2000);
-    assert_invalid_token(&d, "unknown_kid");
-    assert!(vm.out.is_empty(), "rate limited: nothing fetched");
+    h.now_ms = NOW_MS + 2000;
+    let asked = h.asked;
+    assert_invalid_token(&decided(&mut vm, &mut h, &stranger), "unknown_kid");
+    assert_eq!(h.asked, asked, "rate limited: nothing fetched");
 }
 
 #[test]
 fn the_token_cache_serves_while_keys_keep_their_generation() {
-    let mut s = MemoryStore::default();
-    let mut vm = Vm::new();
+    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = es_token(&claims());
-    vm.request(&mut s, &t, &mut [false], NOW_MS);
+    new_request(&mut vm, &mut h, 1, &t);
     let set = default_jwks();
-    vm.answer(&mut s, &set, NOW_MS);
-    vm.request(&mut s, &t, &mut [false], NOW_MS);
+    answer_all(&mut vm, &mut h, &set);
+    decided(&mut vm, &mut h, &t);
     vm.cache.take_stats();
     // A refresh bringing the same keys keeps the cached entry valid.
-    let tick = vm.keys.tick(&mut s, NOW_MS + 59_000);
-    for f in &tick.fetches {
-        vm.keys
-            .dispatched(&mut s, f, Some(99), None, NOW_MS + 59_000, 0.5);
-    }
-    assert_eq!(tick.fetches.len(), 1, "due for refresh");
-    let a = Answer::Response {
-        status: Some(200),
-        body: set.to_string().into_bytes(),
-        too_large: false,
-    };
-    vm.keys.answer(&mut s, 99, a, NOW_MS + 59_010, 0.5).unwrap();
+    h.now_ms = NOW_MS + 59_000;
+    flow::tick(&mut vm, &mut h);
+    assert_eq!(h.out.len(), 1, "due for refresh");
+    h.now_ms = NOW_MS + 59_010;
+    answer_all(&mut vm, &mut h, &set);
+    h.now_ms = NOW_MS + 59_020;
     assert!(matches!(
-        vm.request(&mut s, &t, &mut [false], NOW_MS + 59_020),
+        decided(&mut vm, &mut h, &t),
         Decision::Forward(..)
     ));
     assert_eq!(
@@ -207,36 +128,42 @@ fn the_token_cache_serves_while_keys_keep_their_generation() {
 
 #[test]
 fn a_key_removed_through_another_vm_fails_here_before_this_vms_tick() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::with_owner(1), Vm::with_owner(2));
+    // Two VMs (workers) on one host: one shared store.
+    let mut h = TestHost::new(ENVOY);
+    let (mut a, mut b) = (vm_with_owner(1), vm_with_owner(2));
     let old = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
     let both = jwks(&[ec_a().jwk(Some("a")), ec_b().jwk(Some("b"))]);
-    a.request(&mut s, &old, &mut [false], NOW_MS);
-    a.answer(&mut s, &both, NOW_MS);
+    new_request(&mut a, &mut h, 1, &old);
+    answer_all(&mut a, &mut h, &both);
     // B holds the same set (from shared data, no fetch of its own) and caches the token.
+    h.now_ms = NOW_MS + 10;
+    let asked = h.asked;
     for _ in 0..2 {
         assert!(matches!(
-            b.request(&mut s, &old, &mut [false], NOW_MS + 10),
+            decided(&mut b, &mut h, &old),
             Decision::Forward(..)
         ));
     }
-    assert!(b.out.is_empty(), "B fetched nothing: one fetch serves both");
+    assert_eq!(h.asked, asked, "B fetched nothing: one fetch serves both");
     assert_eq!(b.cache.len(), 1, "cached on B");
 
     // The IdP drops key a; a token of an unknown kid makes A refetch and publish the new set.
     let stranger = jwt(ec_b(), &header(ec_b(), Some("zz")), &claims());
-    let mut refetched = [false];
-    let d = a.request(&mut s, &stranger, &mut refetched, NOW_MS + 1000);
-    assert!(waits_for(&d, Need::Refetch(0)), "{d:?}");
-    a.answer(&mut s, &jwks(&[ec_b().jwk(Some("b"))]), NOW_MS + 1010);
+    h.now_ms = NOW_MS + 1000;
+    let (_, n) = new_request(&mut a, &mut h, 2, &stranger);
+    assert!(waits_for_fetch(&n, &h, true), "{n:?}");
+    h.now_ms = NOW_MS + 1010;
+    answer_all(&mut a, &mut h, &jwks(&[ec_b().jwk(Some("b"))]));
 
     // B has not ticked since: its very next request already decides with the new set.
-    let d = b.request(&mut s, &old, &mut [false], NOW_MS + 1020);
-    assert_invalid_token(&d, "unknown_kid");
-    assert!(b.out.is_empty(), "learnt from shared data, not fetched");
+    h.now_ms = NOW_MS + 1020;
+    let asked = h.asked;
+    assert_invalid_token(&decided(&mut b, &mut h, &old), "unknown_kid");
+    assert_eq!(h.asked, asked, "learnt from shared data, not fetched");
     let fresh = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
+    h.now_ms = NOW_MS + 1030;
     assert!(matches!(
-        b.request(&mut s, &fresh, &mut [false], NOW_MS + 1030),
+        decided(&mut b, &mut h, &fresh),
         Decision::Forward(..)
     ));
 }

@@ -10,7 +10,6 @@ use jwtgate::gate::{self, Decision, Escapes, Outcome, Start};
 use jwtgate::TokenCache;
 use jwtgate::{matcher, path};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 
 fn rules() -> Value {
@@ -421,15 +420,6 @@ fn config_fields() {
 
 // ---------------------------------------------------------------- properties
 
-fn fixed(cases: u32, seed: u64) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Paths built from the pieces that matter: separators, dots, escapes (good, bad, of
 /// unreserved and reserved characters, any case), parameters, controls, non-ASCII.
 fn tricky_path() -> impl Strategy<Value = String> {
@@ -481,7 +471,7 @@ fn rule_index(cfg: &Config, p: &str) -> Option<usize> {
 }
 
 proptest! {
-    #![proptest_config(fixed(4000, 0x9a7e))]
+    #![proptest_config(proptest_fixed(4000, 0x9a7e))]
 
     #[test]
     fn normalize_is_idempotent_and_total(p in tricky_path()) {

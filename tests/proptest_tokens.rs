@@ -5,13 +5,11 @@
 mod common;
 
 use common::*;
-use jwtgate::config::{Config, JwksSource};
+use jwtgate::config::Config;
 use jwtgate::gate::{Decision, Outcome};
+use jwtgate::Auth;
 use jwtgate::KeySet;
-use jwtgate::TokenCache;
-use jwtgate::{Auth, KeyState};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
@@ -36,19 +34,7 @@ fn rs_original() -> &'static str {
 
 /// Authenticates without the cache (a cached original would hide a re-verification bug).
 fn accepted(token: &str) -> bool {
-    let cfg = config();
-    let JwksSource::Local(keys) = &cfg.providers[0].jwks else {
-        unreachable!()
-    };
-    let state = KeyState::Ready {
-        keys,
-        version: 1,
-        refetch_allowed: false,
-        revoked: None,
-    };
-    let mut cache = TokenCache::new(1, 0);
-    let auth = jwtgate::authenticate(&cfg.providers[0], 0, token, state, 8192, NOW, &mut cache);
-    match auth {
+    match authenticate_uncached(config(), token, NOW) {
         Auth::Valid(_) => true,
         Auth::Invalid(_) => false,
         other => panic!("local keys never wait: {other:?}"),
@@ -147,15 +133,6 @@ fn check_mutated(original: &str, muts: &[Mutation]) -> Result<(), TestCaseError>
     Ok(())
 }
 
-fn fixed(cases: u32, seed: u64) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 #[test]
 fn originals_verify() {
     assert!(accepted(es_original()));
@@ -164,7 +141,7 @@ fn originals_verify() {
 }
 
 proptest! {
-    #![proptest_config(fixed(1000, 0x6a77_7467_0001))]
+    #![proptest_config(proptest_fixed(1000, 0x6a77_7467_0001))]
 
     #[test]
     fn random_bytes_never_panic_nor_pass(bytes in prop::collection::vec(any::<u8>(), 0..700)) {
@@ -174,7 +151,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(fixed(500, 0x6a77_7467_0002))]
+    #![proptest_config(proptest_fixed(500, 0x6a77_7467_0002))]
 
     /// Three base64url-ish segments: gets past the splitter far more often than raw bytes.
     #[test]
@@ -235,7 +212,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(fixed(1000, 0x6a77_7467_0003))]
+    #![proptest_config(proptest_fixed(1000, 0x6a77_7467_0003))]
 
     #[test]
     fn mutated_es256_tokens_are_never_accepted(muts in prop::collection::vec(mutation(), 1..4)) {
@@ -244,7 +221,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(fixed(96, 0x6a77_7467_0004))]
+    #![proptest_config(proptest_fixed(96, 0x6a77_7467_0004))]
 
     /// Smaller: RSA verification is slow in debug builds.
     #[test]
@@ -309,7 +286,7 @@ fn jwk_like() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(fixed(512, 0x6a77_7467_0005))]
+    #![proptest_config(proptest_fixed(512, 0x6a77_7467_0005))]
 
     #[test]
     fn jwks_parser_survives_arbitrary_json(doc in json_value(3)) {
@@ -324,7 +301,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(fixed(256, 0x6a77_7467_0006))]
+    #![proptest_config(proptest_fixed(256, 0x6a77_7467_0006))]
 
     /// Damaged JWKs never panic, and whatever survives still only verifies real signatures.
     #[test]

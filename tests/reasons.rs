@@ -327,31 +327,14 @@ fn claim_mismatch() {
         json!({"tenant": "ACME", "org": {"level": 3}}),
     ] {
         let d = run(&cfg, &bearer(&es_token(&claims_with(bad.clone()))));
-        let r = rejection(&d);
-        assert_eq!(r.status, 403, "{bad}");
-        assert_eq!(
-            resp_header(r, "www-authenticate"),
-            Some(format!("Bearer realm=\"{AUTHORITY}\", error=\"insufficient_scope\"").as_str()),
-            "no scope parameter for a claim mismatch"
-        );
-        assert_eq!(
-            r.body,
-            r#"{"error":"insufficient_scope","reason":"claim_mismatch"}"#
-        );
+        assert_forbidden_without_scope(&d, "claim_mismatch", &format!("claim mismatch {bad}"));
     }
 }
 
 #[test]
 fn jwks_unavailable() {
-    let mut v = base_config();
-    let p = &mut v["providers"][0];
-    p.as_object_mut().unwrap().remove("local_jwks");
-    p["remote_jwks"] = json!({"cluster": "idp", "uri": "http://idp.local/jwks.json"});
-    let cfg = parse_config(&v);
-    let keys = Keys {
-        slots: vec![Slot::Unavailable],
-        refetch_allowed: false,
-    };
+    let cfg = remote_config_with(json!({}));
+    let keys = Keys::one(Slot::Unavailable);
     let d = run_with(&cfg, &bearer(&es_token(&claims())), &keys, NOW);
     let r = rejection(&d);
     assert_eq!(r.status, 503);
@@ -362,10 +345,7 @@ fn jwks_unavailable() {
         r#"{"error":"temporarily_unavailable","reason":"jwks_unavailable"}"#
     );
     // Keys still coming: the request waits instead of failing.
-    let keys = Keys {
-        slots: vec![Slot::Pending],
-        refetch_allowed: false,
-    };
+    let keys = Keys::one(Slot::Pending);
     let d = run_with(&cfg, &bearer(&es_token(&claims())), &keys, NOW);
     assert!(matches!(d, Decision::Wait(_)), "{d:?}");
 }

@@ -7,12 +7,12 @@ mod common;
 
 use jwtgate::config::Config;
 use jwtgate::token::Alg;
+use jwtgate::Auth;
 use jwtgate::Reason;
-use jwtgate::TokenCache;
-use jwtgate::{Auth, KeyState};
 use jwtgate::{Candidates, KeySet};
 use serde_json::{json, Value};
 
+use common::authenticate_uncached;
 use common::rfc::*;
 
 fn keyset(jwk: Value) -> KeySet {
@@ -29,20 +29,6 @@ fn joe_config(jwk: Value) -> Config {
         "issuer": "joe",
         "local_jwks": {"inline": {"keys": [jwk]}}
     }]}))
-}
-
-fn authenticate(cfg: &Config, token: &str, now: i64) -> Auth {
-    let jwtgate::config::JwksSource::Local(keys) = &cfg.providers[0].jwks else {
-        unreachable!("local keys")
-    };
-    let state = KeyState::Ready {
-        keys,
-        version: 1,
-        refetch_allowed: false,
-        revoked: None,
-    };
-    let mut cache = TokenCache::new(1, 0);
-    jwtgate::authenticate(&cfg.providers[0], 0, token, state, 8192, now, &mut cache)
 }
 
 fn reason(a: &Auth) -> Option<Reason> {
@@ -66,11 +52,11 @@ fn check_example(token: &str, jwk: Value, alg: Alg) {
     // The full pipeline, at a time when the example was still valid, and after.
     let cfg = joe_config(jwk);
     assert!(matches!(
-        authenticate(&cfg, token, RFC7515_EXP - 3600),
+        authenticate_uncached(&cfg, token, RFC7515_EXP - 3600),
         Auth::Valid(_)
     ));
     assert_eq!(
-        reason(&authenticate(&cfg, token, RFC7515_EXP + 60)),
+        reason(&authenticate_uncached(&cfg, token, RFC7515_EXP + 60)),
         Some(Reason::TokenExpired)
     );
 
@@ -178,7 +164,7 @@ fn rfc7520_4_1_rs256_signature_verifies() {
             {"kty": "RSA", "kid": R7520_KID, "use": "sig", "n": R7520_N, "e": "AQAB"}]}}
     }]}));
     assert_eq!(
-        reason(&authenticate(&cfg, &token, 0)),
+        reason(&authenticate_uncached(&cfg, &token, 0)),
         Some(Reason::TokenMalformed)
     );
 }

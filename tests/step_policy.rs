@@ -1,140 +1,33 @@
 //! The step policy (`flow::step`, `flow::tick`): what a request does next, for a host like
 //! Envoy (resumes paused requests from the root) and a host like nginx (decides a paused
 //! request only in its own callbacks), natively over an in-memory shared store. The host side
-//! is a test host: a clock, the store, callouts that are taken or refused, counters.
+//! is a test host (tests/common/flow_host.rs): a clock, the store, callouts that are taken or
+//! refused, counters.
 
 mod common;
 
+use common::flow_host::*;
 use common::*;
 use jwtgate::config::Config;
-use jwtgate::flow::{self, HostCaps, Next, Origin, RequestState, StepEvent, StepHost, Vm};
+use jwtgate::flow::{self, HostCaps, Next, Origin, RequestState, StepEvent, Vm};
 use jwtgate::gate::{self, Decision, Start};
-use jwtgate::jwks_cache::store::MemoryStore;
 use jwtgate::jwks_cache::waiters::MAX_WAITERS;
-use jwtgate::jwks_cache::{Answer, Fetch, SharedStore, MAX_COLD_FETCHES};
-use serde_json::{json, Value};
+use jwtgate::jwks_cache::{Answer, MAX_COLD_FETCHES};
+use serde_json::json;
 use std::rc::Rc;
 
-const NOW_MS: u64 = NOW as u64 * 1000;
-const ENVOY: HostCaps = HostCaps::ENVOY;
-const NGINX: HostCaps = HostCaps::PORTABLE;
-
-/// The host side: a clock, shared data, callouts (taken with increasing tokens, or refused).
-struct TestHost {
-    now_ms: u64,
-    store: MemoryStore,
-    refuse: bool,
-    /// The request's connection already carried a request (nginx's `$connection_requests`).
-    reused: bool,
-    next_token: u32,
-    /// Callouts made and not yet answered.
-    out: Vec<(u32, Fetch)>,
-    /// Every callout asked for, refused ones included.
-    asked: usize,
-    events: Vec<StepEvent>,
-}
-
-impl TestHost {
-    fn new(caps: HostCaps) -> TestHost {
-        let mut store = MemoryStore::default();
-        // Envoy overwrites on a write without CAS; nginx only creates.
-        store.overwrite_without_cas = caps.resume_from_root;
-        TestHost {
-            now_ms: NOW_MS,
-            store,
-            refuse: false,
-            reused: false,
-            next_token: 0,
-            out: Vec::new(),
-            asked: 0,
-            events: Vec::new(),
-        }
-    }
-
-    fn paused(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| **e == StepEvent::Paused)
-            .count()
-    }
-}
-
-impl StepHost for TestHost {
-    fn now_ms(&mut self) -> u64 {
-        self.now_ms
-    }
-    fn store(&mut self) -> &mut dyn SharedStore {
-        &mut self.store
-    }
-    fn dispatch(&mut self, f: &Fetch) -> Option<u32> {
-        self.asked += 1;
-        if self.refuse {
-            return None;
-        }
-        self.next_token += 1;
-        self.out.push((self.next_token, f.clone()));
-        Some(self.next_token)
-    }
-    fn jitter(&mut self) -> f64 {
-        0.5
-    }
-    fn connection_reused(&mut self) -> bool {
-        self.reused
-    }
-    fn note(&mut self, event: StepEvent) {
-        self.events.push(event);
-    }
-}
-
-/// A request of `token` (prepared as the glue does), handle = its id.
-fn request(cfg: &Config, token: &str) -> RequestState {
-    let mut r = RequestState::new(cfg.providers.len());
-    match gate::prepare(cfg, &bearer(token)) {
-        Start::Check(p) => r.prepared = Some(p),
-        Start::Done(d) => panic!("decided before any key: {d:?}"),
-    }
-    r
-}
-
-fn vm() -> Vm<u32> {
-    Vm::new(Rc::new(remote_config()), 7)
-}
-
-fn step(vm: &mut Vm<u32>, id: u32, r: &mut RequestState, caps: HostCaps, h: &mut TestHost) -> Next {
-    flow::step(vm, id, r, &id, Origin::Own, caps, h)
-}
-
-/// Answers every outstanding callout with `jwks`; returns their tokens.
-fn answer_all(vm: &mut Vm<u32>, h: &mut TestHost, jwks: &Value) -> Vec<u32> {
-    let mut tokens = Vec::new();
-    for (t, _) in std::mem::take(&mut h.out) {
-        let a = Answer::Response {
-            status: Some(200),
-            body: jwks.to_string().into_bytes(),
-            too_large: false,
-        };
-        vm.keys.answer(&mut h.store, t, a, h.now_ms, 0.5);
-        tokens.push(t);
-    }
-    tokens
-}
-
-fn forwarded(n: &Next) -> bool {
-    matches!(n, Next::Apply(Decision::Forward(..)))
-}
-
-fn refused_with(n: &Next, status: u32, reason: &str) -> bool {
-    match n {
-        Next::Apply(d @ Decision::Reject(r, _)) => r.status == status && reason_of(d) == reason,
-        _ => false,
-    }
+/// A VM, a host with `caps` and one request of a valid token, before its first step.
+fn one_request(caps: HostCaps) -> (Vm<u32>, TestHost, RequestState) {
+    let (vm, h) = (vm(), TestHost::new(caps));
+    let r = request_state(&vm.cfg, &es_token(&claims()));
+    (vm, h, r)
 }
 
 #[test]
 fn envoy_cold_start_one_callout_many_waiters_woken_by_the_tick() {
     let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = es_token(&claims());
-    let (mut a, mut b) = (request(&vm.cfg, &t), request(&vm.cfg, &t));
+    let (mut a, mut b) = (request_state(&vm.cfg, &t), request_state(&vm.cfg, &t));
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
         Next::Wait
@@ -161,9 +54,7 @@ fn envoy_cold_start_one_callout_many_waiters_woken_by_the_tick() {
 
 #[test]
 fn envoy_a_paused_request_past_its_deadline_fails_closed() {
-    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let (mut vm, mut h, mut a) = one_request(ENVOY);
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
         Next::Wait
@@ -178,9 +69,7 @@ fn envoy_a_paused_request_past_its_deadline_fails_closed() {
 
 #[test]
 fn envoy_the_root_pauses_again_without_a_callout_of_its_own() {
-    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let (mut vm, mut h, mut a) = one_request(ENVOY);
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
         Next::Wait
@@ -202,13 +91,13 @@ fn envoy_too_many_paused_requests_get_503_at_once() {
     let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = es_token(&claims());
     for id in 0..MAX_WAITERS as u32 {
-        let mut r = request(&vm.cfg, &t);
+        let mut r = request_state(&vm.cfg, &t);
         assert!(matches!(
             step(&mut vm, id, &mut r, ENVOY, &mut h),
             Next::Wait
         ));
     }
-    let mut r = request(&vm.cfg, &t);
+    let mut r = request_state(&vm.cfg, &t);
     let n = step(&mut vm, 99_999, &mut r, ENVOY, &mut h);
     assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
     assert!(r.finished);
@@ -217,10 +106,8 @@ fn envoy_too_many_paused_requests_get_503_at_once() {
 
 #[test]
 fn envoy_a_refused_callout_leaves_the_request_to_the_root() {
-    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
+    let (mut vm, mut h, mut a) = one_request(ENVOY);
     h.refuse = true;
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
     // Nothing dispatched, the lease given back with a backoff: it waits for the root's
     // retry or its deadline (never forwarded undecided).
     let n = step(&mut vm, 1, &mut a, ENVOY, &mut h);
@@ -230,9 +117,7 @@ fn envoy_a_refused_callout_leaves_the_request_to_the_root() {
 
 #[test]
 fn nginx_one_own_callout_at_a_time_and_decided_on_its_answer() {
-    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let (mut vm, mut h, mut a) = one_request(NGINX);
     assert!(matches!(
         step(&mut vm, 1, &mut a, NGINX, &mut h),
         Next::Wait
@@ -257,10 +142,8 @@ fn nginx_one_own_callout_at_a_time_and_decided_on_its_answer() {
 
 #[test]
 fn nginx_a_refused_callout_is_decided_at_once_without_keys() {
-    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let (mut vm, mut h, mut a) = one_request(NGINX);
     h.refuse = true;
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
     // Nothing can wake it: it must not be left paused (the host would forward it).
     let n = step(&mut vm, 1, &mut a, NGINX, &mut h);
     assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
@@ -269,9 +152,7 @@ fn nginx_a_refused_callout_is_decided_at_once_without_keys() {
 
 #[test]
 fn nginx_own_callouts_are_bounded_per_request() {
-    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let (mut vm, mut h, mut a) = one_request(NGINX);
     for round in 1..=flow::MAX_ROUNDS {
         assert!(!a.no_wait, "round {round}: may still wait");
         a.own_fetches.push(u32::from(round));
@@ -284,7 +165,7 @@ fn nginx_own_callouts_are_bounded_per_request() {
     assert_eq!(h.asked, 0);
 
     // Envoy's requests are woken by the root: no bound on answers there.
-    let mut b = request(&vm.cfg, &t);
+    let mut b = request_state(&vm.cfg, &es_token(&claims()));
     for round in 1..=flow::MAX_ROUNDS {
         b.answered(u32::from(round), ENVOY);
     }
@@ -295,7 +176,7 @@ fn nginx_own_callouts_are_bounded_per_request() {
 fn nginx_an_unknown_kid_refetches_once_then_decides() {
     let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
     let old = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
-    let mut a = request(&vm.cfg, &old);
+    let mut a = request_state(&vm.cfg, &old);
     step(&mut vm, 1, &mut a, NGINX, &mut h);
     for t in answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))])) {
         a.answered(t, NGINX);
@@ -304,7 +185,7 @@ fn nginx_an_unknown_kid_refetches_once_then_decides() {
 
     // A token of a key published later: one refetch, its own, then the verdict.
     let new = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
-    let mut b = request(&vm.cfg, &new);
+    let mut b = request_state(&vm.cfg, &new);
     h.now_ms += 1000;
     assert!(matches!(
         step(&mut vm, 2, &mut b, NGINX, &mut h),
@@ -318,7 +199,7 @@ fn nginx_an_unknown_kid_refetches_once_then_decides() {
 
     // Another unknown kid inside the window: no callout, unknown_kid at once.
     let stranger = jwt(ec_a(), &header(ec_a(), Some("zz")), &claims());
-    let mut c = request(&vm.cfg, &stranger);
+    let mut c = request_state(&vm.cfg, &stranger);
     let asked = h.asked;
     let n = step(&mut vm, 3, &mut c, NGINX, &mut h);
     assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
@@ -330,10 +211,10 @@ fn an_unknown_kid_another_vm_fetched_is_found_in_shared_data() {
     let mut h = TestHost::new(ENVOY);
     let (mut one, mut two) = (vm(), Vm::new(Rc::new(remote_config()), 8));
     let t = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
-    let mut a = request(&one.cfg, &t);
+    let mut a = request_state(&one.cfg, &t);
     step(&mut one, 1, &mut a, ENVOY, &mut h);
     answer_all(&mut one, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
-    let mut b = request(&two.cfg, &t);
+    let mut b = request_state(&two.cfg, &t);
     assert!(forwarded(&step(&mut two, 1, &mut b, ENVOY, &mut h)));
 
     // VM one refetches for kid b; VM two, whose window that refetch spent, sees kid b in
@@ -342,15 +223,15 @@ fn an_unknown_kid_another_vm_fetched_is_found_in_shared_data() {
     h.now_ms += 1000;
     // VM two has already looked at shared data this millisecond (it looks at most once per
     // millisecond before deciding), so only the look on unknown_kid finds VM one's keys.
-    let mut b2 = request(&two.cfg, &t);
+    let mut b2 = request_state(&two.cfg, &t);
     assert!(forwarded(&step(&mut two, 3, &mut b2, ENVOY, &mut h)));
-    let mut c = request(&one.cfg, &nt);
+    let mut c = request_state(&one.cfg, &nt);
     assert!(matches!(
         step(&mut one, 2, &mut c, ENVOY, &mut h),
         Next::Wait
     ));
     answer_all(&mut one, &mut h, &jwks(&[ec_b().jwk(Some("b"))]));
-    let mut d = request(&two.cfg, &nt);
+    let mut d = request_state(&two.cfg, &nt);
     let asked = h.asked;
     assert!(forwarded(&step(&mut two, 2, &mut d, ENVOY, &mut h)));
     assert_eq!(h.asked, asked, "no second fetch");
@@ -370,7 +251,7 @@ fn a_request_without_prepared_state_is_an_internal_error() {
 fn envoy_a_rate_limited_refetch_is_decided_at_once() {
     let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
-    let mut a = request(&vm.cfg, &t);
+    let mut a = request_state(&vm.cfg, &t);
     step(&mut vm, 1, &mut a, ENVOY, &mut h);
     answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
     assert_eq!(flow::tick(&mut vm, &mut h), vec![(1, 1)]);
@@ -378,7 +259,7 @@ fn envoy_a_rate_limited_refetch_is_decided_at_once() {
     assert!(forwarded(&n), "{n:?}");
     let stranger = jwt(ec_a(), &header(ec_a(), Some("zz")), &claims());
     h.now_ms += 1000;
-    let mut b = request(&vm.cfg, &stranger);
+    let mut b = request_state(&vm.cfg, &stranger);
     assert!(matches!(
         step(&mut vm, 2, &mut b, ENVOY, &mut h),
         Next::Wait
@@ -389,7 +270,7 @@ fn envoy_a_rate_limited_refetch_is_decided_at_once() {
     let n = flow::step(&mut vm, 2, &mut b, &2, Origin::Root, ENVOY, &mut h);
     assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
     // Inside min_refetch_interval_s another unknown kid is refused without waiting.
-    let mut c = request(&vm.cfg, &stranger);
+    let mut c = request_state(&vm.cfg, &stranger);
     let asked = h.asked;
     let n = step(&mut vm, 3, &mut c, ENVOY, &mut h);
     assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
@@ -437,9 +318,7 @@ fn callouts_per_step_one_at_a_time_on_nginx_all_at_once_on_envoy() {
 
 #[test]
 fn envoy_a_request_waiting_again_after_its_own_answer_is_counted_once() {
-    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let (mut vm, mut h, mut a) = one_request(ENVOY);
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
         Next::Wait
@@ -462,7 +341,7 @@ fn envoy_a_woken_request_never_makes_a_callout_from_the_root() {
     let mut h = TestHost::new(ENVOY);
     h.refuse = true;
     let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
+    let mut a = request_state(&vm.cfg, &t);
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
         Next::Wait
@@ -493,10 +372,8 @@ fn header_of<'a>(n: &'a Next, name: &str) -> Option<&'a str> {
 
 #[test]
 fn nginx_a_request_on_a_reused_connection_never_waits_the_root_fetches_for_it() {
-    let (mut vm, mut h) = (vm(), TestHost::new(NGINX));
+    let (mut vm, mut h, mut a) = one_request(NGINX);
     h.reused = true;
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
     // Cold: it would have to wait, and ngx_wasm_module would forward it unverified.
     let n = step(&mut vm, 1, &mut a, NGINX, &mut h);
     assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
@@ -510,14 +387,14 @@ fn nginx_a_request_on_a_reused_connection_never_waits_the_root_fetches_for_it() 
 
     // With keys there, a reused connection is decided as any other.
     let good = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
-    let mut b = request(&vm.cfg, &good);
+    let mut b = request_state(&vm.cfg, &good);
     assert!(forwarded(&step(&mut vm, 2, &mut b, NGINX, &mut h)));
 
     // An unknown kid (a key published later) on a reused connection: no refetch of its own,
     // the window is not spent by it, and the root's next tick refetches.
     h.now_ms += 1000;
     let new = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
-    let mut c = request(&vm.cfg, &new);
+    let mut c = request_state(&vm.cfg, &new);
     let asked = h.asked;
     let n = step(&mut vm, 3, &mut c, NGINX, &mut h);
     assert!(refused_with(&n, 503, "jwks_unavailable"), "{n:?}");
@@ -532,16 +409,14 @@ fn nginx_a_request_on_a_reused_connection_never_waits_the_root_fetches_for_it() 
     );
     // The client's retry (a new connection) finds the key.
     h.reused = false;
-    let mut d = request(&vm.cfg, &new);
+    let mut d = request_state(&vm.cfg, &new);
     assert!(forwarded(&step(&mut vm, 4, &mut d, NGINX, &mut h)));
 }
 
 #[test]
 fn a_reused_connection_changes_nothing_on_envoy_nor_for_a_request_that_needs_no_callout() {
-    let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
+    let (mut vm, mut h, mut a) = one_request(ENVOY);
     h.reused = true;
-    let t = es_token(&claims());
-    let mut a = request(&vm.cfg, &t);
     // Envoy wakes a paused request from the root: waiting is safe there.
     assert!(matches!(
         step(&mut vm, 1, &mut a, ENVOY, &mut h),
@@ -550,7 +425,7 @@ fn a_reused_connection_changes_nothing_on_envoy_nor_for_a_request_that_needs_no_
 
     // nginx, a request whose refetch the window refuses: decided at once as before (401).
     let (mut vm, mut h) = (self::vm(), TestHost::new(NGINX));
-    let mut b = request(&vm.cfg, &jwt(ec_a(), &header(ec_a(), Some("a")), &claims()));
+    let mut b = request_state(&vm.cfg, &jwt(ec_a(), &header(ec_a(), Some("a")), &claims()));
     step(&mut vm, 1, &mut b, NGINX, &mut h);
     for t in answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))])) {
         b.answered(t, NGINX);
@@ -558,7 +433,7 @@ fn a_reused_connection_changes_nothing_on_envoy_nor_for_a_request_that_needs_no_
     assert!(forwarded(&step(&mut vm, 1, &mut b, NGINX, &mut h)));
     h.reused = true;
     let stranger = jwt(ec_a(), &header(ec_a(), Some("zz")), &claims());
-    let mut c = request(&vm.cfg, &stranger);
+    let mut c = request_state(&vm.cfg, &stranger);
     // The first unknown kid of the window refetches (here: deferred, 503); the next one
     // inside the window is unknown_kid at once, reused connection or not.
     let n = step(&mut vm, 2, &mut c, NGINX, &mut h);
@@ -566,7 +441,7 @@ fn a_reused_connection_changes_nothing_on_envoy_nor_for_a_request_that_needs_no_
     h.now_ms += 100;
     flow::tick(&mut vm, &mut h);
     answer_all(&mut vm, &mut h, &jwks(&[ec_a().jwk(Some("a"))]));
-    let mut d = request(&vm.cfg, &stranger);
+    let mut d = request_state(&vm.cfg, &stranger);
     let n = step(&mut vm, 3, &mut d, NGINX, &mut h);
     assert!(refused_with(&n, 401, "unknown_kid"), "{n:?}");
     assert_eq!(header_of(&n, "connection"), None);
@@ -597,7 +472,7 @@ fn cold_burst(
     ids: std::ops::Range<u32>,
 ) -> Vec<(u32, RequestState, Next)> {
     ids.map(|id| {
-        let mut r = request(&vm.cfg, t);
+        let mut r = request_state(&vm.cfg, t);
         let n = step(vm, id, &mut r, NGINX, h);
         (id, r, n)
     })
@@ -658,7 +533,7 @@ fn nginx_a_cold_start_makes_at_most_max_cold_fetches_per_vm_the_rest_retry() {
     assert!(forwarded(&step(&mut vm, *id, r, NGINX, &mut h)));
     let asked = h.asked;
     for (id, _, _) in &refused {
-        let mut retry = request(&vm.cfg, &t);
+        let mut retry = request_state(&vm.cfg, &t);
         let n = step(&mut vm, 100 + id, &mut retry, NGINX, &mut h);
         assert!(forwarded(&n), "retry of {id}: {n:?}");
     }
@@ -697,7 +572,7 @@ fn nginx_at_the_bound_a_reused_connection_also_gets_connection_close() {
     let t = es_token(&claims());
     cold_burst(&mut vm, &mut h, &t, 1..MAX_COLD_FETCHES as u32 + 1);
     h.reused = true;
-    let mut r = request(&vm.cfg, &t);
+    let mut r = request_state(&vm.cfg, &t);
     let n = step(&mut vm, 99, &mut r, NGINX, &mut h);
     assert!(retry_later_503(&n, true), "{n:?}");
     assert_eq!(h.asked, MAX_COLD_FETCHES);
@@ -711,7 +586,7 @@ fn nginx_at_the_bound_the_refetch_window_still_decides_first() {
     let good = jwt(ec_a(), &header(ec_a(), Some("a")), &claims());
     cold_burst(&mut one, &mut h, &good, 1..MAX_COLD_FETCHES as u32 + 1);
     let mine = std::mem::take(&mut h.out);
-    let mut b = request(&two.cfg, &good);
+    let mut b = request_state(&two.cfg, &good);
     step(&mut two, 1, &mut b, NGINX, &mut h);
     for t in answer_all(&mut two, &mut h, &jwks(&[ec_a().jwk(Some("a"))])) {
         b.answered(t, NGINX);
@@ -723,13 +598,13 @@ fn nginx_at_the_bound_the_refetch_window_still_decides_first() {
     // refetch, but the bound is reached: 503, no callout, the window not spent.
     let stranger = jwt(ec_b(), &header(ec_b(), Some("b")), &claims());
     let asked = h.asked;
-    let mut c = request(&one.cfg, &stranger);
+    let mut c = request_state(&one.cfg, &stranger);
     let n = step(&mut one, 10, &mut c, NGINX, &mut h);
     assert!(retry_later_503(&n, false), "{n:?}");
     assert_eq!(h.asked, asked);
     // VM two refetches (the window was open): its claim spends the window in shared data
     // before its callout, unseen by VM one until it reads the lease.
-    let mut d = request(&two.cfg, &stranger);
+    let mut d = request_state(&two.cfg, &stranger);
     assert!(matches!(
         step(&mut two, 2, &mut d, NGINX, &mut h),
         Next::Wait
@@ -742,7 +617,7 @@ fn nginx_at_the_bound_the_refetch_window_still_decides_first() {
     );
     // With the window spent, another unknown kid on VM one is 401 at once, bound or not:
     // the bound never turns the refetch limit's verdict into a retry.
-    let mut e = request(
+    let mut e = request_state(
         &one.cfg,
         &jwt(ec_b(), &header(ec_b(), Some("c")), &claims()),
     );
@@ -755,7 +630,7 @@ fn envoy_has_no_fetch_bound_one_fetch_and_every_request_waits() {
     let (mut vm, mut h) = (vm(), TestHost::new(ENVOY));
     let t = es_token(&claims());
     for id in 1..=2 * MAX_COLD_FETCHES as u32 {
-        let mut r = request(&vm.cfg, &t);
+        let mut r = request_state(&vm.cfg, &t);
         let n = step(&mut vm, id, &mut r, ENVOY, &mut h);
         assert!(matches!(n, Next::Wait), "request {id}: {n:?}");
     }
@@ -831,7 +706,7 @@ fn nginx_clients_hanging_up_open_no_room_under_the_bound_until_their_fetches_tim
     for (id, _, _) in &burst {
         vm.keys.forget(&mut h.store, *id);
     }
-    let mut r = request(&vm.cfg, &t);
+    let mut r = request_state(&vm.cfg, &t);
     let n = step(&mut vm, 50, &mut r, NGINX, &mut h);
     assert!(retry_later_503(&n, false), "{n:?}");
     assert_eq!(
@@ -844,7 +719,7 @@ fn nginx_clients_hanging_up_open_no_room_under_the_bound_until_their_fetches_tim
     h.out.clear();
     flow::tick(&mut vm, &mut h);
     let asked = h.asked;
-    let mut r = request(&vm.cfg, &t);
+    let mut r = request_state(&vm.cfg, &t);
     let n = step(&mut vm, 51, &mut r, NGINX, &mut h);
     assert!(matches!(n, Next::Wait), "{n:?}");
     assert_eq!(h.asked, asked + 1, "a fetch of its own");

@@ -241,17 +241,7 @@ fn client_not_allowed() {
         json!({"client_id": 1, "azp": "spa"}),
     ] {
         let d = run(&cfg, &token(bad.clone()));
-        let r = rejection(&d);
-        assert_eq!(r.status, 403, "{bad}");
-        assert_eq!(
-            resp_header(r, "www-authenticate"),
-            Some(format!("Bearer realm=\"{AUTHORITY}\", error=\"insufficient_scope\"").as_str()),
-            "no scope parameter: {bad}"
-        );
-        assert_eq!(
-            r.body,
-            r#"{"error":"insufficient_scope","reason":"client_not_allowed"}"#
-        );
+        assert_forbidden_without_scope(&d, "client_not_allowed", &bad.to_string());
     }
     let e = config_error(&with_rule(json!({"provider": "corp", "clients": []})));
     assert_eq!(e.field, "rules[0].requires.clients", "{e}");
@@ -332,10 +322,7 @@ fn issuer_template_decides_whether_a_token_waits_for_keys() {
     p.as_object_mut().unwrap().remove("local_jwks");
     p["remote_jwks"] = json!({"cluster": "idp", "uri": "http://idp.local/jwks.json"});
     let cfg = parse_config(&v);
-    let keys = Keys {
-        slots: vec![Slot::Pending],
-        refetch_allowed: false,
-    };
+    let keys = Keys::one(Slot::Pending);
     let d = run_with(
         &cfg,
         &token(json!({"iss": iss_of("acme"), "tid": "acme"})),
@@ -533,15 +520,8 @@ fn grpc_requests_get_grpc_statuses() {
         assert_eq!(rejection(&d).status, 401, "{ct}");
     }
     // 503 → UNAVAILABLE.
-    let mut v = base_config();
-    let p = &mut v["providers"][0];
-    p.as_object_mut().unwrap().remove("local_jwks");
-    p["remote_jwks"] = json!({"cluster": "idp", "uri": "http://idp.local/jwks.json"});
-    let cfg = parse_config(&v);
-    let keys = Keys {
-        slots: vec![Slot::Unavailable],
-        refetch_allowed: false,
-    };
+    let cfg = remote_config_with(json!({}));
+    let keys = Keys::one(Slot::Unavailable);
     let d = run_with(
         &cfg,
         &grpc("/x", ct, &[("authorization", &good)]),

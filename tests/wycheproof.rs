@@ -15,20 +15,9 @@ use jwtgate::TokenCache;
 use jwtgate::{Auth, KeyState};
 use jwtgate::{Candidates, KeySet};
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn vectors_dir() -> PathBuf {
-    match std::env::var_os("JWTGATE_TESTVECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/vectors/wycheproof"
-        )),
-    }
-}
 
 fn load(name: &str) -> Value {
-    let path = vectors_dir().join(name);
+    let path = common::wycheproof_dir().join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (set JWTGATE_TESTVECTORS)", path.display()));
     serde_json::from_str(&text).expect("vector files are JSON")

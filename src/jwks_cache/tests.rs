@@ -61,27 +61,35 @@ impl Vm {
         (tokens, t.wake)
     }
 
-    /// A request of context `ctx` that needs `need`: the fetches it makes itself.
+    /// A request of context `ctx` that needs `need`: the fetches it makes itself; paused
+    /// when it is not decided now.
     fn request(&mut self, s: &mut MemoryStore, ctx: u32, need: Need, now: u64) -> (Vec<u32>, bool) {
-        let mut refetched = vec![false];
-        let plan = self.cache.plan(s, &[need], &mut refetched, true, now);
-        let mut tokens = Vec::new();
-        for f in &plan.fetches {
-            self.next_token += 1;
-            self.cache
-                .dispatched(s, f, Some(self.next_token), Some(ctx), now, 0.5);
-            tokens.push(self.next_token);
-        }
-        if !plan.decide_now {
+        let (tokens, decide_now) = self.plan(s, ctx, need, true, now);
+        if !decide_now {
             assert!(self.cache.pause(ctx, (), &[need], now, now));
         }
-        (tokens, plan.decide_now)
+        (tokens, decide_now)
     }
 
     /// A request on a portable host (nginx): the fetches it makes itself, each dispatched.
     fn own(&mut self, s: &mut MemoryStore, ctx: u32, need: Need, now: u64) -> (Vec<u32>, bool) {
+        self.plan(s, ctx, need, false, now)
+    }
+
+    /// Plans request `ctx` and dispatches the fetches of the plan: their tokens, and whether
+    /// it is decided now.
+    fn plan(
+        &mut self,
+        s: &mut MemoryStore,
+        ctx: u32,
+        need: Need,
+        resume_from_root: bool,
+        now: u64,
+    ) -> (Vec<u32>, bool) {
         let mut refetched = vec![false];
-        let plan = self.cache.plan(s, &[need], &mut refetched, false, now);
+        let plan = self
+            .cache
+            .plan(s, &[need], &mut refetched, resume_from_root, now);
         let mut tokens = Vec::new();
         for f in &plan.fetches {
             self.next_token += 1;
@@ -115,9 +123,39 @@ impl Vm {
         }
     }
 
+    /// Its first keys are in and left the unknown-kid refetch window unspent.
+    fn assert_first_keys_spent_no_window(&self, now: u64, why: &str) {
+        assert_eq!(self.jwks().lease.last_refetch_ms, 0, "{why}");
+        assert_eq!(self.state(now, false), "ready n=1 gen=1 refetch=true");
+    }
+
     fn jwks(&self) -> &doc::Doc<crate::keys::KeySet> {
         self.cache.providers[0].jwks.as_ref().unwrap()
     }
+}
+
+/// Shared data and a VM whose first fetch (made by its first tick, at 0) brought `keys`
+/// at `at_ms`: where most tests start.
+fn loaded(keys: &[&str], at_ms: u64) -> (MemoryStore, Vm) {
+    let mut s = MemoryStore::default();
+    let mut a = Vm::new(1);
+    let (t, _) = a.tick(&mut s, 0);
+    a.cache
+        .answer(&mut s, t[0], ok(jwks(keys)), at_ms, 0.5)
+        .unwrap();
+    (s, a)
+}
+
+/// An old publisher writes its record back: version 1, keys a and b, over whatever is there.
+fn write_back_version_1(s: &mut MemoryStore, names: &store::Names) {
+    let old = record::Record {
+        version: 1,
+        fetched_at_ms: 0,
+        refresh_at_ms: 95_000,
+        body: jwks(&[KEY_A, KEY_B]),
+    };
+    let cas = s.get(&names.record).unwrap().unwrap().1;
+    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
 }
 
 #[test]
@@ -140,12 +178,7 @@ fn one_fetch_serves_every_vm() {
 
 #[test]
 fn a_cut_off_or_refused_answer_keeps_the_old_keys_and_backs_off() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     // Due at ~95 s: the refresh is cut off before its status.
     let (t, _) = a.tick(&mut s, 96_000);
     assert_eq!(t.len(), 1);
@@ -169,12 +202,7 @@ fn a_cut_off_or_refused_answer_keeps_the_old_keys_and_backs_off() {
 
 #[test]
 fn stale_keys_are_served_until_max_stale_then_unavailable_at_once() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     let mut now = 95_000;
     // The endpoint fails from the first refresh on.
     while now < 160_000 {
@@ -194,12 +222,7 @@ fn stale_keys_are_served_until_max_stale_then_unavailable_at_once() {
 
 #[test]
 fn a_failed_refetch_spends_no_window_and_is_retried() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     // A token with a new kid: refetch, which hits the IdP restarting.
     let (t, now_decide) = a.request(&mut s, 7, Need::Refetch(0), 1000);
     assert_eq!((t.len(), now_decide), (1, false));
@@ -228,12 +251,8 @@ fn a_failed_refetch_spends_no_window_and_is_retried() {
 
 #[test]
 fn a_holder_that_goes_away_gives_the_lease_back() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
+    let mut b = Vm::new(2);
     b.cache.sync(&mut s);
     // A client sends a random kid and hangs up mid-refetch.
     let (t, _) = a.request(&mut s, 9, Need::Refetch(0), 1000);
@@ -300,12 +319,8 @@ fn a_failed_publish_claims_no_version_and_never_shadows_another() {
 
 #[test]
 fn versions_only_grow_and_removed_keys_never_come_back() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A, KEY_B], 0);
+    let mut b = Vm::new(2);
     b.cache.sync(&mut s);
     // Key b is removed at the IdP; A refreshes and publishes version 2.
     let (t, _) = a.tick(&mut s, 96_000);
@@ -315,15 +330,8 @@ fn versions_only_grow_and_removed_keys_never_come_back() {
     assert!(b.cache.sync(&mut s));
     assert_eq!(b.jwks().value().unwrap().len(), 1);
     // A stale record written back (an old publisher) must not be loaded.
-    let old = record::Record {
-        version: 1,
-        fetched_at_ms: 0,
-        refresh_at_ms: 95_000,
-        body: jwks(&[KEY_A, KEY_B]),
-    };
     let names = b.jwks().names.clone();
-    let cas = s.get(&names.record).unwrap().unwrap().1;
-    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    write_back_version_1(&mut s, &names);
     for now in [96_100, 96_200] {
         b.cache.sync(&mut s);
         assert_eq!(b.jwks().value().unwrap().len(), 1, "{now}");
@@ -338,12 +346,7 @@ fn versions_only_grow_and_removed_keys_never_come_back() {
 
 #[test]
 fn the_same_keys_refetched_keep_the_cache_generation() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     let g = a.jwks().generation();
     let (t, _) = a.tick(&mut s, 96_000);
     a.cache
@@ -405,12 +408,7 @@ fn paused_requests_are_bounded() {
 
 #[test]
 fn a_rate_limited_refetch_is_decided_at_once() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     let (t, _) = a.request(&mut s, 1, Need::Refetch(0), 1000);
     a.cache
         .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 1010, 0.5)
@@ -487,12 +485,7 @@ fn a_portable_request_fetches_beside_another_vms_fetch_in_flight() {
 
 #[test]
 fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, _) = loaded(&[KEY_A], 0);
     // A VM of a new config (live update) gets its first request before its first tick.
     let mut b = Vm::new(2);
     let mut refetched = vec![false];
@@ -507,12 +500,7 @@ fn a_new_vm_uses_what_shared_data_holds_before_fetching() {
 
 #[test]
 fn a_refetch_asked_for_during_backoff_is_retried_by_the_root() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     // A refresh fails: backing off.
     let (t, _) = a.tick(&mut s, 96_000);
     a.cache
@@ -558,12 +546,7 @@ fn a_callout_the_host_refused_backs_off() {
 
 #[test]
 fn a_portable_hosts_answered_refetch_spends_the_window_too() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     let mut refetched = vec![false];
     let plan = a
         .cache
@@ -587,12 +570,7 @@ fn a_portable_hosts_answered_refetch_spends_the_window_too() {
 
 #[test]
 fn hopeless_only_when_expired_and_failing() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 0);
     // Expired (100 s + 50 s stale) but no failure seen yet: a request may still wait.
     assert!(!a.jwks().hopeless(150_000));
     assert_eq!(a.state(150_000, false), "pending");
@@ -638,12 +616,8 @@ fn a_late_answer_loses_to_a_newer_record_and_never_reuses_its_version() {
 
 #[test]
 fn the_hint_is_enough_to_see_a_new_record_and_a_missing_hint_is_caught_up() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 0, 0.5)
-        .unwrap();
+    let (mut s, _) = loaded(&[KEY_A], 0);
+    let mut b = Vm::new(2);
     assert!(b.cache.sync(&mut s), "seen through the hint");
     assert!(!b.cache.sync(&mut s), "nothing new: nothing loaded");
     // A publisher that wrote the record but died before the hint: caught up within 50 polls.
@@ -732,12 +706,7 @@ fn a_cold_start_retry_is_no_refetch_and_spends_no_window() {
     a.cache
         .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 520, 0.5)
         .unwrap();
-    assert_eq!(
-        a.jwks().lease.last_refetch_ms,
-        0,
-        "a first fetch is not a refetch"
-    );
-    assert_eq!(a.state(600, false), "ready n=1 gen=1 refetch=true");
+    a.assert_first_keys_spent_no_window(600, "a first fetch is not a refetch");
 }
 
 #[test]
@@ -779,22 +748,13 @@ fn a_portable_hosts_first_fetch_spends_no_refetch_window() {
     a.cache
         .answer(&mut s, 5, ok(jwks(&[KEY_A])), 10, 0.5)
         .unwrap();
-    assert_eq!(
-        a.jwks().lease.last_refetch_ms,
-        0,
-        "a cold start is no refetch"
-    );
-    assert_eq!(a.state(20, false), "ready n=1 gen=1 refetch=true");
+    a.assert_first_keys_spent_no_window(20, "a cold start is no refetch");
 }
 
 #[test]
 fn a_request_sees_a_set_another_vm_replaced_before_its_own_tick() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A, KEY_B], 0);
+    let mut b = Vm::new(2);
     b.cache.sync(&mut s);
     let before = b.state(10, false);
     assert!(before.starts_with("ready n=2"), "{before}");
@@ -829,15 +789,8 @@ fn a_request_sees_a_set_another_vm_replaced_before_its_own_tick() {
         "an unknown provider is ignored"
     );
     // A stale record written back under a lower version is never taken by a request either.
-    let old = record::Record {
-        version: 1,
-        fetched_at_ms: 0,
-        refresh_at_ms: 95_000,
-        body: jwks(&[KEY_A, KEY_B]),
-    };
     let names = b.jwks().names.clone();
-    let cas = s.get(&names.record).unwrap().unwrap().1;
-    s.set(&names.record, &old.encode(), Some(cas)).unwrap();
+    write_back_version_1(&mut s, &names);
     let cas = s.get(&names.hint).unwrap().unwrap().1;
     s.set(&names.hint, b"9", Some(cas)).unwrap();
     assert!(!b.cache.catch_up(&s, [0], 96_020));
@@ -846,12 +799,8 @@ fn a_request_sees_a_set_another_vm_replaced_before_its_own_tick() {
 
 #[test]
 fn requests_look_at_the_hint_at_most_once_a_millisecond() {
-    let mut s = MemoryStore::default();
-    let (mut a, mut b) = (Vm::new(1), Vm::new(2));
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A, KEY_B])), 0, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A, KEY_B], 0);
+    let mut b = Vm::new(2);
     assert!(b.cache.catch_up(&s, [0], 500), "the first look loads");
     let (t, _) = a.tick(&mut s, 96_000);
     a.cache
@@ -878,13 +827,9 @@ fn requests_look_at_the_hint_at_most_once_a_millisecond() {
 /// refetched (4-5 fetches where the contract allows one per window).
 #[test]
 fn concurrent_own_refetches_on_every_vm_make_one_per_window() {
-    let mut s = MemoryStore::default(); // nginx: a write without CAS only creates
-    let mut a = Vm::new(1);
+    // nginx: a write without CAS only creates (the default store).
+    let (mut s, mut a) = loaded(&[KEY_A], 10);
     let mut b = Vm::new(2);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
-        .unwrap();
     b.tick(&mut s, 20);
     // Four requests with unknown kids, two per VM, all before any refetch answers.
     let (first, _) = a.own(&mut s, 1, Need::Refetch(0), 1000);
@@ -915,13 +860,8 @@ fn concurrent_own_refetches_on_every_vm_make_one_per_window() {
 /// request gone (contract: only an answered refetch spends the window).
 #[test]
 fn an_own_refetch_without_an_answer_gives_the_window_back() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
+    let (mut s, mut a) = loaded(&[KEY_A], 10);
     let mut b = Vm::new(2);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
-        .unwrap();
     b.tick(&mut s, 20);
     // Refused: the window is free again once the backoff has passed.
     let (tokens, _) = a.own(&mut s, 1, Need::Refetch(0), 1000);
@@ -956,12 +896,7 @@ fn an_own_refetch_without_an_answer_gives_the_window_back() {
 /// spends it, and a request's own refetch takes a wanted one over instead of doubling it.
 #[test]
 fn a_refetch_deferred_to_the_root_is_made_once_by_the_next_tick() {
-    let mut s = MemoryStore::default();
-    let mut a = Vm::new(1);
-    let (t, _) = a.tick(&mut s, 0);
-    a.cache
-        .answer(&mut s, t[0], ok(jwks(&[KEY_A])), 10, 0.5)
-        .unwrap();
+    let (mut s, mut a) = loaded(&[KEY_A], 10);
     let mut refetched = vec![false];
     let plan = a
         .cache

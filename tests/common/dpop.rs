@@ -36,6 +36,13 @@ pub fn bound_token(key: Signer) -> String {
     es_token(&claims_with(json!({"cnf": {"jkt": jkt(key)}})))
 }
 
+/// `base_config()` with `dpop` as its provider's DPoP policy.
+pub fn with_dpop(dpop: Value) -> Value {
+    let mut v = base_config();
+    v["providers"][0]["dpop"] = dpop;
+    v
+}
+
 /// A proof that passes every check for GET `HTU` with `token`, before any change.
 pub struct Proof {
     pub header: Value,
@@ -81,12 +88,56 @@ impl Proof {
         self
     }
 
+    /// Signed by `s`, whatever key the header names.
     pub fn signed_by(mut self, s: Signer) -> Proof {
         self.signer = s;
         self
     }
 
+    /// Signed by `key`, with its algorithm and public key in the header.
+    pub fn key(self, key: Signer) -> Proof {
+        let (alg, jwk) = (key.alg(), key.jwk(None));
+        self.header("alg", json!(alg))
+            .header("jwk", jwk)
+            .signed_by(key)
+    }
+
     pub fn text(&self) -> String {
         jwt(self.signer, &self.header, &self.claims)
+    }
+
+    /// The header as it is and `raw` as the claims, signed (claims that need not be JSON).
+    pub fn text_with_raw_claims(&self, raw: &str) -> String {
+        sign_raw(self.signer, &self.header.to_string(), raw)
+    }
+
+    /// The text with one character in the middle of the signature changed, for certain (the
+    /// last character would be a coin toss: it carries only two bits of the 64 bytes).
+    pub fn text_with_tampered_signature(&self) -> String {
+        let text = self.text();
+        let at = text.rfind('.').unwrap() + 20;
+        let was = &text[at..at + 1];
+        format!(
+            "{}{}{}",
+            &text[..at],
+            if was == "A" { "B" } else { "A" },
+            &text[at + 1..]
+        )
+    }
+
+    /// Header (with `alg` HS256) and claims under an HMAC-SHA256 keyed with `secret` in place
+    /// of a signature.
+    pub fn hs256_text(&self, secret: &[u8]) -> String {
+        use hmac::Mac;
+        let mut header = self.header.clone();
+        header["alg"] = json!("HS256");
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string()),
+            b64(self.claims.to_string())
+        );
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", b64(mac.finalize().into_bytes()))
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dpop;
+pub mod flow_host;
 pub mod keys;
 pub mod rfc;
 
@@ -303,6 +304,14 @@ impl Keys {
             refetch_allowed: false,
         }
     }
+
+    /// One provider's keys in `slot`, no refetch allowed.
+    pub fn one(slot: Slot) -> Keys {
+        Keys {
+            slots: vec![slot],
+            refetch_allowed: false,
+        }
+    }
 }
 
 impl KeyLookup for Keys {
@@ -395,6 +404,74 @@ pub fn assert_invalid_token(d: &Decision, reason: &str) {
         r.body,
         format!("{{\"error\":\"invalid_token\",\"reason\":\"{reason}\"}}")
     );
+}
+
+/// Asserts a 403 for `reason` whose challenge names no scope (the token lacks something
+/// other than a scope: a claim, a client); `what` says which case.
+pub fn assert_forbidden_without_scope(d: &Decision, reason: &str, what: &str) {
+    let r = rejection(d);
+    assert_eq!(r.status, 403, "{what}");
+    assert_eq!(
+        resp_header(r, "www-authenticate"),
+        Some(format!("Bearer realm=\"{AUTHORITY}\", error=\"insufficient_scope\"").as_str()),
+        "no scope parameter: {what}"
+    );
+    assert_eq!(
+        r.body,
+        format!("{{\"error\":\"insufficient_scope\",\"reason\":\"{reason}\"}}")
+    );
+}
+
+/// Authenticates `token` with provider 0's local keys, without the token cache (a cached
+/// token would hide a re-verification bug).
+pub fn authenticate_uncached(cfg: &Config, token: &str, now: i64) -> jwtgate::Auth {
+    let JwksSource::Local(keys) = &cfg.providers[0].jwks else {
+        unreachable!("local keys")
+    };
+    let state = KeyState::Ready {
+        keys,
+        version: 1,
+        refetch_allowed: false,
+        revoked: None,
+    };
+    let mut cache = TokenCache::new(1, 0);
+    jwtgate::authenticate(&cfg.providers[0], 0, token, state, 8192, now, &mut cache)
+}
+
+/// The Wycheproof vectors: the directory `$JWTGATE_TESTVECTORS` names, else the copy in
+/// tests/vectors/wycheproof.
+pub fn wycheproof_dir() -> std::path::PathBuf {
+    match std::env::var_os("JWTGATE_TESTVECTORS") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/wycheproof"
+        )),
+    }
+}
+
+/// A proptest configuration that runs the same `cases` every time: the fixed seed `seed`,
+/// no failure file.
+pub fn proptest_fixed(cases: u32, seed: u64) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// `contents` in a file `name` of a directory of its own for each call: tests run in parallel
+/// and must never read another's half-written file.
+pub fn temp_file(name: &str, contents: impl AsRef<[u8]>) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("jwtgate-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
 }
 
 /// The reason code of a rejection (from its JSON body).

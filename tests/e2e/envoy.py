@@ -280,12 +280,114 @@ _RUNNING: set = set()
 
 @atexit.register
 def _kill_leftovers() -> None:
-    """Safety net (e.g. after Ctrl-C): no Envoy started by the suite outlives it."""
-    for env in list(_RUNNING):
-        env.stop()
+    """Safety net (e.g. after Ctrl-C): no Envoy or nginx started by the suite outlives it."""
+    for proxy in list(_RUNNING):
+        proxy.stop()
 
 
-class Envoy:
+class ProxyProcess:
+    """What Envoy and nginx share as processes of the suite: start (retried on new ports when a
+    port was taken meanwhile), stop, logs, traffic. A subclass sets `cmd`, `dir`, `port`,
+    `log_path`, `stdout_path` and defines `_write_config` and `wait_ready`."""
+
+    proc: subprocess.Popen | None = None
+    _stdout = None
+
+    # --- lifecycle
+    def start(self, wait: bool = True, timeout: float = 20.0):
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                self.wait_ready(timeout)
+                return self
+            except EnvoyStartError:
+                # A port picked by free_port() may have been taken in between: retry on new ports.
+                if attempt == 2 or "Address already in use" not in self.log_text():
+                    raise
+                self.stop()
+                for p in (self.log_path, self.stdout_path):
+                    p.unlink(missing_ok=True)
+                self._write_config()
+        return self
+
+    def _spawn(self) -> None:
+        self._stdout = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(self.dir),
+        )
+        _RUNNING.add(self)
+
+    def serves(self) -> bool:
+        """True if the listener answers an HTTP request at all."""
+        try:
+            request(self.port, "/", timeout=2.0)
+            return True
+        except OSError:
+            return False
+
+    def serves_through(self) -> bool:
+        """True if a request reaches the upstream (the echo server answers)."""
+        try:
+            r = request(self.port, "/", timeout=2.0)
+            return r.status == 200 and "headers" in r.json()
+        except (OSError, ValueError):
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        _RUNNING.discard(self)
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        if self._stdout is not None and not self._stdout.closed:
+            self._stdout.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- logs
+    def log_text(self) -> str:
+        out = ""
+        for p in (self.log_path, self.stdout_path):
+            try:
+                out += p.read_text(errors="replace")
+            except FileNotFoundError:
+                pass
+        return out
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    # --- traffic
+    def get(self, path: str = "/", **kw) -> Response:
+        return request(self.port, path, **kw)
+
+
+class Envoy(ProxyProcess):
     """One Envoy process with a generated bootstrap; always call stop() (fixtures do)."""
 
     def __init__(
@@ -347,37 +449,6 @@ class Envoy:
             self.customize(cfg, self)
         self.config_path.write_text(json.dumps(cfg, indent=2))
 
-    # --- lifecycle
-    def start(self, wait: bool = True, timeout: float = 20.0) -> "Envoy":
-        for attempt in range(3):
-            self._spawn()
-            if not wait:
-                return self
-            try:
-                self.wait_ready(timeout)
-                return self
-            except EnvoyStartError:
-                # A port picked by free_port() may have been taken in between: retry on new ports.
-                if attempt == 2 or "Address already in use" not in self.log_text():
-                    raise
-                self.stop()
-                for p in (self.log_path, self.stdout_path):
-                    p.unlink(missing_ok=True)
-                self._write_config()
-        return self
-
-    def _spawn(self) -> None:
-        self._stdout = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(
-            self.cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._stdout,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=str(self.dir),
-        )
-        _RUNNING.add(self)
-
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -402,56 +473,7 @@ class Envoy:
         except OSError:
             return False
 
-    def serves(self) -> bool:
-        """True if the listener answers an HTTP request at all."""
-        try:
-            request(self.port, "/", timeout=2.0)
-            return True
-        except OSError:
-            return False
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        _RUNNING.discard(self)
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        if not self._stdout.closed:
-            self._stdout.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # --- logs
-    def log_text(self) -> str:
-        out = ""
-        for p in (self.log_path, self.stdout_path):
-            try:
-                out += p.read_text(errors="replace")
-            except FileNotFoundError:
-                pass
-        return out
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-n:])
-
     def wasm_log_lines(self) -> list[str]:
         """Lines the plugin logged (Envoy prefixes them with `wasm log`)."""
         return [l for l in self.log_text().splitlines() if "wasm log" in l]
@@ -459,18 +481,6 @@ class Envoy:
     def plugin_error_lines(self) -> list[str]:
         """The plugin's own error and critical lines."""
         return [l for l in self.wasm_log_lines() if "][error][" in l or "][critical][" in l]
-
-    def serves_through(self) -> bool:
-        """True if a request reaches the upstream (the echo server answers)."""
-        try:
-            r = request(self.port, "/", timeout=2.0)
-            return r.status == 200 and "headers" in r.json()
-        except (OSError, ValueError):
-            return False
-
-    # --- traffic
-    def get(self, path: str = "/", **kw) -> Response:
-        return request(self.port, path, **kw)
 
     # --- stats
     def stats(self) -> dict[str, int]:

@@ -27,11 +27,9 @@ $NGX_WASM_NGINX. What differs from Envoy, measured on nginx 1.27.4 + ngx_wasm_mo
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -40,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from envoy import EnvoyStartError, Response, free_port, request, wasm_path
+from envoy import EnvoyStartError, ProxyProcess, free_port, request, wasm_path
 
 NGX_CONF_TOKEN_MAX = 4095  # nginx reads a config token into a 4096-byte buffer
 _READY_PATH = "/__jwtgate_harness_ready"
@@ -191,16 +189,7 @@ def _extra_locations(text: str, filter_lines: str, upstream_port: int, listen_po
             .replace("@SELF@", f"http://127.0.0.1:{listen_port}")) + "\n"
 
 
-_RUNNING: set = set()
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for ngx in list(_RUNNING):
-        ngx.stop()
-
-
-class Nginx:
+class Nginx(ProxyProcess):
     """One nginx (master + `workers` workers) with a generated nginx.conf; always call stop()."""
 
     host = "ngx"
@@ -253,30 +242,6 @@ class Nginx:
         self.config_path.write_text(nginx_conf(listen_port=self.port, ready_port=self.ready_port,
                                                **self._conf_args))
 
-    # --- lifecycle
-    def start(self, wait: bool = True, timeout: float = 20.0) -> "Nginx":
-        for attempt in range(3):
-            self._spawn()
-            if not wait:
-                return self
-            try:
-                self.wait_ready(timeout)
-                return self
-            except EnvoyStartError:
-                if attempt == 2 or "Address already in use" not in self.log_text():
-                    raise
-                self.stop()
-                for p in (self.log_path, self.stdout_path):
-                    p.unlink(missing_ok=True)
-                self._write_config()
-        return self
-
-    def _spawn(self) -> None:
-        self._stdout = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._stdout,
-                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=str(self.dir))
-        _RUNNING.add(self)
-
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -313,66 +278,7 @@ class Nginx:
             time.sleep(0.05)
         return False
 
-    def serves(self) -> bool:
-        try:
-            request(self.port, "/", timeout=2.0)
-            return True
-        except OSError:
-            return False
-
-    def serves_through(self) -> bool:
-        """True if a request reaches the upstream (the echo server answers)."""
-        try:
-            r = request(self.port, "/", timeout=2.0)
-        except OSError:
-            return False
-        try:
-            return r.status == 200 and "headers" in r.json()
-        except ValueError:
-            return False
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        _RUNNING.discard(self)
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        if self._stdout is not None and not self._stdout.closed:
-            self._stdout.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # --- logs
-    def log_text(self) -> str:
-        out = ""
-        for p in (self.log_path, self.stdout_path):
-            try:
-                out += p.read_text(errors="replace")
-            except FileNotFoundError:
-                pass
-        return out
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-n:])
-
     def wasm_log_lines(self) -> list[str]:
         """Lines the plugin logged: `[level] pid#0: [*conn ][proxy-wasm]["jwtgate" #ctx] message`."""
         return [l for l in self.log_text().splitlines() if '[proxy-wasm]["jwtgate"' in l]
@@ -383,10 +289,6 @@ class Nginx:
 
     def crashed_workers(self) -> list[str]:
         return [l for l in self.log_text().splitlines() if "exited on signal" in l]
-
-    # --- traffic
-    def get(self, path: str = "/", **kw) -> Response:
-        return request(self.port, path, **kw)
 
     # --- stats: none on plain nginx
     def stats(self) -> dict[str, int]:

@@ -31,11 +31,9 @@ JWKS_PATH = "/jwks.json"
 
 
 @pytest.fixture
-def idp():
-    server = JwksServer()
-    server.set_jwks(jwks(KEY), JWKS_PATH)
-    yield server
-    server.close()
+def idp(jwks_server):
+    jwks_server.set_jwks(jwks(KEY), JWKS_PATH)
+    return jwks_server
 
 
 def provider(idp: JwksServer, **extra) -> dict:

@@ -26,7 +26,6 @@ import yaml
 from configs import remote
 from envoy import REPO, Envoy, request, wasm_path
 from helpers import CORP_ISS, HOST, PARTNER_ISS
-from servers import JwksServer
 from tokens import EcKey, jwks, mint
 from hosts import ON_NGX
 
@@ -197,10 +196,8 @@ class Traffic:
 
 
 @pytest.fixture
-def idp():
-    server = JwksServer()
-    yield server
-    server.close()
+def idp(jwks_server):
+    return jwks_server
 
 
 @pytest.fixture

@@ -61,11 +61,9 @@ def upstream():
 
 
 @pytest.fixture
-def idp():
-    server = JwksServer()
-    server.set_jwks(jwks(KEY), JWKS_PATH)
-    yield server
-    server.close()
+def idp(jwks_server):
+    jwks_server.set_jwks(jwks(KEY), JWKS_PATH)
+    return jwks_server
 
 
 def grpc_route(port: int):

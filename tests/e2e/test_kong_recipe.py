@@ -21,7 +21,7 @@ import yaml
 
 from envoy import free_port, request
 from hosts import ON_NGX
-from ngx import ngx_quote
+from ngx import ngx_quote, stripped_headers
 from tokens import EcKey, jwks, mint
 
 pytestmark = pytest.mark.skipif(not ON_NGX, reason="nginx + ngx_wasm_module (Kong's Wasm host)")
@@ -39,16 +39,6 @@ def _kong_config() -> dict:
         p.pop("remote_jwks", None)
         p["local_jwks"] = {"inline": jwks(KEY)}
     return cfg
-
-
-def _header_names(cfg: dict) -> set[str]:
-    names = {"authorization", "cookie"}
-    for p in cfg["providers"]:
-        names |= {h["name"].lower() for h in p.get("from_headers", [])}
-        names |= {c["header"].lower() for c in p.get("claim_to_headers", [])}
-        if p.get("forward_payload_header"):
-            names.add(p["forward_payload_header"].lower())
-    return names
 
 
 def _kong_like_server(port: int, cfg: dict, upstream_port: int, include: bool) -> str:
@@ -93,7 +83,7 @@ def test_the_include_declares_every_header_of_the_shipped_config():
     text = INCLUDE.read_text()
     declared = dict(re.findall(r"^set\s+\$(jwtgate_\w+)\s+(\S+);", text, flags=re.M))
     sent = {n.lower(): v for n, v in re.findall(r"^proxy_set_header\s+(\S+)\s+(\S+);", text, flags=re.M)}
-    for name in _header_names(_kong_config()):
+    for name in stripped_headers(_kong_config()):
         var = "jwtgate_" + name.replace("-", "_")
         assert declared.get(var) == "$http_" + name.replace("-", "_"), f"no `set ${var} ...;` in {INCLUDE.name}"
         assert sent.get(name) == "$" + var, f"no `proxy_set_header {name} ${var};` in {INCLUDE.name}"
