@@ -173,7 +173,7 @@ fn inv_var(a: &U256) -> U256 {
         let t;
         (eta, t) = divsteps_30_var(eta, f[0] as u32, g[0] as u32);
         update_de(&mut d, &mut e, &t);
-        len = update_fg_var(len, &mut f, &mut g, &t);
+        update_fg_var(len, &mut f, &mut g, &t);
         if g.iter().take(len).all(|&l| l == 0) {
             break;
         }
@@ -276,9 +276,8 @@ fn update_de(d: &mut S30, e: &mut S30, t: &Trans) {
     e[8] = ce as i32;
 }
 
-/// [f, g] <- T [f, g] / 2^30 (exact by construction of T) on the low `len` limbs; returns `len`
-/// (clamped to 1..=9, which it always is).
-fn update_fg_var(len: usize, f: &mut S30, g: &mut S30, t: &Trans) -> usize {
+/// [f, g] <- T [f, g] / 2^30 (exact by construction of T) on the low `len` limbs (1..=9).
+fn update_fg_var(len: usize, f: &mut S30, g: &mut S30, t: &Trans) {
     let len = len.clamp(1, 9);
     let (u, v, q, r) = (t.u as i64, t.v as i64, t.q as i64, t.r as i64);
     let (f0, g0) = (f[0] as i64, g[0] as i64);
@@ -293,9 +292,12 @@ fn update_fg_var(len: usize, f: &mut S30, g: &mut S30, t: &Trans) -> usize {
         cf >>= 30;
         cg >>= 30;
     }
-    f[len - 1] = cf as i32;
-    g[len - 1] = cg as i32;
-    len
+    // `get_mut`: the compiler does not carry len >= 1 this far, and a dead bounds check would
+    // be a panic path.
+    if let (Some(ft), Some(gt)) = (f.get_mut(len.wrapping_sub(1)), g.get_mut(len.wrapping_sub(1))) {
+        *ft = cf as i32;
+        *gt = cg as i32;
+    }
 }
 
 /// d in (-2n, n) times the sign of `sign`, reduced to [0, n) with every limb in [0, 2^30).
