@@ -256,8 +256,12 @@ fn update_de(d: &mut S30, e: &mut S30, t: &Trans) {
     let mut cd = u * d0 + v * e0;
     let mut ce = q * d0 + r * e0;
     // Adjust md, me so that the low 30 bits of cd + n0 md and ce + n0 me are zero.
-    md = md.wrapping_sub((N_INV30.wrapping_mul(cd as u32).wrapping_add(md as u32) & M30 as u32) as i32);
-    me = me.wrapping_sub((N_INV30.wrapping_mul(ce as u32).wrapping_add(me as u32) & M30 as u32) as i32);
+    md = md.wrapping_sub(
+        (N_INV30.wrapping_mul(cd as u32).wrapping_add(md as u32) & M30 as u32) as i32,
+    );
+    me = me.wrapping_sub(
+        (N_INV30.wrapping_mul(ce as u32).wrapping_add(me as u32) & M30 as u32) as i32,
+    );
     let (md, me) = (md as i64, me as i64);
     cd += N30[0] as i64 * md;
     ce += N30[0] as i64 * me;
@@ -294,7 +298,10 @@ fn update_fg_var(len: usize, f: &mut S30, g: &mut S30, t: &Trans) {
     }
     // `get_mut`: the compiler does not carry len >= 1 this far, and a dead bounds check would
     // be a panic path.
-    if let (Some(ft), Some(gt)) = (f.get_mut(len.wrapping_sub(1)), g.get_mut(len.wrapping_sub(1))) {
+    if let (Some(ft), Some(gt)) = (
+        f.get_mut(len.wrapping_sub(1)),
+        g.get_mut(len.wrapping_sub(1)),
+    ) {
         *ft = cf as i32;
         *gt = cg as i32;
     }
@@ -459,7 +466,10 @@ mod tests {
             }
         }
         fn lt(a: &W, b: &W) -> bool {
-            (0..4).rev().find(|&i| a[i] != b[i]).is_some_and(|i| a[i] < b[i])
+            (0..4)
+                .rev()
+                .find(|&i| a[i] != b[i])
+                .is_some_and(|i| a[i] < b[i])
         }
         fn sub_mod(a: &W, b: &W, n: &W) -> W {
             let (r, br) = sub(a, b);
@@ -527,10 +537,37 @@ mod tests {
             }),
             [u32::MAX, u32::MAX, u32::MAX, u32::MAX, 0, 0, 0, 0],
             [0, 0, 0, 0, u32::MAX, u32::MAX, u32::MAX, 0],
-            [u32::MAX, u32::MAX, u32::MAX, u32::MAX, u32::MAX, u32::MAX, u32::MAX, 0],
-            [0xffff_ffff, 0, 0xffff_ffff, 0, 0xffff_ffff, 0, 0xffff_ffff, 0],
+            [
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                0,
+            ],
+            [
+                0xffff_ffff,
+                0,
+                0xffff_ffff,
+                0,
+                0xffff_ffff,
+                0,
+                0xffff_ffff,
+                0,
+            ],
             [0x5555_5555; 8],
-            [0xaaaa_aaaa, 0xaaaa_aaaa, 0xaaaa_aaaa, 0xaaaa_aaaa, 0, 0, 0, 0x7fff_ffff],
+            [
+                0xaaaa_aaaa,
+                0xaaaa_aaaa,
+                0xaaaa_aaaa,
+                0xaaaa_aaaa,
+                0,
+                0,
+                0,
+                0x7fff_ffff,
+            ],
         ];
         for bit in 0..256 {
             let mut p = [0u32; 8];
