@@ -422,85 +422,53 @@ mod tests {
         assert!(Scalar([0; 8]).invert().is_none());
     }
 
-    /// The binary extended Euclid this module used before safegcd, kept as a reference.
+    /// The binary extended Euclid this module used before safegcd, kept as a reference: slow
+    /// and plain, on the crate's 32-bit-limb helpers (u256).
     fn invert_binary(a: &U256) -> U256 {
-        type W = [u64; 4];
-        fn w(a: &U256) -> W {
-            core::array::from_fn(|i| a[2 * i] as u64 | (a[2 * i + 1] as u64) << 32)
+        fn shr1(a: &U256, top: u32) -> U256 {
+            core::array::from_fn(|i| (a[i] >> 1) | (a.get(i + 1).copied().unwrap_or(top) << 31))
         }
-        fn add(a: &W, b: &W) -> (W, u64) {
-            let mut r = [0u64; 4];
-            let mut c = 0u128;
-            for i in 0..4 {
-                let s = a[i] as u128 + b[i] as u128 + c;
-                r[i] = s as u64;
-                c = s >> 64;
-            }
-            (r, c as u64)
-        }
-        fn sub(a: &W, b: &W) -> (W, bool) {
-            let mut r = [0u64; 4];
-            let mut br = false;
-            for i in 0..4 {
-                let (d1, b1) = a[i].overflowing_sub(b[i]);
-                let (d2, b2) = d1.overflowing_sub(br as u64);
-                r[i] = d2;
-                br = b1 | b2;
-            }
-            (r, br)
-        }
-        fn shr1(a: &W, top: u64) -> W {
-            [
-                (a[0] >> 1) | (a[1] << 63),
-                (a[1] >> 1) | (a[2] << 63),
-                (a[2] >> 1) | (a[3] << 63),
-                (a[3] >> 1) | (top << 63),
-            ]
-        }
-        fn half(x: &W, n: &W) -> W {
+        // x / 2 mod n: x, or x + n when x is odd, halved (with the carry as the top bit).
+        fn half(x: &U256) -> U256 {
             if x[0] & 1 == 0 {
                 shr1(x, 0)
             } else {
-                let (s, c) = add(x, n);
+                let (s, c) = u256::adc(x, &N);
                 shr1(&s, c)
             }
         }
-        fn lt(a: &W, b: &W) -> bool {
-            (0..4)
-                .rev()
-                .find(|&i| a[i] != b[i])
-                .is_some_and(|i| a[i] < b[i])
-        }
-        fn sub_mod(a: &W, b: &W, n: &W) -> W {
-            let (r, br) = sub(a, b);
-            if br {
-                add(&r, n).0
+        fn sub_mod(a: &U256, b: &U256) -> U256 {
+            let (r, borrow) = u256::sbb(a, b);
+            if borrow == 1 {
+                u256::adc(&r, &N).0
             } else {
                 r
             }
         }
-        let n = w(&N);
-        let one: W = [1, 0, 0, 0];
-        let (mut u, mut v, mut x1, mut x2) = (w(a), n, one, [0u64; 4]);
+        let one: U256 = [1, 0, 0, 0, 0, 0, 0, 0];
+        let (mut u, mut v, mut x1, mut x2) = (*a, N, one, [0u32; 8]);
         while u != one && v != one {
             while u[0] & 1 == 0 {
                 u = shr1(&u, 0);
-                x1 = half(&x1, &n);
+                x1 = half(&x1);
             }
             while v[0] & 1 == 0 {
                 v = shr1(&v, 0);
-                x2 = half(&x2, &n);
+                x2 = half(&x2);
             }
-            if lt(&u, &v) {
-                v = sub(&v, &u).0;
-                x2 = sub_mod(&x2, &x1, &n);
+            if u256::lt(&u, &v) {
+                v = u256::sbb(&v, &u).0;
+                x2 = sub_mod(&x2, &x1);
             } else {
-                u = sub(&u, &v).0;
-                x1 = sub_mod(&x1, &x2, &n);
+                u = u256::sbb(&u, &v).0;
+                x1 = sub_mod(&x1, &x2);
             }
         }
-        let x = if u == one { x1 } else { x2 };
-        core::array::from_fn(|i| (x[i / 2] >> (32 * (i % 2))) as u32)
+        if u == one {
+            x1
+        } else {
+            x2
+        }
     }
 
     /// a^(n-2) mod n (Fermat), by square-and-multiply with `Scalar::mul`.
