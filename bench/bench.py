@@ -111,7 +111,7 @@ class Settings:
             if not workloads:
                 sys.exit(f"BENCH_WORKLOADS={chosen!r} names none of "
                          + ", ".join(f"{k}-{a}" for k, a in all_workloads))
-        targets = [t for t in os.environ.get("BENCH_TARGETS", "abcde") if t in envoy_config.TARGETS]
+        targets = [t for t in os.environ.get("BENCH_TARGETS", "abcdeh") if t in envoy_config.TARGETS]
         baseline = os.environ.get("BENCH_BASELINE_WASM", "").strip()
         if "f" in targets and not baseline:
             sys.exit("BENCH_TARGETS has (f) but BENCH_BASELINE_WASM names no .wasm")
@@ -397,7 +397,7 @@ def measure(settings: Settings, workdir: Path, workload: str, target: str, filte
         good = http_get(envoy.url, sample_headers or {"Authorization": f"Bearer {sample_token}"})[0]
         bare = http_get(envoy.url)[0]
         if expect_bare is None:
-            expect_bare = 200 if target in ("a", "e") else 401
+            expect_bare = 200 if target in envoy_config.WITHOUT_AUTH else 401
         if good != 200 or bare != expect_bare:
             raise RuntimeError(
                 f"{workload}/{target}: sanity check failed (token -> {good}, no token -> {bare}, "

@@ -27,7 +27,13 @@ TARGETS = {
     # The floor plus one host `verify_signature` of the request's RS256 token (RS256 keys only):
     # what a miss costs any filter that verifies through the host, before its own work.
     "g": "floor + host verify (RS256)",
+    # The floor without the SDK's callbacks it does not implement (bench/lean_exports.py): Envoy
+    # then skips its calls into the VM for response headers, log and done. What a filter with
+    # only the exports it needs pays (Envoy only: ngx_wasm_module calls them unchecked).
+    "h": "floor, raw ABI (wasm)",
 }
+# The targets that check no token: a request without one passes them.
+WITHOUT_AUTH = ("a", "e", "h")
 PROVIDER = "bench"
 NATIVE_CACHE_SIZE = 10000
 # The origin DPoP proofs name in `htu` (`dpop.external_origin`): each Envoy listens on its own
@@ -123,10 +129,23 @@ def auth_filters(target: str, jwks_json: str, jwtgate_wasm: Path, floor_wasm: Pa
         return [_wasm_filter("floor", floor_wasm, "{}")]
     if target == "f" and baseline_wasm is not None:
         return [_wasm_filter("jwtgate", baseline_wasm, jwtgate_config(jwks_json))]
+    if target == "h":
+        return [_wasm_filter("floor", raw_abi(floor_wasm), "{}")]
     if target == "g":
         config = json.dumps({"verify_spki": rsa_spki(jwks_json).hex()}, separators=(",", ":"))
         return [_wasm_filter("floor", floor_wasm, config)]
     raise ValueError(f"unknown target {target}")
+
+
+def raw_abi(wasm: Path) -> Path:
+    """A copy of `wasm` beside it without the callbacks it leaves to the SDK (lean_exports.py),
+    written when missing or older than `wasm`."""
+    from lean_exports import strip
+
+    out = wasm.with_name(f"{wasm.stem}-raw-abi.wasm")
+    if not out.exists() or out.stat().st_mtime < wasm.stat().st_mtime:
+        out.write_bytes(strip(wasm.read_bytes())[0])
+    return out
 
 
 def rsa_spki(jwks_json: str) -> bytes:

@@ -428,7 +428,7 @@ def chart(points: list[Any], path: Path, info: dict[str, Any]) -> None:
     workloads = list(by)
     targets = [t for t in envoy_config.TARGETS if any(t in by[w] for w in workloads)]
     width = 0.8 / max(len(targets), 1)
-    colors = {"a": "#9e9e9e", "b": "#1f77b4", "c": "#aec7e8", "d": "#d62728", "e": "#ff9896"}
+    colors = {"a": "#9e9e9e", "b": "#1f77b4", "c": "#aec7e8", "d": "#d62728", "e": "#ff9896", "h": "#ffbb78"}
     fig, ax = plt.subplots(figsize=(11, 6), dpi=110)
     for i, t in enumerate(targets):
         xs = [w_i + (i - (len(targets) - 1) / 2) * width for w_i in range(len(workloads))]
